@@ -1,0 +1,32 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench fixtures clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/capi-audit demo --out reports/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check capi_audit tests benchmarks
+
+test: $(STAMP) lint
+	MPLBACKEND=Agg $(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+fixtures: $(STAMP)
+	$(PY) -m capi_audit.synth.fixtures
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache

@@ -1,0 +1,141 @@
+"""The `capi-audit` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from capi_audit.errors import AuditError
+
+
+def _print_load_table(reports: list) -> None:
+    header = ("table", "file", "read", "loaded", "rejected", "coerced")
+    rows = [
+        (r.table, Path(r.file).name, str(r.rows_read), str(r.rows_loaded), str(r.rows_rejected),
+         ", ".join(f"{k}={v}" for k, v in sorted(r.coerced.items())) or "-")
+        for r in reports
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    notes = [(Path(r.file).name, n) for r in reports for n in [r.note] if n]
+    for name, note in notes:
+        print(f"note: {name}: {note}")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load the sources of a config and print the load report."""
+    from capi_audit.workspace import Workspace
+
+    with Workspace(args.db) as ws:
+        reports = ws.load(args.config)
+        if args.json:
+            out = {"files": [r.as_dict() for r in reports],
+                   "rejects": ws.rejects().astype(object).where(ws.rejects().notna(), None).to_dict("records")}
+            print(json.dumps(out, indent=2, sort_keys=True, default=str))
+        else:
+            _print_load_table(reports)
+            rej = ws.rejects()
+            if len(rej):
+                print(f"\n{len(rej)} rejected rows (first 20):")
+                for r in rej.head(20).itertuples():
+                    col = f" column {r.column_name}" if isinstance(r.column_name, str) else ""
+                    print(f"  {Path(r.file).name} line {r.line}{col}: {r.reason}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Write a synthetic scenario with its truth.json."""
+    from capi_audit.synth import ScenarioParams, write_scenario
+
+    params = ScenarioParams(days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
+                            timezone=args.timezone)
+    paths = write_scenario(params, args.out, fmt=args.format)
+    print(f"wrote scenario to {args.out} ({paths['events']} events, {paths['orders']} orders)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Load, compute every metric and write summary.json."""
+    from capi_audit.audit import run_audit
+
+    result = run_audit(args.config, args.out, db=args.db, charts=not args.no_charts)
+    print(result.text)
+    print(f"\nwrote {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the demo scenario and write the full report."""
+    from capi_audit.demo import run_demo
+
+    path = run_demo(Path(args.out), seed=args.seed, notebooks=not args.no_notebooks)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Execute the curated notebooks with a config and export HTML plus charts."""
+    from capi_audit.report import build_report
+
+    path = build_report(Path(args.config), Path(args.out))
+    print(f"report: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="capi-audit", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("load", help="load the sources of audit.toml and print the load report")
+    s.add_argument("--config", required=True, help="path to audit.toml")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace (default: in memory)")
+    s.set_defaults(func=cmd_load)
+
+    s = sub.add_parser("synth", help="write a synthetic scenario with planted ground truth")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--days", type=int, default=60)
+    s.add_argument("--orders-per-day", type=float, default=60.0)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--timezone", default="Europe/Berlin")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("run", help="audit real inputs: writes summary.json (and charts)")
+    s.add_argument("--config", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
+    s.add_argument("--no-charts", action="store_true", help="write summary.json only")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("report", help="execute the curated notebooks and export an HTML report")
+    s.add_argument("--config", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("demo", help="generate a synthetic scenario and write the full report")
+    s.add_argument("--out", default="reports/demo")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--no-notebooks", action="store_true", help="skip notebook execution")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors print one clear line and exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AuditError as exc:
+        print(f"capi-audit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

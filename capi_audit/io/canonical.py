@@ -1,0 +1,253 @@
+"""The canonical format: CSV (also .csv.gz), Parquet and JSON Lines / JSON with canonical columns.
+
+All reading goes through DuckDB's own readers. CSV is read with an explicit schema (every column
+VARCHAR, header taken from the first line) so that a malformed line is a rejected row rather than
+a failed sniff, and strict mode so that a line with too many fields is rejected, not truncated.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import parsing, schema
+from capi_audit.errors import InputError
+from capi_audit.io.base import READER_REASONS, Reader, Staged, ensure_file, resolve_columns
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+_REJ = "rejects_table='_rej', rejects_scan='_rejscan'"
+
+
+def kind_of(file: Path) -> str:
+    """'csv', 'parquet' or 'json' from the file name."""
+    name = file.name.lower()
+    for suffix, kind in ((".csv", "csv"), (".csv.gz", "csv"), (".tsv", "csv"), (".parquet", "parquet"),
+                         (".jsonl", "json"), (".ndjson", "json"), (".json", "json"),
+                         (".jsonl.gz", "json"), (".ndjson.gz", "json")):
+        if name.endswith(suffix):
+            return kind
+    raise InputError(f"{file}: cannot tell the file type from its name (use .csv, .csv.gz, .parquet, .jsonl or .json)")
+
+
+def read_header(file: Path, delim: str = ",") -> list[str]:
+    """Column names from the first line of a CSV file (BOM and gzip handled)."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    try:
+        with opener(file, "rb") as fh:
+            first = fh.readline()
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc}") from exc
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{file}: line 1 (header) is not UTF-8") from exc
+    if not text.strip():
+        raise InputError(f"{file}: empty file or empty header line")
+    return next(csv.reader(io.StringIO(text), delimiter=delim))
+
+
+def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, str],
+              delim: str = ",") -> None:
+    """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`."""
+    if len(set(header)) != len(header):
+        raise InputError(f"{file}: header repeats a column name")
+    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+    pos = {h: f"c{i}" for i, h in enumerate(header)}
+    sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
+    for t in ("_rej", "_rejscan", "_raw"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    try:
+        ws.execute(
+            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=1, header=false, "
+            "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, "
+            f"store_rejects=true, {_REJ})",
+            {"f": str(file), "cols": columns, "d": delim},
+        )
+    except Exception as exc:  # DuckDB raises a plain exception type for unsplittable files
+        msg = str(exc).splitlines()[0]
+        hint = (" (mixed line endings? convert the file to one style)"
+                if "invalid state" in msg.lower() else "")
+        raise InputError(f"{file}: DuckDB's CSV reader cannot split this file into records{hint}: {msg}") from exc
+    ws.execute("DROP TABLE IF EXISTS _stage")
+    ws.execute(f"CREATE TEMP TABLE _stage AS SELECT rowid - (SELECT min(rowid) FROM _raw) + 1 AS _rec, CAST(NULL AS BIGINT) AS _line, {sel} FROM _raw")
+    ws.execute("DROP TABLE _raw")
+    reasons = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in READER_REASONS.items())
+    ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+    ws.execute(
+        "CREATE TEMP TABLE _reader_rejects AS SELECT line, NULL::VARCHAR AS column_name, "
+        f"CASE min(error_type) {reasons} ELSE lower(min(error_type)) END AS reason "
+        "FROM _rej GROUP BY line"
+    )
+
+
+def csv_line_map(ws: Workspace, file: Path) -> bool:
+    """Give each staged CSV record its physical line: the lines not blank, not the header and
+    not refused by the reader, in order. False when the count disagrees (multi-line fields)."""
+    for t in ("_lrej", "_lrejscan", "_lines"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.execute(
+        "CREATE TEMP TABLE _lines AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
+        "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
+        "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
+        {"f": str(file)},
+    )
+    # Physical line numbers: the lines reader drops nothing but lines it refuses (which it
+    # numbers), so line k of the file is the k-th of (kept rows ∪ refused lines) in order.
+    ws.execute("DROP TABLE IF EXISTS _phys")
+    ws.execute(
+        "CREATE TEMP TABLE _phys AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
+        "n AS (SELECT (SELECT count(*) FROM _lines) + (SELECT count(*) FROM refused) AS total), "
+        "all_lines AS (SELECT range + 1 AS line FROM range((SELECT total FROM n))), "
+        "kept AS (SELECT line, row_number() OVER (ORDER BY line) - 1 AS i FROM all_lines "
+        "         WHERE line NOT IN (SELECT line FROM refused)) "
+        "SELECT k.line, (l.line IS NULL) AS blank FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _lines) AS i, line FROM _lines) l ON l.i = k.i "
+        "UNION ALL SELECT line, FALSE FROM refused"
+    )
+    ws.execute(
+        "CREATE OR REPLACE TEMP TABLE _datalines AS SELECT line, row_number() OVER (ORDER BY line) AS _rec "
+        "FROM _phys WHERE line > 1 AND NOT blank AND line NOT IN (SELECT line FROM _reader_rejects)"
+    )
+    n_lines = ws.scalar("SELECT count(*) FROM _datalines")
+    n_recs = ws.scalar("SELECT count(*) FROM _parsed")
+    ok = n_lines == n_recs
+    if ok:
+        ws.execute("UPDATE _parsed SET _line = d.line FROM _datalines d WHERE d._rec = _parsed._rec")
+    for t in ("_lrej", "_lrejscan", "_lines", "_phys", "_datalines"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    return ok
+
+
+def stage_json_lines(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
+    """Read JSON Lines into `_stage`: one JSON object per line, broken lines rejected."""
+    for t in ("_lrej", "_lrejscan", "_jl"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.execute(
+        "CREATE TEMP TABLE _jl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
+        "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
+        "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
+        {"f": str(file)},
+    )
+    ws.execute(
+        "CREATE OR REPLACE TEMP TABLE _jlines AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
+        "n AS (SELECT (SELECT count(*) FROM _jl) + (SELECT count(*) FROM refused) AS total), "
+        "kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i "
+        "         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)) "
+        "SELECT k.line, j.line AS doc FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _jl) AS i, line FROM _jl) j ON j.i = k.i WHERE j.line IS NOT NULL AND trim(j.line) <> ''"
+    )
+    return _stage_from_docs(ws, file, table, spec, refused_sql="SELECT DISTINCT line, NULL::VARCHAR AS column_name, 'invalid UTF-8' AS reason FROM _lrej")
+
+
+def stage_json_array(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
+    """Read a JSON array of objects into `_stage`; positions are element numbers from 1."""
+    ws.execute("DROP TABLE IF EXISTS _jlines")
+    try:
+        ws.execute(
+            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
+            "FROM read_json_objects($f, format='array')",
+            {"f": str(file)},
+        )
+    except Exception as exc:
+        raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
+    staged = _stage_from_docs(ws, file, table, spec, refused_sql=None)
+    return Staged(staged.columns, staged.ignored_columns, note="positions are array elements")
+
+
+def _stage_from_docs(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec,
+                     refused_sql: str | None) -> Staged:
+    """From `_jlines(line, doc)`: reject non-objects, extract canonical columns into `_stage`."""
+    # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
+    ws.execute(
+        "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
+        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jlines"
+    )
+    keys = [r[0] for r in ws.rows(
+        "SELECT DISTINCT unnest(json_keys(doc)) FROM _jdocs WHERE is_obj ORDER BY 1"
+    )]
+    mapping, ignored = resolve_columns(spec, table, keys, file)
+    params: dict[str, str] = {}
+    sels = []
+    for i, (canon, src) in enumerate(mapping.items()):
+        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
+        path = f"$p{i}"
+        sels.append(
+            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
+            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}"
+        )
+    ws.execute("DROP TABLE IF EXISTS _stage")
+    sel_sql = (", " + ", ".join(sels)) if sels else ""
+    ws.execute(
+        f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line{sel_sql} "
+        "FROM _jdocs WHERE is_obj ORDER BY line",
+        params,
+    )
+    ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+    bad = ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
+           "ELSE 'broken JSON' END AS reason FROM _jdocs WHERE NOT is_obj")
+    ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad}" + (f" UNION ALL {refused_sql}" if refused_sql else ""))
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_jdocs"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored))
+
+
+def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
+    """Read Parquet into `_stage` keeping native types; positions are row numbers from 1."""
+    try:
+        described = ws.rows("DESCRIBE SELECT * FROM read_parquet($f)", {"f": str(file)})
+    except Exception as exc:
+        raise InputError(f"{file}: not a readable Parquet file: {str(exc).splitlines()[0]}") from exc
+    types = {r[0]: r[1] for r in described}
+    mapping, ignored = resolve_columns(spec, table, list(types), file)
+    sel = ", ".join(f"{parsing.quote_ident(src)} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
+    ws.execute("DROP TABLE IF EXISTS _stage")
+    ws.execute(
+        f"CREATE TEMP TABLE _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
+        f"{', ' + sel if sel else ''} FROM read_parquet($f, file_row_number=true)",
+        {"f": str(file)},
+    )
+    ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+    ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    return Staged(columns={c: types[s] for c, s in mapping.items()}, ignored_columns=tuple(ignored))
+
+
+def is_json_array(file: Path) -> bool:
+    """True when a .json file holds one array rather than one object per line."""
+    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    with opener(file, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
+
+
+class CanonicalReader(Reader):
+    """Files whose columns already carry the canonical names (or are mapped with `columns`)."""
+
+    name = "canonical"
+    tables = ()
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage a canonical CSV, Parquet or JSON file."""
+        ensure_file(file)
+        kind = kind_of(file)
+        if kind == "parquet":
+            return stage_parquet(ws, file, table, spec)
+        if kind == "json":
+            if is_json_array(file):
+                return stage_json_array(ws, file, table, spec)
+            return stage_json_lines(ws, file, table, spec)
+        delim = "\t" if file.name.lower().endswith(".tsv") else ","
+        header = read_header(file, delim)
+        mapping, ignored = resolve_columns(spec, table, header, file)
+        stage_csv(ws, file, header, mapping, delim)
+        return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
+                      header_values=dict(mapping))
+
+    def line_map(self, ws: Workspace, file: Path) -> bool:
+        """CSV lines are mapped after the fact; other kinds carry positions already."""
+        if kind_of(file) == "csv":
+            return csv_line_map(ws, file)
+        return True

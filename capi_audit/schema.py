@@ -1,0 +1,141 @@
+"""The canonical tables of design §2: names, types, which columns are required, how to parse them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Parse kinds: how a raw source value becomes the canonical value (see capi_audit.parsing).
+TEXT, TIMESTAMP, DOUBLE, CONSENT, BOOL, DATE, PLATFORM, HASHED_KEY = (
+    "text", "timestamp", "double", "consent", "bool", "date", "platform", "hashed_key",
+)
+
+# Customer keys that Meta requires to be SHA-256 hashed before sending.
+# https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters
+HASHED_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
+# Keys sent unhashed by design (Meta) or identifiers (Google click id).
+CLEAR_KEYS = ("client_ip_address", "client_user_agent", "fbc", "fbp", "gclid")
+CUSTOMER_KEYS = HASHED_KEYS + ("external_id",) + CLEAR_KEYS
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column."""
+
+    name: str
+    sql_type: str
+    kind: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """One canonical table."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        """The column called name."""
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Names of the required columns."""
+        return tuple(c.name for c in self.columns if c.required)
+
+
+def _c(name: str, sql_type: str, kind: str, required: bool = False) -> Column:
+    return Column(name, sql_type, kind, required)
+
+
+_EVENT_COMMON = (
+    _c("platform", "VARCHAR", PLATFORM, True),
+    _c("event_name", "VARCHAR", TEXT, True),
+    _c("event_id", "VARCHAR", TEXT),
+    _c("event_time", "TIMESTAMPTZ", TIMESTAMP, True),
+    _c("order_id", "VARCHAR", TEXT),
+    _c("value", "DOUBLE", DOUBLE),
+    _c("currency", "VARCHAR", TEXT),
+)
+
+PIXEL_EVENTS = Table(
+    "pixel_events",
+    _EVENT_COMMON
+    + (
+        _c("fbp", "VARCHAR", TEXT),
+        _c("fbc", "VARCHAR", TEXT),
+        _c("gclid", "VARCHAR", TEXT),
+        _c("consent_ads", "VARCHAR", CONSENT),
+        _c("page_url", "VARCHAR", TEXT),
+    ),
+)
+
+SERVER_EVENTS = Table(
+    "server_events",
+    _EVENT_COMMON
+    + (
+        _c("sent_at", "TIMESTAMPTZ", TIMESTAMP),
+        _c("action_source", "VARCHAR", TEXT),
+        _c("event_source_url", "VARCHAR", TEXT),
+    )
+    + tuple(_c(k, "VARCHAR", HASHED_KEY) for k in HASHED_KEYS)
+    + (
+        _c("external_id", "VARCHAR", TEXT),
+        _c("client_ip_address", "VARCHAR", TEXT),
+        _c("client_user_agent", "VARCHAR", TEXT),
+        _c("fbc", "VARCHAR", TEXT),
+        _c("fbp", "VARCHAR", TEXT),
+        _c("gclid", "VARCHAR", TEXT),
+        _c("consent_ads", "VARCHAR", CONSENT),
+        _c("data_processing_options", "VARCHAR", TEXT),
+        _c("status", "VARCHAR", TEXT),
+        _c("error", "VARCHAR", TEXT),
+    ),
+)
+
+PLATFORM_REPORT = Table(
+    "platform_report",
+    (
+        _c("platform", "VARCHAR", PLATFORM, True),
+        _c("date", "DATE", DATE, True),
+        _c("event_name", "VARCHAR", TEXT, True),
+        _c("conversions", "DOUBLE", DOUBLE, True),
+        _c("value", "DOUBLE", DOUBLE),
+        _c("source", "VARCHAR", TEXT),
+    ),
+)
+
+ORDERS = Table(
+    "orders",
+    (
+        _c("order_id", "VARCHAR", TEXT, True),
+        _c("created_at", "TIMESTAMPTZ", TIMESTAMP, True),
+        _c("value", "DOUBLE", DOUBLE),
+        _c("currency", "VARCHAR", TEXT),
+        _c("consent_ads", "VARCHAR", CONSENT),
+        _c("country", "VARCHAR", TEXT),
+        _c("is_test", "BOOLEAN", BOOL),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS)
+}
+
+# Accounting tables (design §2 "Load accounting").
+LOAD_REPORT_DDL = """
+CREATE TABLE IF NOT EXISTS load_report (
+    table_name VARCHAR, file VARCHAR, format VARCHAR,
+    rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT,
+    coerced VARCHAR, ignored_columns VARCHAR, skipped BIGINT, note VARCHAR
+)"""
+REJECTS_DDL = """
+CREATE TABLE IF NOT EXISTS rejects (
+    table_name VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR
+)"""
+
+
+def create_table_sql(table: Table) -> str:
+    """CREATE TABLE statement for a canonical table."""
+    cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in table.columns)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {cols}\n)"

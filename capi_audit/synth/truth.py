@@ -1,0 +1,369 @@
+"""Ground truth from the planted labels, accumulated day by day.
+
+Nothing here reads the written files or calls the metric code: every figure follows from the
+labels the generator drew (which defect, was the pixel lost, was the send rejected, ...) by the
+platform rules written out per defect, plus exact counting of generated values where the rule is
+about values (shared values).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from capi_audit.synth.generate import D, OrderDay, PlatformDay
+from capi_audit.synth.params import ScenarioParams
+
+SHARED_THRESHOLDS = {"em": 0.02, "ph": 0.02, "external_id": 0.02, "fn": 0.05, "ln": 0.05,
+                     "client_ip_address": 0.02, "client_user_agent": 0.20, "fbp": 0.02,
+                     "fbc": 0.02, "gclid": 0.02}
+SHARED_MIN_ROWS = 10
+MATCH_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
+              "client_ip_address", "client_user_agent", "fbc", "fbp", "gclid")
+# Meta's rejected customer-information combinations (an event whose keys are a subset of one):
+# https://developers.facebook.com/docs/marketing-api/conversions-api/best-practices (domain/meta.md §1.7)
+META_WEAK_SETS = (
+    frozenset({"ct", "country", "st", "zp", "ge", "client_user_agent"}),
+    frozenset({"db", "client_user_agent"}),
+    frozenset({"fn", "ge"}),
+    frozenset({"ln", "ge"}),
+)
+META_AGE_LIMIT_S = 7 * 86400
+CLICK_MAX_AGE_S = 90 * 86400
+RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_missing_user_agent",
+         "website_missing_source_url", "purchase_missing_value", "purchase_missing_currency",
+         "invalid_currency", "insufficient_customer_keys", "unhashed_key", "malformed_fbc",
+         "malformed_fbp", "click_id_too_old")
+
+
+def _day_of(t: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    return np.searchsorted(bounds, t, side="right") - 1
+
+
+@dataclass
+class PlatformTruth:
+    """Running sums for one platform."""
+
+    dedup: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    dc: Counter = field(default_factory=Counter)
+    dc_conv_extra: int = 0
+    rec: Counter = field(default_factory=Counter)
+    consent: Counter = field(default_factory=Counter)
+    keys: Counter = field(default_factory=Counter)
+    tiers: Counter = field(default_factory=Counter)
+    rules: Counter = field(default_factory=Counter)
+    values: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    rows: int = 0
+    latency: list = field(default_factory=list)
+    report: dict[tuple[int, str], float] = field(default_factory=lambda: defaultdict(float))
+    expected: dict[tuple[int, str], float] = field(default_factory=lambda: defaultdict(float))
+    orders_per_day: Counter = field(default_factory=Counter)
+    recovered_post_days: int = 0
+
+
+class Truth:
+    """Accumulates every figure a scenario determines; `result()` gives the truth.json body."""
+
+    def __init__(self, params: ScenarioParams, bounds: np.ndarray) -> None:
+        self.params = params
+        self.bounds = bounds
+        self.p: dict[str, PlatformTruth] = {pl: PlatformTruth() for pl in params.platforms}
+        self.rows_written: Counter = Counter()
+
+    def add_day(self, o: OrderDay, pds: list[PlatformDay]) -> None:
+        """Fold one day's labels into the sums."""
+        for p in pds:
+            self._platform_day(o, p, self.p[p.platform])
+
+    def _platform_day(self, o: OrderDay, p: PlatformDay, t: PlatformTruth) -> None:
+        nt = ~o.is_test
+        d = p.defect
+        W = META_WINDOW if p.platform == "meta" else np.inf
+        E = p.enable
+        # ---- rows at or after enablement (dedup, double counting) ----
+        r1 = p.fired & (p.tp >= E)
+        r2 = p.reload & (p.tr >= E)
+        prow = r1.astype(int) + r2.astype(int)
+        pid = d != D["pixel_missing_event_id"]
+        pfirst = np.where(r1, p.tp, p.tr)
+        S = p.sent & (d != D["too_old"])  # accepted server events (rejected ones never count)
+        k0s = S & np.isin(d, [D["none"], D["pixel_missing_event_id"], D["late"],
+                              D["retry_same_key"], D["retry_new_id"]])
+        k0p = (prow > 0) & pid
+        within = np.abs(p.sent_at - pfirst) <= W
+        idm, rnew, name = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"]), S & (d == D["name_mismatch"])
+        smiss = S & (d == D["server_missing_event_id"])
+        dd = t.dedup["Purchase"]
+        dd["both"] += int((nt & k0p & k0s & within).sum())
+        dd["both_outside_window"] += int((nt & k0p & k0s & ~within).sum())
+        dd["pixel_only"] += int((nt & k0p & ~k0s).sum())
+        dd["server_only"] += int((nt & k0s & ~k0p).sum() + (nt & idm).sum() + (nt & rnew).sum())
+        dd["name_mismatch"] += int((nt & k0p & name).sum())
+        dd["missing_event_id_pixel"] += int((prow * (nt & ~pid)).sum())
+        dd["missing_event_id_server"] += int((nt & smiss).sum())
+        dd["pixel_duplicates"] += int(((prow - 1) * (nt & k0p)).sum())
+        dd["server_duplicates"] += int((nt & S & (d == D["retry_same_key"])).sum())
+        dl = t.dedup["purchase"]
+        dl["server_only"] += int((nt & name).sum())
+        for k in ("both", "both_outside_window", "pixel_only", "name_mismatch", "missing_event_id_pixel",
+                  "missing_event_id_server", "pixel_duplicates", "server_duplicates"):
+            dl[k] += 0
+        # double counting per order (any event name), post rows, test orders out
+        k0 = k0p | k0s
+        keys = k0.astype(int) + (idm | rnew).astype(int) + name.astype(int)
+        m = prow * (~pid) + smiss.astype(int)
+        outside = k0p & k0s & ~within
+        counted = keys + outside.astype(int) + m
+        counted = np.where(nt, counted, 0)
+        t.dc["counted_events"] += int(counted.sum())
+        t.dc["orders_matched"] += int((counted >= 1).sum())
+        t.dc["orders_double_counted"] += int((counted >= 2).sum())
+        causes = {
+            "outside_window": outside,
+            "id_mismatch": k0p & idm,
+            "missing_event_id": np.where(keys >= 1, m, np.maximum(m - 1, 0)),
+            "name_mismatch": k0p & name,
+            "server_retry_new_id": rnew,
+        }
+        total_extra = 0
+        for cause, arr in causes.items():
+            v = int((np.asarray(arr, dtype=int) * nt).sum())
+            t.dc[cause] += v
+            total_extra += v
+        assert total_extra == int(np.maximum(counted - 1, 0).sum()), "cause attribution must add up"
+        # conversion event only ('Purchase'): extra counts beyond one per order, for recovery
+        keys_c = k0.astype(int) + (idm | rnew).astype(int)
+        counted_c = np.where(nt, keys_c + outside.astype(int) + m, 0)
+        t.dc_conv_extra += int(np.maximum(counted_c - 1, 0).sum())
+        # ---- recovery: orders created at/after enablement, by channels carrying the order ----
+        post_order = nt & (o.t0 >= E)
+        has_px = p.fired
+        t.rec["orders_post_pixel_and_server"] += int((post_order & has_px & S).sum())
+        t.rec["orders_post_server_only"] += int((post_order & ~has_px & S).sum())
+        t.rec["orders_post_pixel_only"] += int((post_order & has_px & ~S).sum())
+        t.rec["orders_post_unreported"] += int((post_order & ~has_px & ~S).sum())
+        t.orders_per_day[o.day] += int(nt.sum())
+        # ---- replay of the platform's count per day (all rows; report includes test orders) ----
+        self._replay(o, p, t, S, k0s, idm, rnew, name, smiss, pid, W)
+        # ---- consent (all days) ----
+        known, granted = ~o.unknown & nt, ~o.unknown & ~o.denied & nt
+        denied = o.denied & nt
+        sent_any = p.sent  # any server send, accepted or not, counts as sent
+        c = t.consent
+        c["known"] += int(known.sum())
+        c["denied"] += int(denied.sum())
+        c["granted"] += int(granted.sum())
+        c["consent_unknown"] += int((o.unknown & nt).sum())
+        c["denied_no_pixel"] += int((denied & ~has_px).sum())
+        c["granted_no_pixel"] += int((granted & ~has_px).sum())
+        c["granted_post"] += int((granted & (o.t0 >= E)).sum())
+        c["granted_post_no_server"] += int((granted & (o.t0 >= E) & ~sent_any).sum())
+        c["pixel_fired_without_consent"] += int((denied & has_px).sum())
+        c["server_sent_without_consent"] += int((denied & sent_any & ~p.ldu).sum())
+        # ---- server rows: match keys, validation, latency (all sent rows, test orders out) ----
+        self._server_rows(o, p, t, nt)
+
+    def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
+        b = self.bounds
+        k0p_all = p.fired & pid
+        within_all = np.abs(p.sent_at - p.tp) <= W
+        day_t0, day_tp = _day_of(o.t0, b), _day_of(p.tp, b)
+        units: list[tuple[np.ndarray, np.ndarray, str]] = [
+            (k0p_all & k0s & within_all, day_t0, "Purchase"),
+            (k0p_all & k0s & ~within_all, day_tp, "Purchase"),
+            (k0p_all & k0s & ~within_all, day_t0, "Purchase"),
+            (k0p_all & ~k0s, day_tp, "Purchase"),
+            (~k0p_all & k0s, day_t0, "Purchase"),
+            (idm | rnew, day_t0, "Purchase"),
+            (p.fired & ~pid, day_tp, "Purchase"),
+            (smiss, day_t0, "Purchase"),
+            (name, day_t0, "purchase"),
+        ]
+        for mask, days, ev in units:
+            for dd_, test in zip(days[mask], o.is_test[mask], strict=True):
+                if 0 <= dd_ < self.params.days:
+                    t.report[(int(dd_), ev)] += 1
+                    if not test:
+                        t.expected[(int(dd_), ev)] += 1
+
+    def _server_rows(self, o: OrderDay, p: PlatformDay, t: PlatformTruth, nt: np.ndarray) -> None:
+        d = p.defect
+        mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]]))
+        if not mult.any():
+            return
+        t.rows += int(mult.sum())
+        L = p.key_labels
+        present = {k: p.keys[k] != "" for k in MATCH_KEYS}
+        plain = {k: np.zeros(len(d), bool) for k in MATCH_KEYS}
+        plain["em"], plain["ph"] = L["em_plain"], L["ph_plain"]
+        valid = dict(present)
+        valid["em"] = present["em"] & ~L["em_invalid"]
+        valid["ph"] = present["ph"] & ~L["ph_plain"]
+        valid["client_ip_address"] = present["client_ip_address"] & ~L["ip_private"]
+        valid["client_user_agent"] = present["client_user_agent"] & ~L["ua_lib"]
+        valid["fbp"] = present["fbp"] & ~L["fbp_bad"]
+        valid["fbc"] = present["fbc"] & ~L["fbc_sec"]
+        for k in MATCH_KEYS:
+            t.keys[(k, "present")] += int((present[k] * mult).sum())
+            t.keys[(k, "valid")] += int((valid[k] * mult).sum())
+            t.keys[(k, "plaintext_pii")] += int((plain[k] * mult).sum())
+            if k in SHARED_THRESHOLDS:
+                vals = p.keys[k]
+                ok = present[k] & ~plain[k]
+                for v, n in zip(vals[ok], mult[ok], strict=True):
+                    if n:
+                        t.values[k][v] += int(n)
+        strong = valid["em"] | valid["ph"]
+        click = ~strong & (valid["fbc"] | valid["gclid"])
+        browser = ~strong & ~click & valid["fbp"] & valid["client_ip_address"] & valid["client_user_agent"]
+        none = ~strong & ~click & ~browser
+        for name_, arr in (("strong", strong), ("click", click), ("browser", browser), ("none", none)):
+            t.tiers[name_] += int((arr * mult).sum())
+        f = p.row_flags
+        meta = p.platform == "meta"
+        rules = dict.fromkeys(RULES, np.zeros(len(d), bool))
+        if meta:
+            rules["event_too_old"] = d == D["too_old"]
+            rules["missing_action_source"] = f["action_source_missing"]
+            rules["website_missing_user_agent"] = ~f["action_source_missing"] & ~present["client_user_agent"]
+            rules["website_missing_source_url"] = ~f["action_source_missing"] & f["url_missing"]
+            keysets = [frozenset(k for k in MATCH_KEYS if k != "gclid" and present[k][i]) for i in range(len(d))]
+            rules["insufficient_customer_keys"] = np.array(
+                [any(ks <= weak for weak in META_WEAK_SETS) for ks in keysets], dtype=bool)
+            rules["malformed_fbc"] = L["fbc_sec"]
+            rules["malformed_fbp"] = L["fbp_bad"]
+            rules["click_id_too_old"] = L["fbc_stale"]
+        else:
+            rules["insufficient_customer_keys"] = ~present["gclid"] & ~present["em"] & ~present["ph"]
+        rules["purchase_missing_value"] = f["value_missing"]
+        rules["purchase_missing_currency"] = f["currency_missing"]
+        rules["invalid_currency"] = f["currency_invalid"]
+        rules["unhashed_key"] = L["em_plain"] | L["ph_plain"]
+        for r, arr in rules.items():
+            t.rules[r] += int((arr * mult).sum())
+        lat1 = p.sent_at - o.t0
+        sel1 = p.sent & nt
+        retry = sel1 & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
+        t.latency.append(lat1[sel1])
+        t.latency.append((lat1 + p.retry_delay)[retry])
+
+    # ------------------------------------------------------------------------------------
+    def result(self) -> dict[str, Any]:
+        """The truth.json body (design §4 sections the scenario determines)."""
+        out: dict[str, Any] = {"load": {k: {"rows_read": v, "rows_loaded": v, "rows_rejected": 0}
+                                        for k, v in sorted(self.rows_written.items())},
+                               "dedup": {}, "double_counting": {}, "recovery": {}, "match_keys": {},
+                               "consent": {}, "validation": {}, "latency": {}}
+        for pl, t in self.p.items():
+            out["dedup"][pl] = self._dedup(pl, t)
+            dc = dict(t.dc)
+            matched = dc.get("orders_matched", 0)
+            out["double_counting"][pl] = {
+                "orders_matched": matched,
+                "orders_double_counted": dc.get("orders_double_counted", 0),
+                "counted_events": dc.get("counted_events", 0),
+                "inflation_rate": (dc.get("counted_events", 0) - matched) / matched if matched else None,
+                "extra_counts": {c: dc.get(c, 0) for c in ("id_mismatch", "missing_event_id", "name_mismatch",
+                                                            "outside_window", "server_retry_new_id")},
+            }
+            out["recovery"][pl] = {self.params_conversion: self._recovery(pl, t)}
+            out["consent"][pl] = self._consent(t)
+            out["match_keys"][pl] = self._match_keys(t)
+            out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES}
+            out["latency"][pl] = self._latency(pl, t)
+        return out
+
+    params_conversion = "Purchase"
+
+    def _dedup(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
+        res = {}
+        ed = self.params.enable_day[pl]
+        for ev, c in sorted(t.dedup.items()):
+            both, po, so = c["both"], c["pixel_only"], c["server_only"]
+            exp = sum(v for (day, e), v in t.expected.items() if e == ev and day >= ed)
+            rep = sum(v for (day, e), v in t.report.items() if e == ev and day >= ed)
+            res[ev] = {k: int(c[k]) for k in ("both", "both_outside_window", "pixel_only", "server_only",
+                                              "name_mismatch", "missing_event_id_pixel",
+                                              "missing_event_id_server", "pixel_duplicates",
+                                              "server_duplicates")}
+            res[ev]["event_coverage"] = both / (both + po) if both + po else None
+            res[ev]["dedup_rate"] = both / (both + so) if both + so else None
+            res[ev]["expected_platform_count"] = int(exp)
+            res[ev]["report_gap"] = float(rep - exp)
+        return res
+
+    def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
+        ed, days = self.params.enable_day[pl], self.params.days
+        pre_days, post_days = ed, days - ed
+        O = np.array([t.orders_per_day.get(d, 0) for d in range(days)], dtype=float)
+        R = np.array([t.report.get((d, "Purchase"), 0.0) for d in range(days)])
+        o_pre, o_post = O[:ed].mean(), O[ed:].mean()
+        r_pre, r_post = R[:ed].mean(), R[ed:].mean()
+        c_pre, c_post = r_pre / o_pre, r_post / o_post
+        net_new = c_pre * (o_post - o_pre)
+        meas = (c_post - c_pre) * o_post
+        recovered = t.rec["orders_post_server_only"] / post_days
+        dbl = t.dc_conv_extra / post_days
+        n_pre, n_post = int(O[:ed].sum()), int(O[ed:].sum())
+        pval = stats.binomtest(n_post, n_pre + n_post, post_days / days).pvalue
+        return {
+            **{k: int(t.rec[k]) for k in ("orders_post_pixel_and_server", "orders_post_server_only",
+                                          "orders_post_pixel_only", "orders_post_unreported")},
+            "pre_days": pre_days, "post_days": post_days,
+            "reported_per_day_pre": r_pre, "reported_per_day_post": r_post,
+            "orders_per_day_pre": o_pre, "orders_per_day_post": o_post,
+            "capture_rate_pre": c_pre, "capture_rate_post": c_post,
+            "reported_change_per_day": r_post - r_pre,
+            "net_new_per_day": net_new,
+            "measurement_change_per_day": meas,
+            "recovered_per_day": recovered,
+            "double_counted_per_day": dbl,
+            "unexplained_per_day": meas - recovered - dbl,
+            "sales_change_p_value": float(pval),
+        }
+
+    def _consent(self, t: PlatformTruth) -> dict[str, Any]:
+        c = t.consent
+        div = lambda a, b: a / b if b else None  # noqa: E731
+        return {
+            "consent_unknown": c["consent_unknown"],
+            "denied_rate": div(c["denied"], c["known"]),
+            "consent_drop_rate": div(c["denied_no_pixel"], c["known"]),
+            "browser_loss_rate": div(c["granted_no_pixel"], c["granted"]),
+            "server_gap_rate": div(c["granted_post_no_server"], c["granted_post"]),
+            "pixel_fired_without_consent": c["pixel_fired_without_consent"],
+            "server_sent_without_consent": c["server_sent_without_consent"],
+        }
+
+    def _match_keys(self, t: PlatformTruth) -> dict[str, Any]:
+        n = t.rows
+        res: dict[str, Any] = {}
+        for k in MATCH_KEYS:
+            res[k] = {m: (t.keys[(k, m)] / n if n else None) for m in ("present", "valid", "plaintext_pii")}
+            if k in SHARED_THRESHOLDS:
+                limit = max(SHARED_MIN_ROWS, SHARED_THRESHOLDS[k] * n)
+                shared = sum(c for c in t.values[k].values() if c >= limit)
+                res[k]["shared_value"] = shared / n if n else None
+        res["identifier_tiers"] = {k: (t.tiers[k] / n if n else None) for k in ("strong", "click", "browser", "none")}
+        return res
+
+    def _latency(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
+        lat = np.concatenate(t.latency) if t.latency else np.array([])
+        if not len(lat):
+            return {"median_s": None, "p95_s": None, "share_over_1h": None, "share_over_24h": None,
+                    "share_over_age_limit": None}
+        limit = META_AGE_LIMIT_S if pl == "meta" else None
+        return {
+            "median_s": float(np.percentile(lat, 50)),
+            "p95_s": float(np.percentile(lat, 95)),
+            "share_over_1h": float((lat > 3600).mean()),
+            "share_over_24h": float((lat > 86400).mean()),
+            "share_over_age_limit": float((lat > limit).mean()) if limit else None,
+        }
+
+
+META_WINDOW = 48 * 3600

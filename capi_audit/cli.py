@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from capi_audit.errors import AuditError
+from capi_audit.errors import AuditError, ConfigError
 
 
 def _print_load_table(reports: list) -> None:
@@ -51,8 +51,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """Write a synthetic scenario with its truth.json."""
     from capi_audit.synth import ScenarioParams, write_scenario
 
+    if args.days < 4:
+        raise ConfigError("--days must be at least 4 (days before and after enablement)")
+    half = args.days // 2
     params = ScenarioParams(days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
-                            timezone=args.timezone)
+                            timezone=args.timezone, start=args.start,
+                            enable_day={"meta": half, "google": min(args.days - 1, half + max(1, args.days // 12))})
     paths = write_scenario(params, args.out, fmt=args.format)
     print(f"wrote scenario to {args.out} ({paths['events']} events, {paths['orders']} orders)")
     return 0
@@ -103,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--orders-per-day", type=float, default=60.0)
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--timezone", default="Europe/Berlin")
+    s.add_argument("--start", default="2026-02-01", help="first day (local date)")
     s.add_argument("--format", choices=("csv", "parquet"), default="csv")
     s.set_defaults(func=cmd_synth)
 

@@ -297,6 +297,14 @@ def _gen_keys(params: ScenarioParams, rng: np.random.Generator, o: OrderDay, pla
     labels["fbc_sec"], labels["fbc_stale"] = fbc_sec, fbc_stale
 
     keys["gclid"] = np.where(present["gclid"], np.array([f"Cj0KCQ{g}" for g in gclid_raw], dtype=object), empty)
+    # Some payloads carry only location keys and the user agent (Meta: insufficient customer
+    # information, domain/meta.md §1.7): every other key is dropped with its defect labels.
+    weak = (rng.random(n) < params.weak_keys_rate) & (platform == "meta")
+    for k in ("em", "ph", "fn", "ln", "db", "external_id", "client_ip_address", "fbc", "fbp", "gclid"):
+        keys[k] = np.where(weak, empty, keys[k])
+    for lab in labels:
+        if not lab.startswith("ua"):
+            labels[lab] = labels[lab] & ~weak
     return keys, labels
 
 

@@ -73,6 +73,7 @@ class ScenarioParams:
     missing_value_rate: float = 0.01
     missing_currency_rate: float = 0.01
     invalid_currency_rate: float = 0.005
+    weak_keys_rate: float = 0.01      # payload with only keys Meta rejects as insufficient
     customer_pool: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:

@@ -267,8 +267,8 @@ class Truth:
                 "orders_double_counted": dc.get("orders_double_counted", 0),
                 "counted_events": dc.get("counted_events", 0),
                 "inflation_rate": (dc.get("counted_events", 0) - matched) / matched if matched else None,
-                "extra_counts": {c: dc.get(c, 0) for c in ("id_mismatch", "missing_event_id", "name_mismatch",
-                                                            "outside_window", "server_retry_new_id")},
+                **{c: dc.get(c, 0) for c in ("id_mismatch", "missing_event_id", "name_mismatch",
+                                             "outside_window", "server_retry_new_id")},
             }
             out["recovery"][pl] = {self.params_conversion: self._recovery(pl, t)}
             out["consent"][pl] = self._consent(t)
@@ -299,16 +299,16 @@ class Truth:
     def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
         ed, days = self.params.enable_day[pl], self.params.days
         pre_days, post_days = ed, days - ed
-        O = np.array([t.orders_per_day.get(d, 0) for d in range(days)], dtype=float)
-        R = np.array([t.report.get((d, "Purchase"), 0.0) for d in range(days)])
-        o_pre, o_post = O[:ed].mean(), O[ed:].mean()
-        r_pre, r_post = R[:ed].mean(), R[ed:].mean()
+        orders_d = np.array([t.orders_per_day.get(d, 0) for d in range(days)], dtype=float)
+        rep_d = np.array([t.report.get((d, "Purchase"), 0.0) for d in range(days)])
+        o_pre, o_post = orders_d[:ed].mean(), orders_d[ed:].mean()
+        r_pre, r_post = rep_d[:ed].mean(), rep_d[ed:].mean()
         c_pre, c_post = r_pre / o_pre, r_post / o_post
         net_new = c_pre * (o_post - o_pre)
         meas = (c_post - c_pre) * o_post
         recovered = t.rec["orders_post_server_only"] / post_days
         dbl = t.dc_conv_extra / post_days
-        n_pre, n_post = int(O[:ed].sum()), int(O[ed:].sum())
+        n_pre, n_post = int(orders_d[:ed].sum()), int(orders_d[ed:].sum())
         pval = stats.binomtest(n_post, n_pre + n_post, post_days / days).pvalue
         return {
             **{k: int(t.rec[k]) for k in ("orders_post_pixel_and_server", "orders_post_server_only",

@@ -1,0 +1,137 @@
+"""Shared preparation for every metric family: parameters, filtered events, per-key pairing.
+
+`prepare(ws)` materializes, once per workspace and config:
+- `audit_params(platform, enabled_at, window_ms)`: the CAPI enable time and dedup window;
+- `test_orders(order_id)`: orders flagged `is_test` (their rows are left out everywhere);
+- `ev`: pixel rows and accepted server rows of non-test orders, with the receipt time (a pixel
+  hit's event_time, a server event's sent_at, else its event_time) and a `post` flag
+  (event_time at or after the platform's enable time; every row when none is configured);
+- `keys`: one row per (platform, event_name, event_id), pixel and server counts and first
+  receipt times over all rows and over post rows, and whether the pair is inside the window.
+The SQL is kept close to standard SQL (CASE inside aggregates, no FILTER) for other engines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from capi_audit.workspace import Workspace
+
+
+@dataclass
+class Headline:
+    """The small result object of a metric family: summary values per platform, or why not."""
+
+    section: str
+    values: dict[str, Any] = field(default_factory=dict)
+    available: bool = True
+    reason: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The section as it appears in summary.json."""
+        if not self.available:
+            return {"available": False, "reason": self.reason}
+        return self.values
+
+
+def local_date(expr: str) -> str:
+    """SQL for the calendar day of a TIMESTAMPTZ in the audit's time zone ($tz)."""
+    return f"CAST(timezone($tz, {expr}) AS DATE)"
+
+
+def local_midnight(date_expr: str) -> str:
+    """SQL for the TIMESTAMPTZ at which a local day starts."""
+    return f"timezone($tz, CAST({date_expr} AS TIMESTAMP))"
+
+
+def within_window(a: str, b: str) -> str:
+    """SQL: receipt times a and b within the platform's window (window_ms NULL = unbounded)."""
+    return f"(w.window_ms IS NULL OR abs(date_diff('millisecond', {a}, {b})) <= w.window_ms)"
+
+
+def params(ws: Workspace) -> dict[str, Any]:
+    """Named parameters every metric query may use."""
+    return {"tz": ws.config.timezone, "conv": ws.config.conversion_event}
+
+
+def platforms(ws: Workspace) -> list[str]:
+    """Platforms present in any event or report table, sorted."""
+    rows = ws.rows(
+        "SELECT platform FROM pixel_events UNION SELECT platform FROM server_events "
+        "UNION SELECT platform FROM platform_report ORDER BY 1"
+    )
+    return [r[0] for r in rows if r[0] is not None]
+
+
+def prepare(ws: Workspace) -> None:
+    """Materialize audit_params, test_orders, ev and keys (idempotent per config)."""
+    token = (id(ws.config), ws.count("pixel_events"), ws.count("server_events"), ws.count("orders"))
+    if getattr(ws, "_prepared", None) == token:
+        return
+    ws.execute("CREATE OR REPLACE TEMP TABLE audit_params (platform VARCHAR, enabled_at TIMESTAMPTZ, window_ms DOUBLE)")
+    for plat in sorted(set(platforms(ws)) | set(ws.config.capi_enabled_at)):
+        hours = ws.config.window_hours(plat)
+        ws.execute(
+            "INSERT INTO audit_params VALUES ($p, $e, $w)",
+            {"p": plat, "e": ws.config.capi_enabled_at.get(plat),
+             "w": None if hours is None else hours * 3600 * 1000},
+        )
+    ws.execute("CREATE OR REPLACE TEMP TABLE test_orders AS SELECT DISTINCT order_id FROM orders WHERE is_test")
+    # Rejected server events never reached the platform's counts (design §3): out of ev.
+    ws.execute("""
+        CREATE OR REPLACE TEMP TABLE ev AS
+        WITH rows AS (
+            SELECT 'pixel' AS channel, platform, event_name, event_id, event_time,
+                   event_time AS receipt_time, order_id
+            FROM pixel_events
+            UNION ALL
+            SELECT 'server', platform, event_name, event_id, event_time,
+                   coalesce(sent_at, event_time), order_id
+            FROM server_events
+            WHERE status IS NULL OR lower(status) <> 'rejected'
+        )
+        SELECT r.*, (p.enabled_at IS NULL OR r.event_time >= p.enabled_at) AS post
+        FROM rows r
+        LEFT JOIN audit_params p ON p.platform = r.platform
+        WHERE r.order_id IS NULL OR r.order_id NOT IN (SELECT order_id FROM test_orders)
+    """)
+    ws.execute(f"""
+        CREATE OR REPLACE TEMP TABLE keys AS
+        WITH k AS (
+            SELECT platform, event_name, event_id,
+                sum(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS px_rows,
+                sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS sv_rows,
+                min(CASE WHEN channel = 'pixel' THEN receipt_time END) AS px_first,
+                min(CASE WHEN channel = 'server' THEN receipt_time END) AS sv_first,
+                min(CASE WHEN channel = 'pixel' THEN event_time END) AS px_first_et,
+                min(CASE WHEN channel = 'server' THEN event_time END) AS sv_first_et,
+                min(event_time) AS first_et,
+                sum(CASE WHEN channel = 'pixel' AND post THEN 1 ELSE 0 END) AS px_rows_post,
+                sum(CASE WHEN channel = 'server' AND post THEN 1 ELSE 0 END) AS sv_rows_post,
+                min(CASE WHEN channel = 'pixel' AND post THEN receipt_time END) AS px_first_post,
+                min(CASE WHEN channel = 'server' AND post THEN receipt_time END) AS sv_first_post
+            FROM ev WHERE event_id IS NOT NULL
+            GROUP BY platform, event_name, event_id
+        )
+        SELECT k.*,
+            (px_rows > 0 AND sv_rows > 0 AND {within_window('px_first', 'sv_first')}) AS paired,
+            (px_rows_post > 0 AND sv_rows_post > 0 AND {within_window('px_first_post', 'sv_first_post')}) AS paired_post
+        FROM k LEFT JOIN audit_params w ON w.platform = k.platform
+    """)
+    ws._prepared = token
+
+
+def tidy(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
+    """Sorted, index reset: deterministic frames."""
+    return df.sort_values(sort, kind="stable").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
+
+
+def ratio(num: float | int | None, den: float | int | None) -> float | None:
+    """num / den, or None when the denominator is zero or missing."""
+    if num is None or not den:
+        return None
+    return float(num) / float(den)

@@ -1,0 +1,63 @@
+"""Latency (design §3): sent_at - event_time of server events against the platform's age limit.
+
+Meta rejects events more than 7 days old and recommends sending within the hour
+(https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api); Google
+documents no send-age limit for click conversions, so its share past the limit is null.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from capi_audit.metrics.common import Headline, prepare
+from capi_audit.metrics.validation import AGE_LIMIT_S
+
+if TYPE_CHECKING:
+    from capi_audit.workspace import Workspace
+
+_SQL = """
+SELECT platform, count(*) AS events,
+    quantile_cont(lag_s, 0.5) AS median_s, quantile_cont(lag_s, 0.95) AS p95_s,
+    avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
+    avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
+    avg(CASE WHEN lag_s > $limit THEN 1.0 ELSE 0.0 END) AS share_over_age_limit
+FROM (
+    SELECT platform, date_diff('millisecond', event_time, sent_at) / 1000.0 AS lag_s
+    FROM server_events
+    WHERE sent_at IS NOT NULL AND platform = $p
+      AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+) GROUP BY platform
+"""
+
+
+def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
+    """Per platform: median and p95 send latency and the shares over 1 h, 24 h, the age limit."""
+    if not ws.scalar("SELECT count(*) FROM server_events WHERE sent_at IS NOT NULL"):
+        return pd.DataFrame(), Headline("latency", available=False, reason="no server event carries sent_at")
+    prepare(ws)
+    values, frames = {}, []
+    for (plat,) in ws.rows("SELECT DISTINCT platform FROM server_events WHERE sent_at IS NOT NULL ORDER BY 1"):
+        limit = AGE_LIMIT_S.get(plat)
+        f = ws.df(_SQL, {"p": plat, "limit": limit if limit is not None else 1e18})
+        if limit is None:
+            f["share_over_age_limit"] = None
+        missing = ws.scalar("SELECT count(*) FROM server_events WHERE platform = $p AND sent_at IS NULL", {"p": plat})
+        r = f.iloc[0]
+        values[plat] = {k: (None if pd.isna(r[k]) else float(r[k])) for k in
+                        ("median_s", "p95_s", "share_over_1h", "share_over_24h", "share_over_age_limit")}
+        values[plat]["events_without_sent_at"] = int(missing)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True), Headline("latency", values)
+
+
+def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
+    """Latency in seconds binned by minute for one platform (small; for the distribution chart)."""
+    return ws.df("""
+        SELECT floor(log10(greatest(date_diff('millisecond', event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
+               count(*) AS events
+        FROM server_events WHERE sent_at IS NOT NULL AND platform = $p
+          AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+        GROUP BY 1 ORDER BY 1
+    """, {"p": platform})

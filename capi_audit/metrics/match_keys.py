@@ -1,0 +1,116 @@
+"""Match-key coverage (design §3): presence, validity and plaintext leaks of every customer key
+on server events, shared values, and the best identifier tier per event."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from capi_audit import validity
+from capi_audit.metrics.common import Headline, local_date, params, prepare, tidy
+
+if TYPE_CHECKING:
+    from capi_audit.workspace import Workspace
+
+# A value on more than this share of a platform's server rows (and on at least 10 rows) is an
+# implausible shared value: the server's own IP, a constant hash, a cached fbp. Low-cardinality
+# keys (gender, country, city, state, zip, birth date) are not checked.
+SHARED_THRESHOLDS = {"em": 0.02, "ph": 0.02, "external_id": 0.02, "fn": 0.05, "ln": 0.05,
+                     "client_ip_address": 0.02, "client_user_agent": 0.20, "fbp": 0.02,
+                     "fbc": 0.02, "gclid": 0.02}
+SHARED_MIN_ROWS = 10
+TIERS = ("strong", "click", "browser", "none")
+
+
+def _flags_sql() -> str:
+    cols = []
+    for k in validity.MATCH_KEYS:
+        cols += [f"CASE WHEN {validity.present(k)} THEN 1 ELSE 0 END AS {k}__present",
+                 f"CASE WHEN {validity.valid(k)} THEN 1 ELSE 0 END AS {k}__valid",
+                 f"CASE WHEN {validity.plaintext(k)} THEN 1 ELSE 0 END AS {k}__plain"]
+    return ", ".join(cols)
+
+
+def prepare_flags(ws: Workspace) -> None:
+    """Materialize `sv_flags`: one row per server event of a non-test order with key flags."""
+    prepare(ws)
+    if getattr(ws, "_flags_for", None) == ws._prepared:
+        return
+    ws.execute(f"""
+        CREATE OR REPLACE TEMP TABLE sv_flags AS
+        SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
+               value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
+        FROM server_events
+        WHERE order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders)
+    """)
+    ws.execute("""
+        CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
+            CASE WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'
+                 WHEN fbc__valid = 1 OR gclid__valid = 1 THEN 'click'
+                 WHEN fbp__valid = 1 AND client_ip_address__valid = 1 AND client_user_agent__valid = 1 THEN 'browser'
+                 ELSE 'none' END AS tier
+        FROM sv_flags
+    """)
+    ws._flags_for = ws._prepared
+
+
+def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
+    """Per platform and key: present / valid / plaintext shares, shared values, tiers."""
+    if not ws.count("server_events"):
+        return pd.DataFrame(), Headline("match_keys", available=False, reason="no server events loaded")
+    prepare_flags(ws)
+    sums = ", ".join(f"sum({k}__{m}) AS {k}__{m}" for k in validity.MATCH_KEYS for m in ("present", "valid", "plain"))
+    tiers = ", ".join(f"sum(CASE WHEN tier = '{t}' THEN 1 ELSE 0 END) AS tier__{t}" for t in TIERS)
+    agg = ws.df(f"SELECT platform, count(*) AS n, {sums}, {tiers} FROM sv_flags GROUP BY platform ORDER BY platform")
+    shared = shared_values(ws)
+    rows, values = [], {}
+    for r in agg.to_dict("records"):
+        n, plat = int(r["n"]), r["platform"]
+        pv: dict = {}
+        for k in validity.MATCH_KEYS:
+            m = {"present": r[f"{k}__present"] / n, "valid": r[f"{k}__valid"] / n,
+                 "plaintext_pii": r[f"{k}__plain"] / n}
+            if k in SHARED_THRESHOLDS:
+                s = shared[(shared["platform"] == plat) & (shared["key"] == k)]["shared_rows"].sum()
+                m["shared_value"] = float(s) / n
+            pv[k] = m
+            rows.append({"platform": plat, "key": k, **m, "rows": n})
+        pv["identifier_tiers"] = {t: r[f"tier__{t}"] / n for t in TIERS}
+        values[plat] = pv
+    return tidy(pd.DataFrame(rows), ["platform", "key"]), Headline("match_keys", values)
+
+
+def shared_values(ws: Workspace) -> pd.DataFrame:
+    """Per platform and key: how many values are implausibly shared and on how many rows.
+    Values themselves are never returned."""
+    prepare(ws)
+    parts = []
+    for k, share in SHARED_THRESHOLDS.items():
+        parts.append(f"""
+            SELECT platform, '{k}' AS key, count(*) AS shared_values, sum(c) AS shared_rows, max(c) AS top_rows
+            FROM (
+                SELECT s.platform, s.{k} AS v, count(*) AS c, max(t.n) AS n FROM server_events s
+                JOIN (SELECT platform, count(*) AS n FROM sv_flags GROUP BY platform) t ON t.platform = s.platform
+                WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
+                  AND (s.order_id IS NULL OR s.order_id NOT IN (SELECT order_id FROM test_orders))
+                GROUP BY s.platform, s.{k}
+            ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
+            GROUP BY platform""")
+    return ws.df(" UNION ALL ".join(parts) + " ORDER BY platform, key")
+
+
+def match_keys_daily(ws: Workspace) -> pd.DataFrame:
+    """Per platform, local day and key: valid share (for the heat map)."""
+    prepare_flags(ws)
+    cols = ", ".join(f"avg({k}__valid) AS {k}" for k in validity.MATCH_KEYS)
+    wide = ws.df(f"SELECT platform, {local_date('event_time')} AS day, {cols} FROM sv_flags GROUP BY 1, 2 ORDER BY 1, 2",
+                 params(ws))
+    return wide.melt(id_vars=["platform", "day"], var_name="key", value_name="valid_share")
+
+
+def tiers_by_event(ws: Workspace) -> pd.DataFrame:
+    """Share of server events per identifier tier, by platform and event_name."""
+    prepare_flags(ws)
+    return ws.df("SELECT platform, event_name, tier, count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY platform, event_name) "
+                 "AS share, count(*) AS events FROM sv_flags GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")

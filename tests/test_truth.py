@@ -1,0 +1,60 @@
+"""`capi-audit run` on the fixture scenarios: every figure matches the planted truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from capi_audit.audit import SECTIONS, run_audit
+
+from .helpers import assert_matches
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data_fixtures"
+
+
+@pytest.fixture(scope="module", params=["scenario_main", "scenario_second"])
+def audited(request, tmp_path_factory):
+    folder = FIXTURES / request.param
+    out = tmp_path_factory.mktemp(request.param)
+    result = run_audit(folder / "audit.toml", out, charts=False)
+    truth = json.loads((folder / "truth.json").read_text())
+    return result, truth, out
+
+
+@pytest.mark.parametrize("section", [s for s in SECTIONS])
+def test_section_matches_truth(audited, section):
+    result, truth, _ = audited
+    assert_matches(result.summary[section], truth[section], section)
+
+
+def test_summary_json_has_stable_sections(audited):
+    _, _, out = audited
+    summary = json.loads((out / "summary.json").read_text())
+    for s in SECTIONS:
+        assert s in summary
+    assert summary["load"]["server_events"]["rows_rejected"] == 0
+    # rates are fractions in [0, 1]
+    for plat in summary["dedup"].values():
+        for m in plat.values():
+            for k in ("event_coverage", "dedup_rate"):
+                assert m[k] is None or 0 <= m[k] <= 1
+
+
+def test_truth_is_internally_consistent(audited):
+    _, truth, _ = audited
+    for plat, evs in truth["dedup"].items():
+        m = evs["Purchase"]
+        assert m["event_coverage"] == pytest.approx(m["both"] / (m["both"] + m["pixel_only"]))
+        dc = truth["double_counting"][plat]
+        causes = sum(dc[c] for c in ("id_mismatch", "missing_event_id", "name_mismatch",
+                                     "outside_window", "server_retry_new_id"))
+        assert causes == dc["counted_events"] - dc["orders_matched"]
+        rec = truth["recovery"][plat]["Purchase"]
+        assert rec["reported_change_per_day"] == pytest.approx(
+            rec["net_new_per_day"] + rec["measurement_change_per_day"])
+        assert rec["measurement_change_per_day"] == pytest.approx(
+            rec["recovered_per_day"] + rec["double_counted_per_day"] + rec["unexplained_per_day"])
+        tiers = truth["match_keys"][plat]["identifier_tiers"]
+        assert sum(tiers.values()) == pytest.approx(1.0)

@@ -130,6 +130,11 @@ def tidy(df: pd.DataFrame, sort: list[str]) -> pd.DataFrame:
     return df.sort_values(sort, kind="stable").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
 
 
+def num(x: Any) -> float | None:
+    """A float, or None for missing / NaN (frames turn None into NaN)."""
+    return None if x is None or pd.isna(x) else float(x)
+
+
 def ratio(num: float | int | None, den: float | int | None) -> float | None:
     """num / den, or None when the denominator is zero or missing."""
     if num is None or not den:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, local_date, params, prepare, ratio, tidy
+from capi_audit.metrics.common import Headline, local_date, num, params, prepare, ratio, tidy
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -128,9 +128,9 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     values: dict = {}
     for row in frame.to_dict("records"):
         m = {k: int(row[k]) for k in COUNTS}
-        m.update(event_coverage=row["event_coverage"], dedup_rate=row["dedup_rate"],
+        m.update(event_coverage=num(row["event_coverage"]), dedup_rate=num(row["dedup_rate"]),
                  expected_platform_count=int(row["expected_platform_count"]),
-                 report_gap=row["report_gap"])
+                 report_gap=num(row["report_gap"]))
         values.setdefault(row["platform"], {})[row["event_name"]] = m
     return tidy(frame, ["platform", "event_name"]), Headline("dedup", values)
 

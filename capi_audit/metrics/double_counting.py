@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, params, prepare, ratio, tidy, within_window
+from capi_audit.metrics.common import Headline, num, params, prepare, ratio, tidy, within_window
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -107,7 +107,7 @@ def double_counting(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     values = {}
     for row in frame.to_dict("records"):
         v = {k: int(row[k]) for k in ("orders_matched", "orders_double_counted", "counted_events", *CAUSES)}
-        v["inflation_rate"] = row["inflation_rate"]
+        v["inflation_rate"] = num(row["inflation_rate"])
         values[row["platform"]] = v
     long = frame.melt(id_vars=["platform"], value_vars=list(CAUSES), var_name="cause", value_name="extra_counts")
     return tidy(long, ["platform", "cause"]), Headline("double_counting", values)

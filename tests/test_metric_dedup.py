@@ -1,0 +1,143 @@
+"""Dedup overlap and double counting on tiny hand-built inputs with exact expected values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from capi_audit.metrics import dedup_daily, dedup_overlap, double_counting
+from capi_audit.metrics.double_counting import per_order
+
+from .helpers import at, make_ws
+
+
+def px(eid, h, name="Purchase", order=None, platform="meta"):
+    return {"event_id": eid, "event_time": at(h), "event_name": name, "order_id": order or eid, "platform": platform}
+
+
+def sv(eid, h, sent_h=None, name="Purchase", order=None, status=None, platform="meta"):
+    return {"event_id": eid, "event_time": at(h), "sent_at": at(h if sent_h is None else sent_h),
+            "event_name": name, "order_id": order or eid, "status": status, "platform": platform}
+
+
+def test_empty_tables_are_unavailable():
+    frame, head = dedup_overlap(make_ws())
+    assert head.summary() == {"available": False, "reason": "no pixel or server events loaded"}
+
+
+def test_overlap_counts_exact():
+    ws = make_ws(
+        pixel=[px("a", 0), px("b", 0), px("c", 0), px("d", 0), px("d", 0.1), px(None, 0, order="e"),
+               px("f", 0)],
+        server=[sv("a", 0, 0.5), sv("b", 0, 49), sv("g", 0), sv("g", 0, 0.2), sv("f", 0, name="purchase"),
+                sv(None, 0, order="h"), sv("r", 0, status="rejected")],
+    )
+    frame, head = dedup_overlap(ws)
+    m = head.values["meta"]["Purchase"]
+    assert (m["both"], m["both_outside_window"], m["pixel_only"], m["server_only"]) == (1, 1, 3, 1)
+    assert m["name_mismatch"] == 1            # f: Purchase in the pixel, purchase on the server
+    assert m["pixel_duplicates"] == 1         # d reloaded
+    assert m["server_duplicates"] == 1        # g retried with the same id
+    assert (m["missing_event_id_pixel"], m["missing_event_id_server"]) == (1, 1)
+    assert m["event_coverage"] == 1 / 4 and m["dedup_rate"] == 1 / 2
+    # expected count: a once, b twice (outside 48 h), c, d, f(pixel), g once each, two rows without id
+    assert m["expected_platform_count"] == 1 + 2 + 1 + 1 + 1 + 1 + 2
+    assert m["report_gap"] is None            # no platform report loaded
+    low = head.values["meta"]["purchase"]
+    assert (low["server_only"], low["both"], low["expected_platform_count"]) == (1, 0, 1)
+    assert low["event_coverage"] is None
+
+
+def test_window_boundary_exactly_48h_is_inside():
+    ws = make_ws(pixel=[px("a", 0), px("b", 0)], server=[sv("a", 0, 48), sv("b", 0, 48 + 1 / 3600)])
+    m = dedup_overlap(ws)[1].values["meta"]["Purchase"]
+    assert (m["both"], m["both_outside_window"]) == (1, 1)
+
+
+def test_window_uses_receipt_times_and_earliest_copies():
+    # server event_time is early but it was sent 50 h after the pixel: outside;
+    # a retry does not reset the window (earliest receipt counts)
+    ws = make_ws(pixel=[px("a", 0), px("b", 0)],
+                 server=[sv("a", -10, 50), sv("b", 0, 1), sv("b", 0, 60)])
+    m = dedup_overlap(ws)[1].values["meta"]["Purchase"]
+    assert (m["both"], m["both_outside_window"], m["server_duplicates"]) == (1, 1, 1)
+
+
+def test_missing_sent_at_falls_back_to_event_time():
+    ws = make_ws(pixel=[px("a", 0)], server=[{"event_id": "a", "event_time": at(47), "order_id": "a"}])
+    assert dedup_overlap(ws)[1].values["meta"]["Purchase"]["both"] == 1
+
+
+def test_google_window_is_unbounded_unless_configured():
+    rows = dict(pixel=[px("a", 0, platform="google")], server=[sv("a", 0, 24 * 60, platform="google")])
+    assert dedup_overlap(make_ws(**rows))[1].values["google"]["Purchase"]["both"] == 1
+    ws = make_ws(**rows, windows={"google": 24 * 30})
+    assert dedup_overlap(ws)[1].values["google"]["Purchase"]["both_outside_window"] == 1
+
+
+def test_enablement_cutoff_and_test_orders():
+    ws = make_ws(
+        pixel=[px("old", -30), px("a", 1), px("t", 1)],
+        server=[sv("a", 1), sv("t", 1)],
+        orders=[{"order_id": "t", "created_at": at(1), "is_test": True}],
+        enabled={"meta": at(0)},
+    )
+    m = dedup_overlap(ws)[1].values["meta"]["Purchase"]
+    assert (m["both"], m["pixel_only"], m["server_only"]) == (1, 0, 0)
+
+
+def test_daily_series_and_report_gap_in_time_zone():
+    # 23:30 UTC on Mar 10 is already Mar 11 in Berlin
+    late = dt.datetime(2026, 3, 10, 23, 30, tzinfo=dt.UTC)
+    ws = make_ws(
+        tz="Europe/Berlin",
+        pixel=[{"event_id": "a", "event_time": late, "order_id": "a"}],
+        server=[{"event_id": "a", "event_time": late, "sent_at": late, "order_id": "a"},
+                {"event_id": "b", "event_time": at(-2), "sent_at": at(-2), "order_id": "b"}],
+        report=[{"platform": "meta", "date": dt.date(2026, 3, 10), "event_name": "Purchase", "conversions": 1.0},
+                {"platform": "meta", "date": dt.date(2026, 3, 11), "event_name": "Purchase", "conversions": 3.0}],
+    )
+    daily = dedup_daily(ws)
+    got = {(str(r.day)[:10], r.expected, r.reported) for r in daily.itertuples()}
+    assert got == {("2026-03-10", 1, 1.0), ("2026-03-11", 1, 3.0)}
+    m = dedup_overlap(ws)[1].values["meta"]["Purchase"]
+    assert m["expected_platform_count"] == 2 and m["report_gap"] == 2.0
+
+
+def test_double_counting_causes_exact():
+    ws = make_ws(
+        pixel=[px("o1", 0), px("o2", 0), px("o3", 0), px(None, 0, order="o4"), px("o5", 0), px("o6", 0),
+               px("o7", 0)],
+        server=[
+            sv("o1", 0, 1),                              # o1: paired, counted once
+            sv("x2", 0, order="o2"),                     # o2: server minted its own id
+            sv(None, 0, order="o3"),                     # o3: server without id
+            sv("o4", 0),                                 # o4: pixel without id
+            sv("o5", 0, name="purchase"),                # o5: name mismatch
+            sv("o6", 0, 60),                             # o6: outside the window
+            sv("o7", 0, 1), sv("n7", 0, 2, order="o7"),  # o7: retry with a new id
+            sv("s8", 0, order="o8"), sv("s8b", 0, order="o8"),  # o8: server only, then a retry with a new id
+            sv("o9", 0), sv("o9", 0, 0.5),               # o9: same-key retry: once
+        ],
+    )
+    frame, head = double_counting(ws)
+    v = head.values["meta"]
+    assert v["orders_matched"] == 9
+    assert v["orders_double_counted"] == 7
+    assert v["counted_events"] == 16
+    assert (v["id_mismatch"], v["missing_event_id"], v["name_mismatch"], v["outside_window"],
+            v["server_retry_new_id"]) == (1, 2, 1, 1, 2)
+    assert v["inflation_rate"] == 7 / 9
+    orders = per_order(ws).set_index("order_id")
+    assert orders.loc["o1", "counted"] == 1 and orders.loc["o9", "counted"] == 1
+    assert orders.loc["o8", "server_retry_new_id"] == 1 and orders.loc["o2", "id_mismatch"] == 1
+
+
+def test_double_counting_needs_order_ids():
+    ws = make_ws(pixel=[{"event_id": "a", "event_time": at(0)}])
+    assert double_counting(ws)[1].summary()["available"] is False
+
+
+def test_double_counting_rejected_rows_are_out():
+    ws = make_ws(pixel=[px("o1", 0)], server=[sv("x", 0, order="o1", status="rejected")])
+    v = double_counting(ws)[1].values["meta"]
+    assert (v["counted_events"], v["orders_double_counted"]) == (1, 0)

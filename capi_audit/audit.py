@@ -56,9 +56,33 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
         summary[name] = head.summary()
     if summary["dedup"].get("available", True) is not False:
         frames["dedup_daily"] = metrics.dedup_daily(ws)
+    frames.update(chart_frames(ws, summary))
+    summary["conversion_event"] = ws.config.conversion_event
     summary["notes"] = notes(ws)
     summary = clean(summary)
     return AuditResult(summary=summary, frames=frames, text=describe(summary, ws.config))
+
+
+def chart_frames(ws: Workspace, summary: dict[str, Any]) -> dict[str, Any]:
+    """Small extra frames the charts need (per-day key validity, latency bins, tiers)."""
+    from capi_audit.metrics.consent import by_country
+    from capi_audit.metrics.latency import latency_values
+    from capi_audit.metrics.match_keys import match_keys_daily, tiers_by_event
+
+    out: dict[str, Any] = {}
+    if summary["match_keys"].get("available", True) is not False:
+        out["match_keys_daily"] = match_keys_daily(ws)
+        out["tiers"] = tiers_by_event(ws)
+    if summary["latency"].get("available", True) is not False:
+        out["latency_bins"] = {p: latency_values(ws, platform=p) for p in summary["latency"]}
+    if summary["consent"].get("available", True) is not False:
+        out["consent_by_country"] = by_country(frames_consent(ws))
+    return out
+
+
+def frames_consent(ws: Workspace) -> pd.DataFrame:
+    """The consent frame (per platform, country, day)."""
+    return metrics.consent(ws)[0]
 
 
 def notes(ws: Workspace) -> list[str]:

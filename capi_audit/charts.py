@@ -1,0 +1,368 @@
+"""Charts: one `plot_<view>(frame, *, ax=None)` per view, returning the Axes.
+
+Charts never show or save themselves; the house style is applied inside `house_style()` (a
+matplotlib rc context), never by changing global state. Colours are the Okabe-Ito palette
+(colour-blind safe). Only aggregates are drawn: no customer value ever reaches a chart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+
+if TYPE_CHECKING:
+    from capi_audit.audit import AuditResult
+
+OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
+             "sky": "#56B4E9", "purple": "#CC79A7", "yellow": "#F0E442", "grey": "#7F7F7F", "black": "#000000"}
+CHANNEL_COLORS = {"both": OKABE_ITO["green"], "pixel_only": OKABE_ITO["blue"], "server_only": OKABE_ITO["orange"],
+                  "outside_window_counts": OKABE_ITO["vermillion"], "missing_event_id": OKABE_ITO["purple"]}
+STYLE = {
+    "figure.figsize": (9, 4.2), "figure.dpi": 100, "savefig.dpi": 120, "font.size": 10,
+    "axes.titlesize": 12, "axes.titleweight": "bold", "axes.titlelocation": "left",
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "axes.grid.axis": "y",
+    "grid.color": "#DDDDDD", "grid.linewidth": 0.8, "legend.frameon": False,
+    "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values())),
+    "svg.hashsalt": "capi_audit", "svg.fonttype": "none",
+}
+THOUSANDS = FuncFormatter(lambda x, _: f"{x:,.0f}")
+
+
+@contextlib.contextmanager
+def house_style() -> Iterator[None]:
+    """Apply the house style for the charts drawn inside the block."""
+    with plt.rc_context(STYLE):
+        yield
+
+
+def _ax(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    with house_style():
+        _, ax = plt.subplots()
+    return ax
+
+
+def _dates(ax: Axes) -> None:
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+
+
+def _empty(ax: Axes, title: str) -> Axes:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color=OKABE_ITO["grey"])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_dedup_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                     event_name: str = "Purchase") -> Axes:
+    """Stacked daily expected count: paired (counted once), pixel only, server only, double
+    counts outside the window, events without event_id."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform} · {event_name}: what the platform counts per day"
+        f = frame[(frame["platform"] == platform) & (frame["event_name"] == event_name)] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        days = pd.to_datetime(f["day"])
+        bottom = np.zeros(len(f))
+        labels = {"both": "pixel + server (deduplicated)", "pixel_only": "pixel only", "server_only": "server only",
+                  "outside_window_counts": "counted twice: outside window", "missing_event_id": "no event_id"}
+        for col, label in labels.items():
+            vals = f[col].to_numpy(float)
+            ax.bar(days, vals, bottom=bottom, width=0.85, color=CHANNEL_COLORS[col], label=label)
+            bottom += vals
+        if "reported" in f and f["reported"].notna().any():
+            ax.plot(days, f["reported"], color=OKABE_ITO["black"], lw=1.5, marker=".", label="platform reported")
+        ax.set_title(title)
+        ax.set_ylabel("conversions per day")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        _dates(ax)
+        ax.legend(ncols=3, fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12))
+        return ax
+
+
+def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Waterfall: orders matched, then each cause of extra counts, ending at counted events."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: where deduplication leaks (extra counts by cause)"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        causes = f.sort_values("cause")
+        names = [c.replace("_", " ") for c in causes["cause"]]
+        vals = causes["extra_counts"].to_numpy(float)
+        start = np.concatenate([[0], np.cumsum(vals)[:-1]])
+        bars = ax.bar(names, vals, bottom=start, color=OKABE_ITO["vermillion"])
+        ax.bar(["total extra"], [vals.sum()], color=OKABE_ITO["black"])
+        for b, v in zip(bars, vals, strict=True):
+            ax.annotate(f"{v:,.0f}", (b.get_x() + b.get_width() / 2, b.get_y() + b.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{vals.sum():,.0f}", (len(vals), vals.sum()), ha="center", va="bottom", fontsize=8)
+        ax.set_title(title)
+        ax.set_ylabel("extra counted conversions")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.tick_params(axis="x", labelrotation=20)
+        return ax
+
+
+def decomposition_frame(values: dict) -> pd.DataFrame:
+    """The recovery split of one platform/event as a small frame for `plot_recovery`."""
+    parts = [("reported change", values.get("reported_change_per_day")),
+             ("recovered", values.get("recovered_per_day")),
+             ("double counted", values.get("double_counted_per_day")),
+             ("net new sales", values.get("net_new_per_day")),
+             ("unexplained", values.get("unexplained_per_day"))]
+    ci = values.get("capture_rate_change_ci") or [None, None]
+    o_post = values.get("orders_per_day_post")
+    lo = hi = None
+    if None not in ci and o_post is not None:
+        lo, hi = ci[0] * o_post, ci[1] * o_post
+    return pd.DataFrame({"component": [p[0] for p in parts], "per_day": [p[1] for p in parts],
+                         "measurement_ci_low": lo, "measurement_ci_high": hi})
+
+
+def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str = "How the change splits") -> Axes:
+    """Bars: reported change per day and its parts; the error bar spans the 95% CI of the
+    measurement part (recovered + double counted + unexplained)."""
+    with house_style():
+        ax = _ax(ax)
+        if not len(frame) or frame["per_day"].isna().all():
+            return _empty(ax, title)
+        colors = [OKABE_ITO["black"], OKABE_ITO["green"], OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["grey"]]
+        vals = frame["per_day"].fillna(0).to_numpy(float)
+        bars = ax.bar(frame["component"], vals, color=colors[: len(vals)])
+        for b, v in zip(bars, vals, strict=True):
+            ax.annotate(f"{v:+.1f}", (b.get_x() + b.get_width() / 2, v), ha="center",
+                        va="bottom" if v >= 0 else "top", fontsize=9)
+        lo, hi = frame["measurement_ci_low"].iloc[0], frame["measurement_ci_high"].iloc[0]
+        if pd.notna(lo) and pd.notna(hi):
+            meas = vals[1] + vals[2] + vals[4]
+            ax.errorbar([0], [vals[3] + meas], yerr=[[vals[3] + meas - (vals[3] + lo)], [(vals[3] + hi) - (vals[3] + meas)]],
+                        fmt="none", ecolor=OKABE_ITO["grey"], capsize=6, lw=1.5, label="95% CI (measurement part)")
+            ax.legend(fontsize=8)
+        ax.axhline(0, color=OKABE_ITO["black"], lw=0.8)
+        ax.set_title(title)
+        ax.set_ylabel("conversions per day")
+        return ax
+
+
+def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Daily reported conversions / real orders, with the mean before and after enablement."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: capture rate (reported ÷ real orders) before and after CAPI"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        days = pd.to_datetime(f["day"])
+        rate = f["reported"] / f["orders"].where(f["orders"] > 0)
+        ax.plot(days, rate, color=OKABE_ITO["blue"], marker=".", lw=1, label="daily")
+        for period, color in (("pre", OKABE_ITO["grey"]), ("post", OKABE_ITO["orange"])):
+            g = f[f["period"] == period]
+            if len(g) and g["orders"].sum():
+                c = g["reported"].sum() / g["orders"].sum()
+                ax.hlines(c, pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=color, lw=2.5,
+                          label=f"{period}: {c:.0%}")
+        post = f[f["period"] != "pre"]
+        if len(post):
+            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_title(title)
+        ax.set_ylabel("capture rate")
+        _dates(ax)
+        ax.legend(fontsize=8)
+        return ax
+
+
+def plot_match_keys_heatmap(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Heat map of the valid share of each key by day."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: valid match keys by day"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        wide = f.pivot(index="key", columns="day", values="valid_share")
+        wide = wide[(wide.fillna(0) > 0).any(axis=1)]
+        if not len(wide):
+            return _empty(ax, title)
+        im = ax.imshow(wide.to_numpy(float), aspect="auto", cmap="cividis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_yticks(range(len(wide.index)), list(wide.index), fontsize=8)
+        cols = [pd.Timestamp(c).strftime("%d %b") for c in wide.columns]
+        step = max(1, len(cols) // 8)
+        ax.set_xticks(range(0, len(cols), step), cols[::step], fontsize=8)
+        ax.grid(False)
+        ax.figure.colorbar(im, ax=ax, format=PercentFormatter(1.0), label="valid share of events")
+        ax.set_title(title)
+        return ax
+
+
+def plot_identifier_tiers(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Horizontal stacked bars: share of server events by best identifier tier, per platform."""
+    with house_style():
+        ax = _ax(ax)
+        title = "Best identifier on each server event"
+        if not len(frame):
+            return _empty(ax, title)
+        tiers = ["strong", "click", "browser", "none"]
+        colors = [OKABE_ITO["green"], OKABE_ITO["sky"], OKABE_ITO["orange"], OKABE_ITO["vermillion"]]
+        plats = sorted(frame["platform"].unique())
+        left = np.zeros(len(plats))
+        for tier, color in zip(tiers, colors, strict=True):
+            vals = np.array([frame[(frame["platform"] == p) & (frame["tier"] == tier)]["events"].sum()
+                             / frame[frame["platform"] == p]["events"].sum() for p in plats])
+            ax.barh(plats, vals, left=left, color=color, label=tier)
+            left += vals
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x")
+        ax.set_title(title)
+        ax.legend(ncols=4, fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12))
+        return ax
+
+
+def plot_consent_funnel(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Funnel over orders created after enablement: orders, consent granted, granted with a
+    pixel event, granted with a server event."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: consent funnel (orders after CAPI enablement)"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        s = f[["orders_post", "granted_post", "granted_post_pixel", "granted_post_server"]].sum()
+        labels = ["orders", "ads consent granted", "… with a pixel event", "… with a server event"]
+        bars = ax.bar(labels, s.to_numpy(float), color=[OKABE_ITO["grey"], OKABE_ITO["blue"], OKABE_ITO["sky"],
+                                                        OKABE_ITO["orange"]])
+        for b, v in zip(bars, s.to_numpy(float), strict=True):
+            ax.annotate(f"{v:,.0f} ({v / max(s['orders_post'], 1):.0%})", (b.get_x() + b.get_width() / 2, v), ha="center",
+                        va="bottom", fontsize=8)
+        ax.set_title(title)
+        ax.set_ylabel("orders")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        return ax
+
+
+def plot_consent_violations(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Orders with denied consent that were still sent, by country (from `consent.by_country`)."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: sent despite denied ads consent, by country"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        f = f.sort_values("country")
+        x = np.arange(len(f))
+        ax.bar(x - 0.2, f["pixel_fired_without_consent"], 0.4, color=OKABE_ITO["blue"], label="pixel fired")
+        ax.bar(x + 0.2, f["server_sent_without_consent"], 0.4, color=OKABE_ITO["vermillion"],
+               label="server sent (no LDU)")
+        ax.set_xticks(x, [str(c) for c in f["country"]])
+        ax.set_ylabel("orders")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        return ax
+
+
+def plot_latency(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                 age_limit_s: float | None = 7 * 86400) -> Axes:
+    """Histogram of send latency (log scale) with 1 h, 24 h, 48 h and the age limit marked."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: server send latency (sent_at − event_time)"
+        if not len(frame):
+            return _empty(ax, title)
+        edges = 10 ** frame["log10_s"].to_numpy(float)
+        ax.bar(edges, frame["events"], width=edges * (10 ** 0.05 - 1), align="edge", color=OKABE_ITO["blue"])
+        ax.set_xscale("log")
+        marks = [(3600, "1 h"), (86400, "24 h"), (48 * 3600, "48 h dedup window")]
+        if age_limit_s:
+            marks.append((age_limit_s, "7 d age limit"))
+        for x, label in marks:
+            ax.axvline(x, color=OKABE_ITO["vermillion"] if "limit" in label else OKABE_ITO["grey"], ls="--", lw=1)
+            ax.annotate(label, (x, ax.get_ylim()[1] * 0.95), rotation=90, va="top", ha="right", fontsize=8)
+        ax.set_xlabel("seconds (log scale)")
+        ax.set_ylabel("server events")
+        ax.set_title(title)
+        return ax
+
+
+def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+    """Server events breaking each platform rule."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: payload rule violations"
+        f = frame[frame["platform"] == platform] if len(frame) else frame
+        if not len(f):
+            return _empty(ax, title)
+        from capi_audit.metrics.validation import RULES
+        counts = f[list(RULES)].sum().sort_values()
+        ax.barh([r.replace("_", " ") for r in counts.index], counts.to_numpy(float), color=OKABE_ITO["vermillion"])
+        for i, v in enumerate(counts.to_numpy(float)):
+            ax.annotate(f"{v:,.0f}", (v, i), va="center", ha="left", fontsize=8, xytext=(3, 0), textcoords="offset points")
+        ax.set_xlabel("server events")
+        ax.grid(axis="x")
+        ax.set_title(title)
+        return ax
+
+
+def save(ax: Axes, folder: Path, name: str) -> list[Path]:
+    """Save the Axes' figure as PNG and SVG (deterministic metadata) and close it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fig = ax.figure
+    fig.tight_layout()
+    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
+    with house_style():
+        fig.savefig(paths[0], metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
+    """Every chart for an audit result, named."""
+    fr, s = result.frames, result.summary
+    out: list[tuple[str, Axes]] = []
+    plats = sorted(k for k, v in s.get("dedup", {}).items() if isinstance(v, dict)) if s["dedup"].get("available", True) is not False else []
+    conv = s.get("conversion_event", "Purchase")
+    for p in plats:
+        out.append((f"{p}_dedup_daily", plot_dedup_daily(fr.get("dedup_daily", pd.DataFrame()), platform=p, event_name=conv)))
+        out.append((f"{p}_dedup_leaks", plot_dedup_leaks(fr.get("double_counting", pd.DataFrame()), platform=p)))
+        rec = s.get("recovery", {})
+        if rec.get("available", True) is not False and p in rec:
+            for ev, vals in rec[p].items():
+                out.append((f"{p}_recovery", plot_recovery(decomposition_frame(vals), title=f"{p} · {ev}: how the change in reported conversions splits")))
+            out.append((f"{p}_capture_rate", plot_capture_rate(fr.get("recovery", pd.DataFrame()), platform=p)))
+        out.append((f"{p}_match_keys", plot_match_keys_heatmap(fr.get("match_keys_daily", pd.DataFrame()), platform=p)))
+        out.append((f"{p}_consent_funnel", plot_consent_funnel(fr.get("consent", pd.DataFrame()), platform=p)))
+        out.append((f"{p}_consent_violations", plot_consent_violations(fr.get("consent_by_country", pd.DataFrame()), platform=p)))
+        lat = fr.get("latency_bins", {})
+        out.append((f"{p}_latency", plot_latency(lat.get(p, pd.DataFrame()) if isinstance(lat, dict) else pd.DataFrame(),
+                                                 platform=p, age_limit_s=7 * 86400 if p == "meta" else None)))
+        out.append((f"{p}_payload_rules", plot_payload_rules(fr.get("validation", pd.DataFrame()), platform=p)))
+    if plats:
+        out.append(("identifier_tiers", plot_identifier_tiers(fr.get("tiers", pd.DataFrame()))))
+    return out
+
+
+def write_charts(result: AuditResult, folder: Path) -> list[Path]:
+    """Draw and save every chart (PNG and SVG) into folder."""
+    paths: list[Path] = []
+    for name, ax in all_charts(result):
+        paths += save(ax, Path(folder), name)
+    return paths

@@ -1,0 +1,97 @@
+"""Charts: assertions on the returned Axes, no global style change, deterministic files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.testing.compare import compare_images
+
+from capi_audit import charts
+from capi_audit.audit import compute
+from capi_audit.workspace import Workspace
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data_fixtures" / "scenario_main" / "audit.toml"
+
+
+@pytest.fixture(scope="module")
+def result():
+    ws = Workspace()
+    ws.load(FIXTURE)
+    return compute(ws, bootstrap_reps=100)
+
+
+def test_dedup_daily_bars_and_labels(result):
+    before = dict(matplotlib.rcParams)
+    ax = charts.plot_dedup_daily(result.frames["dedup_daily"], platform="meta")
+    assert dict(matplotlib.rcParams) == before  # style applied in a context only
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "platform reported" and "pixel only" in labels
+    assert ax.get_ylabel() == "conversions per day"
+    f = result.frames["dedup_daily"]
+    f = f[(f.platform == "meta") & (f.event_name == "Purchase")]
+    heights = sum(p.get_height() for p in ax.patches)
+    assert heights == pytest.approx(f["expected"].sum())
+    plt.close(ax.figure)
+
+
+def test_recovery_bars_are_the_summary_values(result):
+    v = result.summary["recovery"]["meta"]["Purchase"]
+    ax = charts.plot_recovery(charts.decomposition_frame(v))
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([v["reported_change_per_day"], v["recovered_per_day"],
+                                     v["double_counted_per_day"], v["net_new_per_day"], v["unexplained_per_day"]])
+    assert [t.get_text() for t in ax.get_xticklabels()][1] == "recovered"
+    plt.close(ax.figure)
+
+
+def test_capture_rate_axis_is_percent(result):
+    ax = charts.plot_capture_rate(result.frames["recovery"], platform="meta")
+    assert "%" in ax.yaxis.get_major_formatter()(0.5, 0)
+    lo, hi = ax.get_ylim()
+    assert 0 <= lo < hi <= 2
+    plt.close(ax.figure)
+
+
+def test_tiers_sum_to_one(result):
+    ax = charts.plot_identifier_tiers(result.frames["tiers"])
+    widths = {}
+    for p in ax.patches:
+        widths.setdefault(round(p.get_y(), 3), 0.0)
+        widths[round(p.get_y(), 3)] += p.get_width()
+    assert all(w == pytest.approx(1.0) for w in widths.values())
+    assert ax.get_xlim() == (0, 1)
+    plt.close(ax.figure)
+
+
+def test_empty_frames_draw_no_data():
+    ax = charts.plot_dedup_daily(pd.DataFrame())
+    assert ax.texts[0].get_text() == "no data"
+    plt.close(ax.figure)
+
+
+def test_every_chart_saves_png_and_svg_deterministically(result, tmp_path):
+    a = charts.write_charts(result, tmp_path / "a")
+    b = charts.write_charts(result, tmp_path / "b")
+    assert len(a) == len(b) >= 2 * 9
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert [digest(p) for p in a] == [digest(p) for p in b]
+    svg = (tmp_path / "a" / "meta_dedup_daily.svg").read_text()
+    assert "ORD-" not in svg and "@" not in svg  # aggregates only
+
+
+def test_image_comparison_with_tolerance(result, tmp_path):
+    """The same chart drawn into a caller's Axes matches the stand-alone drawing."""
+    first = charts.save(charts.plot_payload_rules(result.frames["validation"], platform="meta"), tmp_path, "one")[0]
+    with charts.house_style():
+        fig, ax = plt.subplots()
+    charts.plot_payload_rules(result.frames["validation"], platform="meta", ax=ax)
+    second = charts.save(ax, tmp_path, "two")[0]
+    assert compare_images(str(first), str(second), tol=1.0) is None
+    img = plt.imread(first)
+    assert img.shape[0] > 100 and np.isfinite(img).all()

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fixtures clean
+.PHONY: demo test lint bench fixtures notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ demo: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/capi-audit demo --out reports/demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check capi_audit tests benchmarks
+	$(VENV)/bin/ruff check capi_audit tests benchmarks tools
 
 test: $(STAMP) lint
-	MPLBACKEND=Agg $(VENV)/bin/pytest
+	MPLBACKEND=Agg $(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+
+notebooks: $(STAMP)
+	$(PY) tools/build_notebooks.py
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace *.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py

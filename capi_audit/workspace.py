@@ -51,6 +51,10 @@ class Workspace:
         # Day boundaries and naive timestamps follow the audit's time zone; UTC is stored.
         self.con.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         self.con.execute("SET preserve_insertion_order = true")
+        try:  # in Jupyter without ipywidgets DuckDB refuses to touch its progress bar setting
+            self.con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:
+            pass
         self.create_tables()
 
     # -- SQL -----------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Small helpers the curated notebooks call, so that notebooks hold no logic of their own."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown
+
+from capi_audit.audit import AuditResult, compute
+from capi_audit.metrics import headline_sentence
+from capi_audit.workspace import Workspace
+
+RATE_WORDS = ("rate", "coverage", "share", "present", "valid", "plaintext", "strong", "click", "browser", "none")
+
+
+@lru_cache(maxsize=4)
+def audit(config: str) -> AuditResult:
+    """Load a config's sources and compute every metric (cached per config path)."""
+    ws = Workspace()
+    ws.load(Path(config))
+    result = compute(ws)
+    result.rejects = ws.rejects()  # type: ignore[attr-defined]
+    ws.close()
+    return result
+
+
+def _fmt(metric: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(metric, v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if any(w in metric for w in RATE_WORDS) and "per_day" not in metric and "p_value" not in metric:
+        return f"{100 * value:.1f}%"
+    if "p_value" in metric:
+        return f"{value:.3g}"
+    return f"{value:,.2f}"
+
+
+def table(result: AuditResult, section: str, *, event_name: str | None = None) -> pd.DataFrame | Markdown:
+    """One summary section as a formatted table: metrics as rows, platforms as columns."""
+    data = result.summary[section]
+    if data.get("available", True) is False:
+        return Markdown(f"**Not available:** {data['reason']}")
+    cols: dict[str, dict[str, str]] = {}
+    for plat, v in data.items():
+        if isinstance(v, dict) and event_name is not None and event_name in v:
+            v = v[event_name]
+        if not isinstance(v, dict):
+            continue
+        flat = {}
+        for k, x in v.items():
+            if isinstance(x, dict):
+                for k2, x2 in x.items():
+                    flat[f"{k}.{k2}"] = _fmt(k2, x2)
+            else:
+                flat[k] = _fmt(k, x)
+        cols[plat] = flat
+    frame = pd.DataFrame(cols)
+    frame.index.name = "metric"
+    return frame
+
+
+def load_table(result: AuditResult) -> pd.DataFrame:
+    """Rows read / loaded / rejected per canonical table."""
+    return pd.DataFrame(result.summary["load"]).T.rename_axis("table")
+
+
+def rejects_table(result: AuditResult) -> pd.DataFrame:
+    """Rejected rows grouped by table, column and reason (never the values)."""
+    rej = getattr(result, "rejects", pd.DataFrame())
+    if not len(rej):
+        return pd.DataFrame({"rejected rows": []})
+    g = rej.fillna({"column_name": "(whole row)"}).groupby(["table_name", "column_name", "reason"]).size()
+    return g.rename("rejected rows").reset_index()
+
+
+def headline(result: AuditResult) -> Markdown:
+    """The report's headline sentences, one per platform."""
+    rec = result.summary["recovery"]
+    if rec.get("available", True) is False:
+        return Markdown(f"Recovery split not available: {rec['reason']}.")
+    lines = []
+    for plat, evs in rec.items():
+        for ev, vals in evs.items():
+            s = headline_sentence(vals)
+            if s:
+                lines.append(f"- **{plat} · {ev}:** {s}")
+    return Markdown("\n".join(lines))
+
+
+def match_key_table(result: AuditResult, platform: str) -> pd.DataFrame:
+    """Per key: present / valid / plaintext / shared shares for one platform."""
+    mk = result.summary["match_keys"].get(platform, {})
+    rows = {k: {m: _fmt(m, v) for m, v in vals.items()} for k, vals in mk.items() if k != "identifier_tiers"}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "key"
+    return frame
+
+
+def consent_by_country(result: AuditResult) -> pd.DataFrame:
+    """Consent rates and violations per platform and country, formatted."""
+    f = result.frames.get("consent_by_country", pd.DataFrame())
+    if not len(f):
+        return f
+    out = f.copy()
+    for c in out.columns:
+        if c not in ("platform", "country"):
+            out[c] = [_fmt(c, v) for v in out[c]]
+    return out.set_index(["platform", "country"])

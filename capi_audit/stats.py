@@ -22,24 +22,25 @@ def block_bootstrap_ci(
     reported_pre: np.ndarray, orders_pre: np.ndarray, reported_post: np.ndarray, orders_post: np.ndarray,
     *, block: int = 7, reps: int = 2000, level: float = 0.95, seed: int = 20240531,
 ) -> tuple[float | None, float | None]:
-    """Percentile CI of c_post - c_pre (c = sum reported / sum orders), resampling whole blocks
-    of consecutive days with replacement within each period (keeps the weekly pattern)."""
+    """Percentile CI of c_post - c_pre (c = sum reported / sum orders) by a circular moving-block
+    bootstrap within each period: blocks of `block` consecutive days starting anywhere (wrapping
+    round), enough of them to cover the period, so day-to-day dependence inside a block is kept
+    while short periods still offer many distinct resamples."""
     if len(orders_pre) == 0 or len(orders_post) == 0:
         return None, None
     rng = np.random.default_rng(seed)
 
-    def blocks(r: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts = range(0, len(o), block)
-        return (np.array([r[s:s + block].sum() for s in starts]), np.array([o[s:s + block].sum() for s in starts]))
+    def resample(r: np.ndarray, o: np.ndarray) -> np.ndarray:
+        n = len(o)
+        b = max(1, min(block, n))
+        k = -(-n // b)
+        starts = rng.integers(0, n, (reps, k))
+        idx = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(reps, k * b)[:, :n] % n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return r[idx].sum(axis=1) / o[idx].sum(axis=1)
 
-    rb_pre, ob_pre = blocks(reported_pre, orders_pre)
-    rb_post, ob_post = blocks(reported_post, orders_post)
-    i_pre = rng.integers(0, len(ob_pre), (reps, len(ob_pre)))
-    i_post = rng.integers(0, len(ob_post), (reps, len(ob_post)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c_pre = rb_pre[i_pre].sum(axis=1) / ob_pre[i_pre].sum(axis=1)
-        c_post = rb_post[i_post].sum(axis=1) / ob_post[i_post].sum(axis=1)
-    diff = c_post - c_pre
+    diff = resample(np.asarray(reported_post, float), np.asarray(orders_post, float)) - resample(
+        np.asarray(reported_pre, float), np.asarray(orders_pre, float))
     diff = diff[np.isfinite(diff)]
     if not len(diff):
         return None, None

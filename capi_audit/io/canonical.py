@@ -123,49 +123,72 @@ def csv_line_map(ws: Workspace, file: Path) -> bool:
     return ok
 
 
-def stage_json_lines(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
-    """Read JSON Lines into `_stage`: one JSON object per line, broken lines rejected."""
-    for t in ("_lrej", "_lrejscan", "_jl"):
+def read_docs(ws: Workspace, file: Path) -> str:
+    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
+    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
+    document or an array of documents gives element numbers. Returns a note for the report."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    ws.execute(
-        "CREATE TEMP TABLE _jl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
-        "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
-        "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
-        {"f": str(file)},
-    )
-    ws.execute(
-        "CREATE OR REPLACE TEMP TABLE _jlines AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
-        "n AS (SELECT (SELECT count(*) FROM _jl) + (SELECT count(*) FROM refused) AS total), "
-        "kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i "
-        "         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)) "
-        "SELECT k.line, j.line AS doc FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _jl) AS i, line FROM _jl) j ON j.i = k.i WHERE j.line IS NOT NULL AND trim(j.line) <> ''"
-    )
-    return _stage_from_docs(ws, file, table, spec, refused_sql="SELECT DISTINCT line, NULL::VARCHAR AS column_name, 'invalid UTF-8' AS reason FROM _lrej")
-
-
-def stage_json_array(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
-    """Read a JSON array of objects into `_stage`; positions are element numbers from 1."""
-    ws.execute("DROP TABLE IF EXISTS _jlines")
-    try:
+    note = ""
+    single = False
+    if not is_json_array(file) and _multiline(file):
+        single = bool(ws.scalar("SELECT json_valid(content) AND json_type(content) = 'OBJECT' FROM read_text($f)",
+                                {"f": str(file)}))
+    if is_json_array(file) or single:
+        try:
+            ws.execute(
+                "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
+                "FROM read_json_objects($f, format='array')" if is_json_array(file) else
+                "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc FROM read_text($f)",
+                {"f": str(file)},
+            )
+        except Exception as exc:
+            raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+        note = "positions are array elements" if is_json_array(file) else "one JSON document"
+    else:
         ws.execute(
-            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
-            "FROM read_json_objects($f, format='array')",
+            "CREATE TEMP TABLE _jl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
+            "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
+            "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
             {"f": str(file)},
         )
-    except Exception as exc:
-        raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
-    staged = _stage_from_docs(ws, file, table, spec, refused_sql=None)
-    return Staged(staged.columns, staged.ignored_columns, note="positions are array elements")
-
-
-def _stage_from_docs(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec,
-                     refused_sql: str | None) -> Staged:
-    """From `_jlines(line, doc)`: reject non-objects, extract canonical columns into `_stage`."""
+        ws.execute(
+            "CREATE TEMP TABLE _jlines AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
+            "n AS (SELECT (SELECT count(*) FROM _jl) + (SELECT count(*) FROM refused) AS total), "
+            "kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i "
+            "         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)) "
+            "SELECT k.line, j.line AS doc FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _jl) AS i, line FROM _jl) j "
+            "ON j.i = k.i WHERE j.line IS NOT NULL AND trim(j.line) <> ''"
+        )
+        ws.execute("CREATE TEMP TABLE _refused AS SELECT DISTINCT line, NULL::VARCHAR AS column_name, "
+                   "'invalid UTF-8' AS reason FROM _lrej")
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
         "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jlines"
     )
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    return note
+
+
+def _multiline(file: Path) -> bool:
+    with open(file, "rb") as fh:
+        head = fh.read(65536)
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    return len(lines) > 1 and not lines[0].rstrip().endswith(b"}")
+
+
+def bad_docs_sql() -> str:
+    """Rows of `_jdocs` that are not JSON objects, as reader rejects."""
+    return ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
+            "ELSE 'broken JSON' END AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
+
+
+def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
+    """Read JSON Lines / JSON into `_stage`: one object per row, broken lines rejected."""
+    note = read_docs(ws, file)
     keys = [r[0] for r in ws.rows(
         "SELECT DISTINCT unnest(json_keys(doc)) FROM _jdocs WHERE is_obj ORDER BY 1"
     )]
@@ -187,12 +210,10 @@ def _stage_from_docs(ws: Workspace, file: Path, table: schema.Table, spec: Sourc
         params,
     )
     ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-    bad = ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
-           "ELSE 'broken JSON' END AS reason FROM _jdocs WHERE NOT is_obj")
-    ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad}" + (f" UNION ALL {refused_sql}" if refused_sql else ""))
-    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_jdocs"):
+    ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()}")
+    for t in ("_jdocs", "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored))
+    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
 
 
 def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
@@ -236,9 +257,7 @@ class CanonicalReader(Reader):
         if kind == "parquet":
             return stage_parquet(ws, file, table, spec)
         if kind == "json":
-            if is_json_array(file):
-                return stage_json_array(ws, file, table, spec)
-            return stage_json_lines(ws, file, table, spec)
+            return stage_json(ws, file, table, spec)
         delim = "\t" if file.name.lower().endswith(".tsv") else ","
         header = read_header(file, delim)
         mapping, ignored = resolve_columns(spec, table, header, file)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from capi_audit.io.base import Reader
 from capi_audit.io.canonical import CanonicalReader
+from capi_audit.io.meta_capi import MetaCapiPayloadReader
 
-FORMATS: dict[str, Reader] = {"canonical": CanonicalReader()}
+FORMATS: dict[str, Reader] = {r.name: r for r in (CanonicalReader(), MetaCapiPayloadReader())}
 
 
 def register(reader: Reader) -> None:

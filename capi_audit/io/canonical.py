@@ -132,7 +132,7 @@ def read_docs(ws: Workspace, file: Path) -> str:
     note = ""
     single = False
     if not is_json_array(file) and _multiline(file):
-        single = bool(ws.scalar("SELECT json_valid(content) AND json_type(content) = 'OBJECT' FROM read_text($f)",
+        single = bool(ws.scalar("SELECT CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE FALSE END FROM read_text($f)",
                                 {"f": str(file)}))
     if is_json_array(file) or single:
         try:

@@ -1,0 +1,126 @@
+"""`meta_capi_payload`: request bodies a server sent to Meta's Conversions API -> server_events.
+
+Accepts, one per line or as one document: the body `{"data": [...], "test_event_code": ...}`; a
+log record wrapping it (`request` / `body` / `payload`, as an object or JSON text) with a send
+time (`sent_at`, `timestamp`, `time`, `request_time`, `logged_at`) and the API response
+(`events_received` -> accepted; an `error` object -> rejected, with its message); or the
+form-encoded body `data=<url-encoded JSON array>`. Each event in `data` is one row.
+Field facts: https://developers.facebook.com/docs/marketing-api/conversions-api/parameters
+(domain/meta.md §1-2). Lists in user_data are kept (design §2); plaintext in hash-required keys
+is replaced at load. Events sent with a test_event_code are counted in the load report: Meta
+does not drop them (domain/meta.md §1.1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import schema
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import bad_docs_sql, read_docs
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+EVENT_KEYS = ("event_name", "event_time", "user_data", "custom_data", "event_source_url", "event_id",
+              "action_source", "opt_out", "data_processing_options", "data_processing_options_country",
+              "data_processing_options_state", "app_data", "referrer_url", "original_event_data",
+              "customer_segmentation", "messaging_channel", "advanced_measurement_table", "attribution_data")
+USER_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id",
+             "client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id", "fb_login_id",
+             "lead_id", "anon_id", "madid", "page_id", "page_scoped_user_id", "ctwa_clid", "ig_account_id",
+             "ig_sid", "f5first", "f5last", "fi", "dobd", "dobm", "doby")
+SENT_KEYS = ("sent_at", "timestamp", "time", "request_time", "logged_at")
+BODY_KEYS = ("request", "body", "payload")
+
+
+def _body_sql() -> str:
+    # The request body of a document: itself, a wrapped object, wrapped JSON text, or form text.
+    parts = ["CASE WHEN json_type(doc, '$.data') IN ('ARRAY', 'VARCHAR') THEN doc"]
+    for k in BODY_KEYS:
+        parts.append(f"WHEN json_type(doc, '$.{k}') = 'OBJECT' THEN CAST(json_extract(doc, '$.{k}') AS VARCHAR)")
+        parts.append(f"WHEN json_type(doc, '$.{k}') = 'VARCHAR' AND json_valid(json_extract_string(doc, '$.{k}')) "
+                     f"THEN json_extract_string(doc, '$.{k}')")
+    return " ".join(parts) + " END"
+
+
+def _text(path: str, src: str = "ev") -> str:
+    """A scalar as text, a list as JSON text."""
+    return (f"CASE WHEN json_type({src}, '{path}') IN ('ARRAY', 'OBJECT') THEN CAST(json_extract({src}, '{path}') AS VARCHAR) "
+            f"ELSE json_extract_string({src}, '{path}') END")
+
+
+class MetaCapiPayloadReader(Reader):
+    """Conversions API request bodies (and logs wrapping them) into server_events."""
+
+    name = "meta_capi_payload"
+    tables = ("server_events",)
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per event in every request body of the file."""
+        ensure_file(file)
+        note = read_docs(ws, file)
+        # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
+        ws.execute("""
+            CREATE OR REPLACE TEMP TABLE _jdocs AS
+            SELECT line,
+                CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
+                     THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
+                     ELSE doc END AS doc
+            FROM _jdocs
+        """)
+        ws.execute("CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
+                   "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jdocs")
+        sent = "coalesce(" + ", ".join(f"json_extract_string(doc, '$.{k}')" for k in SENT_KEYS) + ")"
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _bodies AS
+            SELECT line, doc, b AS body, {sent} AS sent_raw,
+                CASE WHEN json_type(b, '$.data') = 'VARCHAR' AND json_valid(json_extract_string(b, '$.data'))
+                     THEN json_extract_string(b, '$.data') ELSE CAST(json_extract(b, '$.data') AS VARCHAR) END AS data,
+                json_extract_string(b, '$.test_event_code') AS test_code,
+                coalesce(json_extract(doc, '$.response'), json_extract(doc, '$.result')) AS resp
+            FROM (SELECT line, doc, {_body_sql()} AS b FROM _jdocs WHERE is_obj)
+        """)
+        ws.execute("""
+            CREATE OR REPLACE TEMP TABLE _events AS
+            SELECT line, sent_raw, test_code, resp, i, json_extract(data, '$[' || i || ']') AS ev
+            FROM (SELECT *, unnest(range(CAST(json_array_length(data) AS BIGINT))) AS i
+                  FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY')
+        """)
+        cols = {
+            "event_name": _text("$.event_name"), "event_id": _text("$.event_id"),
+            "event_time": _text("$.event_time"), "action_source": _text("$.action_source"),
+            "event_source_url": _text("$.event_source_url"),
+            "order_id": _text("$.custom_data.order_id"), "value": _text("$.custom_data.value"),
+            "currency": _text("$.custom_data.currency"),
+            "data_processing_options": "NULLIF(array_to_string(CAST(json_extract_string(ev, '$.data_processing_options[*]') AS VARCHAR[]), ','), '')",
+            "sent_at": "sent_raw",
+            "status": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
+                      "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END",
+            "error": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', json_extract_string(resp, '$.error.message'), "
+                     "'(code ' || json_extract_string(resp, '$.error.code') || coalesce('/' || json_extract_string(resp, '$.error.error_subcode'), '') || ')') END",
+        }
+        for k in schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent", "fbc", "fbp"):
+            cols[k] = _text(f"$.user_data.{k}")
+        sel = ", ".join(f'{expr} AS "{name}"' for name, expr in cols.items())
+        ws.execute("DROP TABLE IF EXISTS _stage")
+        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line, i) AS _rec, line AS _line, "
+                   f"'meta' AS platform, {sel} FROM _events ORDER BY line, i")
+        unknown = [r[0] for r in ws.rows(
+            "SELECT DISTINCT k FROM (SELECT unnest(json_keys(ev)) AS k FROM _events) WHERE k NOT IN "
+            f"({', '.join(repr(k) for k in EVENT_KEYS)}) UNION "
+            "SELECT DISTINCT 'user_data.' || k FROM (SELECT unnest(json_keys(ev, '$.user_data')) AS k FROM _events "
+            "WHERE json_type(ev, '$.user_data') = 'OBJECT') WHERE k NOT IN "
+            f"({', '.join(repr(k) for k in USER_KEYS)}) ORDER BY 1")]
+        n_test = ws.scalar("SELECT count(*) FROM _events WHERE test_code IS NOT NULL")
+        no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events' FROM _bodies "
+                   "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
+        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()} UNION ALL {no_data}")
+        for t in ("_jdocs", "_refused", "_bodies", "_events"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        notes = [n for n in (note, f"{n_test} events sent with a test_event_code (Meta counts them)" if n_test else "") if n]
+        columns = {c: "VARCHAR" for c in ["platform", *cols]}
+        return Staged(columns=columns, ignored_columns=tuple(unknown), note="; ".join(notes))

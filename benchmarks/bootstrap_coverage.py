@@ -43,7 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=100, help="small scenarios audited")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples per CI")
-    ap.add_argument("--block", type=int, default=7, help="block length in days")
+    ap.add_argument("--block", type=int, default=3, help="block length in days")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         big = dataclasses.replace(BASE, orders_per_day=BASE.orders_per_day * 40, seed=1)

@@ -20,7 +20,7 @@ def sales_change_p_value(orders_pre: int, orders_post: int, days_pre: int, days_
 
 def block_bootstrap_ci(
     reported_pre: np.ndarray, orders_pre: np.ndarray, reported_post: np.ndarray, orders_post: np.ndarray,
-    *, block: int = 7, reps: int = 2000, level: float = 0.95, seed: int = 20240531,
+    *, block: int = 3, reps: int = 2000, level: float = 0.95, seed: int = 20240531,
 ) -> tuple[float | None, float | None]:
     """Percentile CI of c_post - c_pre (c = sum reported / sum orders) by a circular moving-block
     bootstrap within each period: blocks of `block` consecutive days starting anywhere (wrapping

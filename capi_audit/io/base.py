@@ -53,6 +53,8 @@ class Staged:
     skipped: int = 0
     note: str = ""
     header_values: dict[str, str] | None = None  # canonical name -> header text (stray headers)
+    weighted: bool = False  # `_stage._weight`: source rows each staged row stands for (collapsed rows)
+    first_data_line: int | None = None  # CSV: physical line of the first record, to map lines lazily
 
 
 class Reader:
@@ -64,10 +66,6 @@ class Reader:
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Create `_stage` and `_reader_rejects` for one file."""
         raise NotImplementedError
-
-    def line_map(self, ws: Workspace, file: Path) -> bool:
-        """Fill `_parsed._line` where staging could not; return False if lines are unknown."""
-        return True
 
 
 def ensure_file(file: Path) -> None:
@@ -109,7 +107,7 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
              table: schema.Table, staged: Staged) -> FileReport:
     """Parse `_stage` into `table`, record rejects, and return the file's accounting."""
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform}
-    selects, reasons = ["_rec", "_line"], []
+    selects, reasons = ["_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
     for col in table.columns:
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
@@ -151,14 +149,17 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
     )
     n_parse_rejects = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
     note = staged.note
-    if n_parse_rejects and not reader.line_map(ws, file):
+    from capi_audit.io.canonical import csv_line_map
+
+    if n_parse_rejects and staged.first_data_line and not csv_line_map(ws, file, staged.first_data_line):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
     cols = ", ".join(c.name for c in table.columns)
     ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL ORDER BY _rec")
     fname = str(file)
     ws.execute(
         "INSERT INTO rejects SELECT $t, $f, coalesce(_line, _rec + 1), "
-        "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) "
+        "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
+        "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
         "FROM _parsed WHERE _reason IS NOT NULL ORDER BY _rec",
         {"t": table.name, "f": fname},
     )
@@ -170,7 +171,8 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
                         ignored_columns=list(staged.ignored_columns), skipped=staged.skipped,
                         note=note)
     counts = ws.rows(
-        "SELECT count(*) FILTER (WHERE _reason IS NULL), count(*) FILTER (WHERE _reason IS NOT NULL) FROM _parsed"
+        "SELECT coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0), "
+        "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0) FROM _parsed"
     )[0]
     n_reader = ws.scalar("SELECT count(*) FROM _reader_rejects")
     report.rows_loaded = int(counts[0])

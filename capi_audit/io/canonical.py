@@ -53,7 +53,7 @@ def read_header(file: Path, delim: str = ",") -> list[str]:
 
 
 def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, str],
-              delim: str = ",") -> None:
+              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> None:
     """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`."""
     if len(set(header)) != len(header):
         raise InputError(f"{file}: header repeats a column name")
@@ -64,10 +64,10 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     try:
         ws.execute(
-            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=1, header=false, "
-            "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, "
+            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
+            "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, "
             f"store_rejects=true, {_REJ})",
-            {"f": str(file), "cols": columns, "d": delim},
+            {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding},
         )
     except Exception as exc:  # DuckDB raises a plain exception type for unsplittable files
         msg = str(exc).splitlines()[0]
@@ -86,7 +86,7 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     )
 
 
-def csv_line_map(ws: Workspace, file: Path) -> bool:
+def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     """Give each staged CSV record its physical line: the lines not blank, not the header and
     not refused by the reader, in order. False when the count disagrees (multi-line fields)."""
     for t in ("_lrej", "_lrejscan", "_lines"):
@@ -111,7 +111,8 @@ def csv_line_map(ws: Workspace, file: Path) -> bool:
     )
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _datalines AS SELECT line, row_number() OVER (ORDER BY line) AS _rec "
-        "FROM _phys WHERE line > 1 AND NOT blank AND line NOT IN (SELECT line FROM _reader_rejects)"
+        "FROM _phys WHERE line >= $first AND NOT blank AND line NOT IN (SELECT line FROM _reader_rejects)",
+        {"first": first_data_line},
     )
     n_lines = ws.scalar("SELECT count(*) FROM _datalines")
     n_recs = ws.scalar("SELECT count(*) FROM _parsed")
@@ -263,10 +264,4 @@ class CanonicalReader(Reader):
         mapping, ignored = resolve_columns(spec, table, header, file)
         stage_csv(ws, file, header, mapping, delim)
         return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
-                      header_values=dict(mapping))
-
-    def line_map(self, ws: Workspace, file: Path) -> bool:
-        """CSV lines are mapped after the fact; other kinds carry positions already."""
-        if kind_of(file) == "csv":
-            return csv_line_map(ws, file)
-        return True
+                      header_values=dict(mapping), first_data_line=2)

@@ -143,14 +143,16 @@ def dedup_daily(ws: Workspace) -> pd.DataFrame:
 
 def _expected_and_gap(ws: Workspace, daily: pd.DataFrame, plat: str, ev: str, enabled_at) -> tuple[int, float | None]:
     """Expected count and report gap over days from the enable day on, within the days the
-    platform report covers for that event (all such days when no enable time is set)."""
+    platform report covers for that event (all such days when no enable time is set); the gap is
+    None when the report has no rows for the event."""
     d = daily[(daily["platform"] == plat) & (daily["event_name"] == ev)]
     if enabled_at is not None:
         first_day = ws.scalar(f"SELECT {local_date('$e')}", {"e": enabled_at, "tz": ws.config.timezone})
         d = d[pd.to_datetime(d["day"]).dt.date >= first_day]
     rep_days = ws.rows(
-        "SELECT min(date), max(date) FROM platform_report WHERE platform = $p AND coalesce(lower(source), 'total') = 'total'",
-        {"p": plat},
+        "SELECT min(date), max(date) FROM platform_report WHERE platform = $p AND event_name = $ev "
+        "AND coalesce(lower(source), 'total') = 'total'",
+        {"p": plat, "ev": ev},
     )[0]
     if rep_days[0] is None:
         return int(d["expected"].sum()), None

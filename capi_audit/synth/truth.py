@@ -293,7 +293,8 @@ class Truth:
             res[ev]["event_coverage"] = both / (both + po) if both + po else None
             res[ev]["dedup_rate"] = both / (both + so) if both + so else None
             res[ev]["expected_platform_count"] = int(exp)
-            res[ev]["report_gap"] = float(rep - exp)
+            # the written report carries the conversion event only
+            res[ev]["report_gap"] = float(rep - exp) if ev == self.params_conversion else None
         return res
 
     def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:

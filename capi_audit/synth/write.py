@@ -101,12 +101,10 @@ def _report_frame(params: ScenarioParams, bounds: np.ndarray, tr: Truth) -> pd.D
     rows = []
     for pl in params.platforms:
         t = tr.p[pl]
-        events = sorted({e for (_, e) in t.report} | {"Purchase"})
-        for ev in events:
+        # Like a real export, the report carries the conversion event only.
+        for ev in ("Purchase",):
             for d in range(params.days):
                 n = t.report.get((d, ev), 0.0)
-                if ev != "Purchase" and n == 0:
-                    continue
                 rows.append({"platform": pl, "date": (start + dt.timedelta(days=d)).isoformat(),
                              "event_name": ev, "conversions": float(n), "source": "total"})
     return pd.DataFrame(rows, columns=["platform", "date", "event_name", "conversions", "source"])

@@ -1,0 +1,102 @@
+"""`format = "auto"`: pick the reader by looking at a file's content."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import schema
+from capi_audit.errors import InputError
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.csvtools import sniff_text
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+
+def _first_doc(file: Path) -> dict | None:
+    text = file.read_bytes()[:1 << 20].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    for candidate in (text, text.split("\n", 1)[0]):
+        try:
+            doc = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict):
+            return doc[0]
+        if isinstance(doc, dict):
+            return doc
+    return None
+
+
+def candidates(file: Path, table: str) -> list[str]:
+    """Formats whose signature the file matches, for the given table, best first."""
+    name = file.name.lower()
+    found: list[str] = []
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        cols = set(pq.read_schema(file).names)
+        found = ["ga4_export"] if {"event_params", "event_timestamp"} <= cols else ["canonical"]
+    else:
+        enc, lines = sniff_text(file, 6)
+        first = lines[0].strip() if lines else ""
+        doc = _first_doc(file) if first.startswith(("{", "[")) else None
+        if doc is not None:
+            if "log" in doc and isinstance(doc.get("log"), dict):
+                found.append("meta_pixel_hits")
+            if "data" in doc or any(k in doc for k in ("request", "body", "payload")):
+                found.append("meta_capi_payload")
+            if "event_params" in doc or "event_timestamp" in doc:
+                found.append("ga4_export")
+            if "url" in doc or "message" in doc:
+                found.append("meta_pixel_hits")
+            if not found:
+                found.append("canonical")
+        elif first.startswith("data="):
+            found.append("meta_capi_payload")
+        elif "/tr" in first and ("ev=" in first or "id=" in first):
+            found.append("meta_pixel_hits")
+        else:
+            header = " ".join(lines[:4]).lower()
+            cols = {c.strip().lower() for c in next(csv.reader(io.StringIO(first), delimiter="\t" if "\t" in first else ","), [])}
+            if "google click id" in header or first.lower().startswith("parameters:"):
+                found.append("google_ads_click_conversions")
+            if "lineitem quantity" in cols or {"name", "created at", "financial status"} <= cols or {"name", "created at", "total"} <= cols:
+                found.append("shopify_orders")
+            if cols & {"reporting starts", "amount spent", "website purchases", "purchases", "inicio del informe"} or (
+                    "day" in cols and any("purchase" in c or "amount spent" in c for c in cols)):
+                found.append("meta_ads_export")
+            if ("conv. value" in header or "conversions" in header or "_conversions" in header) and (
+                    "impr." in header or "cost" in header or "conversion action" in header or "report" in lines[0].lower()):
+                found.append("google_ads_report")
+            canon = {c.name for c in schema.TABLES[table].columns}
+            if set(schema.TABLES[table].required) - {"platform"} <= cols and cols <= canon | {"platform"}:
+                found.append("canonical")
+    from capi_audit.io import FORMATS
+
+    return [f for f in dict.fromkeys(found) if not FORMATS[f].tables or table in FORMATS[f].tables]
+
+
+class AutoReader(Reader):
+    """Delegates to the reader the content points to."""
+
+    name = "auto"
+    tables = ()
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Detect the format, then stage with that reader."""
+        from capi_audit.io import FORMATS
+
+        ensure_file(file)
+        found = candidates(file, table.name)
+        if len(found) != 1:
+            what = ", ".join(found) if found else "none of the known formats"
+            raise InputError(f"{file}: cannot tell the format for table {table.name} (candidates: {what}); "
+                             "set format = \"…\" on the source")
+        staged = FORMATS[found[0]].stage(ws, spec, file, table)
+        note = f"format detected: {found[0]}" + (f"; {staged.note}" if staged.note else "")
+        return Staged(**{**staged.__dict__, "note": note})

@@ -1,0 +1,166 @@
+"""Google Ads files.
+
+`google_ads_click_conversions` -> server_events: the offline click-conversion upload CSV
+(`Google Click ID, Conversion Name, Conversion Time, Conversion Value, Conversion Currency`,
+optional `Order ID`, enhanced-conversion `Email` / `Phone Number`, consent `Ad User Data`), with
+an optional first row `Parameters:TimeZone=…` that applies to times without their own zone
+(https://support.google.com/google-ads/answer/7014069, domain/google.md §2.2-2.3). Any other
+canonical column (e.g. `sent_at`) can be mapped with `columns`.
+
+`google_ads_report` -> platform_report: a report downloaded from the Google Ads UI (UTF-8 or
+UTF-16 with tabs, title and date-range lines, `Total:` rows, ` --` for none, thousands
+separators), segmented by `Day`, with `Conversions` (and `Conv. value`, `Conversion action`) or
+Report Editor pivot columns `<action>_Conversions` (domain/google.md §6).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from capi_audit import parsing, schema
+from capi_audit.errors import InputError
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import stage_csv
+from capi_audit.io.csvtools import find_header, number, pick, sniff_text
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+CLICK_COLUMNS = {
+    "gclid": ("Google Click ID", "GCLID"),
+    "event_name": ("Conversion Name",),
+    "event_time": ("Conversion Time",),
+    "value": ("Conversion Value",),
+    "currency": ("Conversion Currency",),
+    "event_id": ("Order ID", "Transaction ID"),
+    "em": ("Email", "Hashed Email"),
+    "ph": ("Phone Number", "Hashed Phone Number"),
+    "consent_ads": ("Ad User Data",),
+}
+DATE_COLUMNS = ("Day", "Date", "Tag", "Día", "Jour", "Giorno", "Ngày")
+CONV_COLUMNS = ("Conversions", "Conv.", "Konversionen", "Conversiones", "Conversions (by conv. time)")
+VALUE_COLUMNS = ("Conv. value", "Conversion value", "Conv. value (by conv. time)", "Konv.-Wert", "Valor de conv.")
+ACTION_COLUMNS = ("Conversion action", "Conversion name", "Conversion action name")
+PIVOT_SUFFIX = "_Conversions"
+
+
+class GoogleClickConversionsReader(Reader):
+    """Offline click-conversion upload files into server_events (platform google)."""
+
+    name = "google_ads_click_conversions"
+    tables = ("server_events",)
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per uploaded conversion."""
+        ensure_file(file)
+        enc, lines = sniff_text(file)
+        file_tz = None
+        if lines and lines[0].lower().startswith("parameters:"):
+            m = re.search(r"timezone=([^,;\s]+)", lines[0], re.I)
+            file_tz = m.group(1) if m else None
+        idx, cols, delim = find_header(file, lines, ("Google Click ID", "Conversion Name", "GCLID"))
+        mapping = {}
+        for canon, names in CLICK_COLUMNS.items():
+            src = pick(cols, (spec.columns[canon],) if canon in spec.columns else names)
+            if src:
+                mapping[canon] = src
+        for canon, src in spec.columns.items():
+            if canon not in mapping and src in cols:
+                mapping[canon] = src
+        for req in ("event_name", "event_time"):
+            if req not in mapping:
+                raise InputError(f"{file}: required column {CLICK_COLUMNS[req][0]!r} is missing")
+        if "order_id" not in mapping and "event_id" in mapping:
+            mapping["order_id"] = mapping["event_id"]
+        stage_csv(ws, file, cols, mapping, delim, skip=idx + 1, encoding=enc)
+        zone, suffix = _file_zone(file, file_tz)
+        t = parsing.quote_ident("event_time")
+        zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
+        ws.execute(f"""
+            UPDATE _stage SET {t} = CASE
+                WHEN regexp_matches({t}, {zoned}) THEN strftime(timezone(regexp_extract({t}, {zoned}, 1),
+                     try_cast(regexp_replace({t}, {zoned}, '') AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z')
+                WHEN regexp_matches({t}, '([+-][0-9]{{2}}:?[0-9]{{2}}|Z)$') THEN {t}
+                WHEN $zone IS NOT NULL THEN strftime(timezone($zone, try_cast({t} AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z')
+                WHEN $suffix IS NOT NULL THEN {t} || $suffix
+                ELSE {t} END
+        """, {"zone": zone, "suffix": suffix})
+        ws.execute("ALTER TABLE _stage ADD COLUMN platform VARCHAR DEFAULT 'google'")
+        used = set(mapping.values())
+        return Staged(columns={**dict.fromkeys(mapping, "VARCHAR"), "platform": "VARCHAR"},
+                      ignored_columns=tuple(c for c in cols if c not in used),
+                      first_data_line=idx + 2,
+                      note=f"file time zone {file_tz}" if file_tz else "")
+
+
+def _file_zone(file: Path, tz: str | None) -> tuple[str | None, str | None]:
+    """(IANA zone, offset suffix) from a Parameters:TimeZone value."""
+    if not tz:
+        return None, None
+    if re.fullmatch(r"[+-]\d{4}", tz):
+        return None, tz
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(f"{file}: unknown Parameters:TimeZone {tz!r}") from exc
+    return tz, None
+
+
+class GoogleAdsReportReader(Reader):
+    """Google Ads UI report downloads (segmented by day) into platform_report."""
+
+    name = "google_ads_report"
+    tables = ("platform_report",)
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per day (and conversion action), skipping Total rows."""
+        ensure_file(file)
+        enc, lines = sniff_text(file)
+        idx, cols, delim = find_header(file, lines, DATE_COLUMNS + ("Campaign", "Conversions"))
+        day = pick(cols, (spec.columns["date"],) if "date" in spec.columns else DATE_COLUMNS)
+        if day is None:
+            raise InputError(f"{file}: the report has no Day column: download it segmented by day")
+        conv = pick(cols, (spec.columns["conversions"],) if "conversions" in spec.columns else CONV_COLUMNS)
+        pivots = [c for c in cols if c.endswith(PIVOT_SUFFIX)]
+        if conv is None and not pivots:
+            raise InputError(f"{file}: no Conversions column (or <action>{PIVOT_SUFFIX} columns)")
+        value = pick(cols, VALUE_COLUMNS)
+        action = pick(cols, ACTION_COLUMNS)
+        wanted = {"day": day, **({"conv": conv} if conv else {}), **({"val": value} if value else {}),
+                  **({"action": action} if action else {})}
+        wanted.update({f"p{i}": c for i, c in enumerate(pivots)})
+        stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
+        default_event = spec.options.get("event_name", ws.config.conversion_event)
+        d = parsing.quote_ident("day")
+        date_sql = (f"coalesce(CAST(try_strptime(trim({d}), '%Y-%m-%d') AS DATE), CAST(try_strptime(trim({d}), '%b %d, %Y') AS DATE), "
+                    f"CAST(try_strptime(trim({d}), '%d %b %Y') AS DATE), CAST(try_strptime(trim({d}), '%d/%m/%Y') AS DATE))")
+        parts = []
+        if conv and not pivots:
+            ev = f"coalesce(NULLIF(trim({parsing.quote_ident('action')}), ''), $ev)" if action else "$ev"
+            val = number(parsing.quote_ident("val")) if value else "NULL"
+            parts.append(f"SELECT _rec, 0 AS k, {d} AS raw_day, {ev} AS event_name, {number(parsing.quote_ident('conv'))} AS conversions, "
+                         f"{val} AS value FROM _stage")
+        for i, c in enumerate(pivots):
+            parts.append(f"SELECT _rec, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, "
+                         f"{number(parsing.quote_ident(f'p{i}'))} AS conversions, NULL AS value FROM _stage")
+        params = {"ev": default_event, **{f"a{i}": c[: -len(PIVOT_SUFFIX)] for i, c in enumerate(pivots)}}
+        ws.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {' UNION ALL '.join(parts)}", params)
+        skipped = ws.scalar("SELECT count(*) FROM _stage WHERE lower(trim(day)) LIKE 'total%'")
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _stage AS
+            SELECT row_number() OVER (ORDER BY r._rec, r.k) AS _rec, r._rec + $hdr AS _line,
+                   'google' AS platform, CAST({date_sql.replace(d, 'r.raw_day')} AS VARCHAR) AS date,
+                   r.event_name, r.conversions, r.value, 'total' AS source
+            FROM _rows r WHERE lower(trim(r.raw_day)) NOT LIKE 'total%'
+              AND (r.k = 0 OR try_cast(r.conversions AS DOUBLE) <> 0)
+        """, {"hdr": idx + 1})
+        ws.execute("DROP TABLE IF EXISTS _rows")
+        note = f"{skipped} summary rows (Total: …) skipped" if skipped else ""
+        if pivots:
+            note = "; ".join(n for n in (note, f"{len(pivots)} conversion actions unpivoted; empty cells skipped") if n)
+        return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "conversions", "value", "source"), "VARCHAR"),
+                      ignored_columns=tuple(c for c in cols if c not in wanted.values()), skipped=int(skipped), note=note)

@@ -1,0 +1,119 @@
+"""`meta_pixel_hits`: browser Meta Pixel requests -> pixel_events.
+
+Reads request URLs one per line, web-server / proxy access-log lines (`"GET /tr?… HTTP/1.1"`),
+JSON lines with a `url` (top level, or under `message` / `request`; optional `postData` / `body`), or a HAR file exported from browser
+dev tools (`log.entries[].request`). Parameters come from the query string and a form body
+(`ev`, `eid`, `ts` in ms, `cd[value]`, `cd[currency]`, `cd[order_id]`, `fbp`, `fbc`, `dl`;
+https://developers.facebook.com/docs/meta-pixel/advanced, domain/meta.md §7). Requests that
+are not pixel hits (no `/tr` path with an `ev`) are skipped and counted, not rejected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import schema
+from capi_audit.io.base import Reader, Staged, ensure_file
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+_LINES = ("CREATE OR REPLACE TEMP TABLE _pl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
+          "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
+          "store_rejects=true, rejects_table='_plrej', rejects_scan='_plrejscan')")
+
+
+def param(name: str, src: str = "params") -> str:
+    """SQL: the URL-decoded value of one pixel parameter (brackets already decoded in src)."""
+    esc = name.replace("[", r"\[").replace("]", r"\]")
+    return f"NULLIF(url_decode(replace(regexp_extract({src}, '[?&]{esc}=([^&#]*)', 1), '+', ' ')), '')"
+
+
+def is_har(file: Path) -> bool:
+    """True when a file looks like a HAR export."""
+    with open(file, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"{") and b'"log"' in head
+
+
+class MetaPixelHitsReader(Reader):
+    """Meta Pixel requests (URLs, access logs, HAR) into pixel_events."""
+
+    name = "meta_pixel_hits"
+    tables = ("pixel_events",)
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per pixel hit; count and skip other requests."""
+        ensure_file(file)
+        for t in ("_plrej", "_plrejscan", "_pl", "_req"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        if is_har(file):
+            ws.execute("""
+                CREATE TEMP TABLE _req AS
+                SELECT i + 1 AS line,
+                    json_extract_string(e, '$.request.url') AS url,
+                    json_extract_string(e, '$.request.postData.text') AS body,
+                    json_extract_string(e, '$.startedDateTime') AS started
+                FROM (SELECT unnest(range(CAST(json_array_length(j, '$.log.entries') AS BIGINT))) AS i, j
+                      FROM (SELECT CAST(content AS JSON) AS j FROM read_text($f)))
+                CROSS JOIN LATERAL (SELECT json_extract(j, '$.log.entries[' || i || ']') AS e)
+            """, {"f": str(file)})
+            ws.execute("CREATE TEMP TABLE _plrej (line BIGINT)")
+            note = "positions are HAR entries"
+        else:
+            ws.execute(_LINES, {"f": str(file)})
+            ws.execute("""
+                CREATE TEMP TABLE _req AS
+                WITH refused AS (SELECT DISTINCT line FROM _plrej),
+                n AS (SELECT (SELECT count(*) FROM _pl) + (SELECT count(*) FROM refused) AS total),
+                kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i
+                         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)),
+                raw AS (SELECT k.line, trim(p.line) AS txt FROM kept k
+                        JOIN (SELECT rowid - (SELECT min(rowid) FROM _pl) AS i, line FROM _pl) p ON p.i = k.i
+                        WHERE p.line IS NOT NULL AND trim(p.line) <> '')
+                SELECT line,
+                    CASE WHEN starts_with(txt, '{') AND json_valid(txt)
+                         THEN coalesce(json_extract_string(txt, '$.url'), json_extract_string(txt, '$.message.url'),
+                                       json_extract_string(txt, '$.request.url'))
+                         WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP') THEN regexp_extract(txt, '"(?:GET|POST) ([^ ]+) HTTP', 1)
+                         ELSE NULLIF(regexp_extract(txt, '((?:https?://|/)[^ "]+)', 1), '') END AS url,
+                    CASE WHEN starts_with(txt, '{') AND json_valid(txt)
+                         THEN coalesce(json_extract_string(txt, '$.postData'), json_extract_string(txt, '$.body')) END AS body,
+                    CASE WHEN regexp_matches(txt, '\\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\\]')
+                         THEN strftime(strptime(regexp_extract(txt, '\\[([^\\]]+)\\]', 1), '%d/%b/%Y:%H:%M:%S %z'), '%Y-%m-%dT%H:%M:%S%z') END AS started
+                FROM raw
+            """)
+            note = ""
+        ws.execute("""
+            CREATE OR REPLACE TEMP TABLE _req AS
+            SELECT line, url, started,
+                '&' || regexp_replace(regexp_replace(coalesce(regexp_extract(url, '\\?(.*)$', 1), '') || '&' ||
+                    coalesce(body, ''), '%5[Bb]', '[', 'g'), '%5[Dd]', ']', 'g') AS params,
+                url IS NOT NULL AND regexp_matches(url, '/tr/?(\\?|$)') AS is_tr
+            FROM _req
+        """)
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _req AS
+            SELECT *, is_tr AND {param('ev')} IS NOT NULL AS is_hit FROM _req
+        """)
+        fields = {
+            "platform": "'meta'", "event_name": param("ev"), "event_id": param("eid"),
+            "event_time": f"coalesce({param('ts')}, started)", "order_id": param("cd[order_id]"),
+            "value": param("cd[value]"), "currency": param("cd[currency]"), "fbp": param("fbp"),
+            "fbc": param("fbc"), "page_url": param("dl"),
+        }
+        sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
+        ws.execute("DROP TABLE IF EXISTS _stage")
+        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line, {sel} "
+                   "FROM _req WHERE is_hit ORDER BY line")
+        skipped = ws.scalar("SELECT count(*) FROM _req WHERE url IS NOT NULL AND NOT is_hit")
+        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+        ws.execute("CREATE TEMP TABLE _reader_rejects AS "
+                   "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
+                   "UNION ALL SELECT DISTINCT line, NULL::VARCHAR, 'invalid UTF-8' FROM _plrej")
+        for t in ("_plrej", "_plrejscan", "_pl", "_req"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        notes = [n for n in (note, f"{skipped} requests that are not pixel hits skipped" if skipped else "") if n]
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=int(skipped), note="; ".join(notes))

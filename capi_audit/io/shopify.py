@@ -1,0 +1,90 @@
+"""`shopify_orders`: the shop platform's order export CSV -> orders.
+
+The export has one row per line item; only an order's first row carries order-level fields, and
+continuation rows repeat `Name`, `Email` and `Created at`. Rows are collapsed per `Name` (the
+order reference) keeping the first non-empty `Created at`, `Total`, `Currency` and billing (else
+shipping) country. Ads consent is read from `Note Attributes` (`consent_ads: granted`, or the
+attribute named in `options.consent_attribute`); a tag named like `options.test_tag` (default
+`test`) marks a test order. Emails and phone numbers in the export are never loaded: the orders
+table has no place for them, and the load report counts how many were dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import parsing, schema
+from capi_audit.errors import InputError
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import read_header, stage_csv
+from capi_audit.io.csvtools import pick
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+FIELDS = {
+    "name": ("Name", "Order Name", "Order"),
+    "created": ("Created at", "Created At"),
+    "total": ("Total",),
+    "currency": ("Currency",),
+    "billing_country": ("Billing Country",),
+    "shipping_country": ("Shipping Country",),
+    "tags": ("Tags",),
+    "notes": ("Note Attributes",),
+    "email": ("Email",),
+    "phone": ("Phone", "Billing Phone", "Shipping Phone"),
+}
+
+
+class ShopifyOrdersReader(Reader):
+    """Shopify order exports (one row per line item) into orders."""
+
+    name = "shopify_orders"
+    tables = ("orders",)
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per order; continuation rows are counted into it."""
+        ensure_file(file)
+        cols = read_header(file)
+        found = {k: pick(cols, v) for k, v in FIELDS.items()}
+        for req in ("name", "created"):
+            if not found[req]:
+                raise InputError(f"{file}: required column {FIELDS[req][0]!r} is missing")
+        wanted = {k: v for k, v in found.items() if v}
+        stage_csv(ws, file, cols, wanted, skip=1)
+        attr = re.escape(spec.options.get("consent_attribute", "consent_ads|ads_consent|ad_consent|ad_user_data"))
+        attr = attr.replace("\\|", "|")
+        test_tag = spec.options.get("test_tag", "test")
+        q = parsing.quote_ident
+        first = lambda c: f"first(NULLIF(trim({q(c)}), '') ORDER BY _rec) FILTER (WHERE NULLIF(trim({q(c)}), '') IS NOT NULL)"  # noqa: E731
+        country = (f"coalesce({first('billing_country')}, {first('shipping_country')})" if found["shipping_country"] and found["billing_country"]
+                   else first("billing_country") if found["billing_country"] else "NULL")
+        notes_sql = ("NULLIF(regexp_extract(" + first("notes") + ", '(?i)(?:" + attr + ")" + r"\s*:\s*([A-Za-z_]+)', 1), '')"
+                     if found["notes"] else "NULL")
+        tags_sql = ("CASE WHEN list_contains(list_transform(string_split(lower(coalesce(" + first("tags")
+                    + ", '')), ','), lambda t: trim(t)), $tag) THEN 'true' ELSE 'false' END" if found["tags"] else "NULL")
+        dropped = ws.rows(
+            f"SELECT {'count(' + q('email') + ')' if found['email'] else '0'}, {'count(' + q('phone') + ')' if found['phone'] else '0'} "
+            f"FROM _stage")[0]
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _stage AS
+            SELECT row_number() OVER (ORDER BY min(_rec)) AS _rec, min(_rec) + 1 AS _line, count(*) AS _weight,
+                NULLIF(trim({q('name')}), '') AS order_id,
+                {first('created')} AS created_at,
+                {first('total') if found['total'] else 'NULL'} AS value,
+                {first('currency') if found['currency'] else 'NULL'} AS currency,
+                {country} AS country,
+                {notes_sql} AS consent_ads,
+                {tags_sql} AS is_test
+            FROM _stage GROUP BY NULLIF(trim({q('name')}), ''), CASE WHEN NULLIF(trim({q('name')}), '') IS NULL THEN _rec END
+        """, {"tag": test_tag.lower()})
+        n_orders = ws.scalar("SELECT count(*) FROM _stage")
+        note = f"{n_orders} orders from line-item rows"
+        if dropped[0] or dropped[1]:
+            note += f"; {dropped[0]} emails and {dropped[1]} phone numbers in the export were not loaded"
+        used = set(wanted.values())
+        return Staged(columns=dict.fromkeys(("order_id", "created_at", "value", "currency", "country", "consent_ads", "is_test"), "VARCHAR"),
+                      ignored_columns=tuple(c for c in cols if c not in used), weighted=True, note=note)

@@ -57,7 +57,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     params = ScenarioParams(days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
                             timezone=args.timezone, start=args.start,
                             enable_day={"meta": half, "google": min(args.days - 1, half + max(1, args.days // 12))})
-    paths = write_scenario(params, args.out, fmt=args.format)
+    paths = write_scenario(params, args.out, fmt=args.format, real=args.formats == "real")
     print(f"wrote scenario to {args.out} ({paths['events']} events, {paths['orders']} orders)")
     return 0
 
@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timezone", default="Europe/Berlin")
     s.add_argument("--start", default="2026-02-01", help="first day (local date)")
     s.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    s.add_argument("--formats", choices=("canonical", "real"), default="canonical",
+                   help="real: also write the scenario in real-world formats under OUT/real/")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("run", help="audit real inputs: writes summary.json (and charts)")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from capi_audit.io.auto import AutoReader  # noqa: E402
 from capi_audit.io.base import Reader
 from capi_audit.io.canonical import CanonicalReader
-from capi_audit.io.meta_capi import MetaCapiPayloadReader
 from capi_audit.io.ga4 import Ga4ExportReader
 from capi_audit.io.google_ads import GoogleAdsReportReader, GoogleClickConversionsReader
 from capi_audit.io.meta_ads import MetaAdsExportReader
+from capi_audit.io.meta_capi import MetaCapiPayloadReader
 from capi_audit.io.meta_pixel import MetaPixelHitsReader
 from capi_audit.io.shopify import ShopifyOrdersReader
-
-from capi_audit.io.auto import AutoReader  # noqa: E402
 
 FORMATS: dict[str, Reader] = {r.name: r for r in (
     CanonicalReader(), MetaCapiPayloadReader(), MetaPixelHitsReader(), Ga4ExportReader(),

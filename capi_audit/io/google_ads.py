@@ -82,10 +82,10 @@ class GoogleClickConversionsReader(Reader):
         zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
         ws.execute(f"""
             UPDATE _stage SET {t} = CASE
-                WHEN regexp_matches({t}, {zoned}) THEN strftime(timezone(regexp_extract({t}, {zoned}, 1),
-                     try_cast(regexp_replace({t}, {zoned}, '') AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z')
+                WHEN regexp_matches({t}, {zoned}) THEN coalesce(strftime(timezone(regexp_extract({t}, {zoned}, 1),
+                     try_cast(regexp_replace({t}, {zoned}, '') AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z'), {t})
                 WHEN regexp_matches({t}, '([+-][0-9]{{2}}:?[0-9]{{2}}|Z)$') THEN {t}
-                WHEN $zone IS NOT NULL THEN strftime(timezone($zone, try_cast({t} AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z')
+                WHEN $zone IS NOT NULL THEN coalesce(strftime(timezone($zone, try_cast({t} AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z'), {t})
                 WHEN $suffix IS NOT NULL THEN {t} || $suffix
                 ELSE {t} END
         """, {"zone": zone, "suffix": suffix})
@@ -144,7 +144,7 @@ class GoogleAdsReportReader(Reader):
             val = number(parsing.quote_ident("val")) if value else "NULL"
             parts.append(f"SELECT _rec, 0 AS k, {d} AS raw_day, {ev} AS event_name, {number(parsing.quote_ident('conv'))} AS conversions, "
                          f"{val} AS value FROM _stage")
-        for i, c in enumerate(pivots):
+        for i in range(len(pivots)):
             parts.append(f"SELECT _rec, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, "
                          f"{number(parsing.quote_ident(f'p{i}'))} AS conversions, NULL AS value FROM _stage")
         params = {"ev": default_event, **{f"a{i}": c[: -len(PIVOT_SUFFIX)] for i, c in enumerate(pivots)}}

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 # Per platform, country and local day. A server send counts whether the platform accepted it
-# or not (it was sent); LDU-flagged sends are restricted processing, not violations.
+# or not (it was sent). Restricted sends are not violations: Meta events flagged LDU, Google
+# uploads marked ad_user_data DENIED (the server event's consent_ads = 'denied').
 _BASE_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at, min(consent_ads) AS consent, min(country) AS country
@@ -27,7 +28,8 @@ WITH o AS (
 px AS (SELECT DISTINCT order_id FROM pixel_events WHERE platform = $p AND order_id IS NOT NULL),
 sv AS (
     SELECT order_id,
-        max(CASE WHEN upper(coalesce(data_processing_options, '')) LIKE '%LDU%' THEN 0 ELSE 1 END) AS unrestricted
+        max(CASE WHEN upper(coalesce(data_processing_options, '')) LIKE '%LDU%' THEN 0
+                 WHEN platform = 'google' AND consent_ads = 'denied' THEN 0 ELSE 1 END) AS unrestricted
     FROM server_events WHERE platform = $p AND order_id IS NOT NULL GROUP BY order_id
 ),
 x AS (

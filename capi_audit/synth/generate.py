@@ -374,8 +374,15 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
     for k in ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
               "client_ip_address", "client_user_agent", "fbc", "fbp", "gclid"):
         cols[k] = p.keys[k]
-    cols["consent_ads"] = consent
-    cols["data_processing_options"] = np.where(p.ldu, "LDU", "")
+    if meta:
+        # Meta's CAPI has no consent field; restriction is Limited Data Use
+        cols["consent_ads"] = consent
+        cols["data_processing_options"] = np.where(p.ldu, "LDU", "")
+    else:
+        # Google uploads carry ad_user_data: a restricted send is marked DENIED, a violating one
+        # leaves it unspecified
+        cols["consent_ads"] = np.where(o.denied, np.where(p.ldu, "denied", ""), consent)
+        cols["data_processing_options"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
     base = pd.DataFrame(cols)

@@ -59,9 +59,12 @@ class _Sink:
 
 
 def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
-                   truth: bool = True) -> dict[str, Any]:
-    """Generate and write a scenario; returns counts. Same params, same bytes."""
+                   truth: bool = True, real: bool = False) -> dict[str, Any]:
+    """Generate and write a scenario; returns counts. Same params, same bytes. With real=True the
+    canonical CSVs are also written in real-world formats under out/real/."""
     out = Path(out)
+    if real and fmt != "csv":
+        raise ValueError("real-world formats are written from the CSV scenario")
     out.mkdir(parents=True, exist_ok=True)
     bounds = day_bounds(params)
     pools = build_pools(params)
@@ -87,6 +90,10 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     (out / "audit.toml").write_text(audit_toml(params, suffix), encoding="utf-8")
     result: dict[str, Any] = {"events": sinks["pixel_events"].rows + sinks["server_events"].rows,
                               "orders": sinks["orders"].rows}
+    if real:
+        from capi_audit.synth.real import write_real_formats
+
+        write_real_formats(out, out / "real", timezone=params.timezone, enabled=enabled_at(params, bounds))
     if truth:
         body = tr.result()
         body["planted"] = params.as_dict()

@@ -86,29 +86,39 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     )
 
 
-def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
-    """Give each staged CSV record its physical line: the lines not blank, not the header and
-    not refused by the reader, in order. False when the count disagrees (multi-line fields)."""
-    for t in ("_lrej", "_lrejscan", "_lines"):
+def read_lines(ws: Workspace, file: Path, table: str) -> None:
+    """Read a text file into `table(line, txt)` with physical line numbers (blank lines kept as
+    NULL) and the lines DuckDB refused (invalid UTF-8) into `_refused(line, column_name, reason)`."""
+    for t in ("_lrej", "_lrejscan", "_raw_lines", table, "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     ws.execute(
-        "CREATE TEMP TABLE _lines AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
+        "CREATE TEMP TABLE _raw_lines AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
         "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
         "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
         {"f": str(file)},
     )
-    # Physical line numbers: the lines reader drops nothing but lines it refuses (which it
-    # numbers), so line k of the file is the k-th of (kept rows ∪ refused lines) in order.
-    ws.execute("DROP TABLE IF EXISTS _phys")
+    # the lines reader drops only lines it refuses (and numbers them), so line k of the file is
+    # the k-th of (kept rows and refused lines) in order
     ws.execute(
-        "CREATE TEMP TABLE _phys AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
-        "n AS (SELECT (SELECT count(*) FROM _lines) + (SELECT count(*) FROM refused) AS total), "
-        "all_lines AS (SELECT range + 1 AS line FROM range((SELECT total FROM n))), "
-        "kept AS (SELECT line, row_number() OVER (ORDER BY line) - 1 AS i FROM all_lines "
-        "         WHERE line NOT IN (SELECT line FROM refused)) "
-        "SELECT k.line, (l.line IS NULL) AS blank FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _lines) AS i, line FROM _lines) l ON l.i = k.i "
-        "UNION ALL SELECT line, FALSE FROM refused"
+        f"CREATE TEMP TABLE {table} AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
+        "n AS (SELECT (SELECT count(*) FROM _raw_lines) + (SELECT count(*) FROM refused) AS total), "
+        "kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i "
+        "         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)) "
+        "SELECT k.line, r.line AS txt FROM kept k "
+        "JOIN (SELECT rowid - (SELECT min(rowid) FROM _raw_lines) AS i, line FROM _raw_lines) r ON r.i = k.i"
     )
+    ws.execute("CREATE TEMP TABLE _refused AS SELECT DISTINCT line, NULL::VARCHAR AS column_name, "
+               "'invalid UTF-8' AS reason FROM _lrej")
+    for t in ("_lrej", "_lrejscan", "_raw_lines"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
+    """Give each staged CSV record its physical line: the lines not blank, not the header and
+    not refused by the reader, in order. False when the count disagrees (multi-line fields)."""
+    read_lines(ws, file, "_phys")
+    ws.execute("CREATE OR REPLACE TEMP TABLE _phys AS SELECT line, (txt IS NULL) AS blank FROM _phys "
+               "UNION ALL SELECT line, FALSE FROM _refused")
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _datalines AS SELECT line, row_number() OVER (ORDER BY line) AS _rec "
         "FROM _phys WHERE line >= $first AND NOT blank AND line NOT IN (SELECT line FROM _reader_rejects)",
@@ -119,7 +129,7 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     ok = n_lines == n_recs
     if ok:
         ws.execute("UPDATE _parsed SET _line = d.line FROM _datalines d WHERE d._rec = _parsed._rec")
-    for t in ("_lrej", "_lrejscan", "_lines", "_phys", "_datalines"):
+    for t in ("_refused", "_phys", "_datalines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     return ok
 
@@ -148,22 +158,8 @@ def read_docs(ws: Workspace, file: Path) -> str:
         ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
         note = "positions are array elements" if is_json_array(file) else "one JSON document"
     else:
-        ws.execute(
-            "CREATE TEMP TABLE _jl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
-            "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
-            "store_rejects=true, rejects_table='_lrej', rejects_scan='_lrejscan')",
-            {"f": str(file)},
-        )
-        ws.execute(
-            "CREATE TEMP TABLE _jlines AS WITH refused AS (SELECT DISTINCT line FROM _lrej), "
-            "n AS (SELECT (SELECT count(*) FROM _jl) + (SELECT count(*) FROM refused) AS total), "
-            "kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i "
-            "         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)) "
-            "SELECT k.line, j.line AS doc FROM kept k JOIN (SELECT rowid - (SELECT min(rowid) FROM _jl) AS i, line FROM _jl) j "
-            "ON j.i = k.i WHERE j.line IS NOT NULL AND trim(j.line) <> ''"
-        )
-        ws.execute("CREATE TEMP TABLE _refused AS SELECT DISTINCT line, NULL::VARCHAR AS column_name, "
-                   "'invalid UTF-8' AS reason FROM _lrej")
+        read_lines(ws, file, "_jl")
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "

@@ -15,15 +15,11 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import read_lines
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
     from capi_audit.workspace import Workspace
-
-_LINES = ("CREATE OR REPLACE TEMP TABLE _pl AS SELECT line FROM read_csv($f, columns={'line': 'VARCHAR'}, "
-          "delim=E'\\x01', quote='', escape='', header=false, auto_detect=false, strict_mode=false, "
-          "store_rejects=true, rejects_table='_plrej', rejects_scan='_plrejscan')")
-
 
 def param(name: str, src: str = "params") -> str:
     """SQL: the URL-decoded value of one pixel parameter (brackets already decoded in src)."""
@@ -47,7 +43,7 @@ class MetaPixelHitsReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per pixel hit; count and skip other requests."""
         ensure_file(file)
-        for t in ("_plrej", "_plrejscan", "_pl", "_req"):
+        for t in ("_pl", "_req"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         if is_har(file):
             ws.execute("""
@@ -60,19 +56,13 @@ class MetaPixelHitsReader(Reader):
                       FROM (SELECT CAST(content AS JSON) AS j FROM read_text($f)))
                 CROSS JOIN LATERAL (SELECT json_extract(j, '$.log.entries[' || i || ']') AS e)
             """, {"f": str(file)})
-            ws.execute("CREATE TEMP TABLE _plrej (line BIGINT)")
+            ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
             note = "positions are HAR entries"
         else:
-            ws.execute(_LINES, {"f": str(file)})
+            read_lines(ws, file, "_pl")
             ws.execute("""
                 CREATE TEMP TABLE _req AS
-                WITH refused AS (SELECT DISTINCT line FROM _plrej),
-                n AS (SELECT (SELECT count(*) FROM _pl) + (SELECT count(*) FROM refused) AS total),
-                kept AS (SELECT range + 1 AS line, row_number() OVER (ORDER BY range) - 1 AS i
-                         FROM range((SELECT total FROM n)) WHERE range + 1 NOT IN (SELECT line FROM refused)),
-                raw AS (SELECT k.line, trim(p.line) AS txt FROM kept k
-                        JOIN (SELECT rowid - (SELECT min(rowid) FROM _pl) AS i, line FROM _pl) p ON p.i = k.i
-                        WHERE p.line IS NOT NULL AND trim(p.line) <> '')
+                WITH raw AS (SELECT line, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> '')
                 SELECT line,
                     CASE WHEN starts_with(txt, '{') AND json_valid(txt)
                          THEN coalesce(json_extract_string(txt, '$.url'), json_extract_string(txt, '$.message.url'),
@@ -112,8 +102,8 @@ class MetaPixelHitsReader(Reader):
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
         ws.execute("CREATE TEMP TABLE _reader_rejects AS "
                    "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
-                   "UNION ALL SELECT DISTINCT line, NULL::VARCHAR, 'invalid UTF-8' FROM _plrej")
-        for t in ("_plrej", "_plrejscan", "_pl", "_req"):
+                   "UNION ALL SELECT * FROM _refused")
+        for t in ("_refused", "_pl", "_req"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         notes = [n for n in (note, f"{skipped} requests that are not pixel hits skipped" if skipped else "") if n]
         return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=int(skipped), note="; ".join(notes))

@@ -50,8 +50,12 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
         ("validation", metrics.payload_validity),
         ("latency", metrics.latency),
     )
+    from capi_audit.progress import Progress
+
+    progress = Progress("audit")
     for name, fn in families:
-        frame, head = fn(ws)
+        with progress.step(name):
+            frame, head = fn(ws)
         frames[name] = frame
         summary[name] = head.summary()
     if summary["dedup"].get("available", True) is not False:

@@ -113,14 +113,18 @@ class Workspace:
                 if not f.is_file():
                     raise InputError(f"{f}: file not found")
                 plan.append((spec, f))
+        from capi_audit.progress import Progress
+
+        progress = Progress("load")
         reports = []
         self.execute("BEGIN TRANSACTION")
         try:
             for spec, f in plan:
-                reader = FORMATS[spec.format]
-                table = schema.TABLES[spec.table]
-                staged = reader.stage(self, spec, f, table)
-                reports.append(finalize(self, reader, spec, f, table, staged))
+                with progress.step(f"{spec.table} <- {f.name}"):
+                    reader = FORMATS[spec.format]
+                    table = schema.TABLES[spec.table]
+                    staged = reader.stage(self, spec, f, table)
+                    reports.append(finalize(self, reader, spec, f, table, staged))
         except AuditError:
             self.execute("ROLLBACK")
             raise

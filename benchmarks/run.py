@@ -65,7 +65,7 @@ def replicate(src: Path, dest: Path, copies: int) -> None:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{src / (table + '.parquet')}')").fetchall()]
         sel = ", ".join(
             f"CASE WHEN {c} IS NULL THEN NULL ELSE {c} || '-' || k END AS {c}" if c in ids.get(table, ()) else
-            ("conversions * {n} AS conversions".format(n=copies) if c == "conversions" else c) for c in cols)
+            (f"conversions * {copies} AS conversions" if c == "conversions" else c) for c in cols)
         if table == "platform_report":
             con.execute(f"COPY (SELECT {sel} FROM read_parquet('{src / (table + '.parquet')}')) TO '{dest / (table + '.parquet')}' (FORMAT parquet)")
         else:

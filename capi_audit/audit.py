@@ -60,14 +60,14 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
         summary[name] = head.summary()
     if summary["dedup"].get("available", True) is not False:
         frames["dedup_daily"] = metrics.dedup_daily(ws)
-    frames.update(chart_frames(ws, summary))
+    frames.update(chart_frames(ws, summary, frames))
     summary["conversion_event"] = ws.config.conversion_event
     summary["notes"] = notes(ws)
     summary = clean(summary)
     return AuditResult(summary=summary, frames=frames, text=describe(summary, ws.config))
 
 
-def chart_frames(ws: Workspace, summary: dict[str, Any]) -> dict[str, Any]:
+def chart_frames(ws: Workspace, summary: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
     """Small extra frames the charts need (per-day key validity, latency bins, tiers)."""
     from capi_audit.metrics.consent import by_country
     from capi_audit.metrics.latency import latency_values
@@ -80,13 +80,8 @@ def chart_frames(ws: Workspace, summary: dict[str, Any]) -> dict[str, Any]:
     if summary["latency"].get("available", True) is not False:
         out["latency_bins"] = {p: latency_values(ws, platform=p) for p in summary["latency"]}
     if summary["consent"].get("available", True) is not False:
-        out["consent_by_country"] = by_country(frames_consent(ws))
+        out["consent_by_country"] = by_country(frames["consent"])
     return out
-
-
-def frames_consent(ws: Workspace) -> pd.DataFrame:
-    """The consent frame (per platform, country, day)."""
-    return metrics.consent(ws)[0]
 
 
 def notes(ws: Workspace) -> list[str]:

@@ -93,12 +93,14 @@ def timestamp(x: str, src_type: str) -> str:
         return _epoch(x)
     t = f"trim(CAST({x} AS VARCHAR))"
     iso = f"regexp_replace(regexp_replace({t}, '\\s+(UTC|GMT)$', 'Z'), '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
+    # Fast path: ISO text with an explicit offset or Z casts directly (most machine logs).
+    fast = f"CASE WHEN regexp_full_match({x}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9:.]+(Z|[+-][0-9]{{2}}:?[0-9]{{2}})') THEN try_cast({x} AS TIMESTAMPTZ) END"
     return (
-        f"CASE WHEN {x} IS NULL THEN NULL "
+        f"coalesce({fast}, CASE WHEN {x} IS NULL THEN NULL "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,18}}') THEN {_epoch(t)} "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,17}}\\.[0-9]+') THEN {_epoch_decimal(t)} "
         f"WHEN regexp_full_match({iso}, '{_OFFSET}') THEN try_cast({iso} AS TIMESTAMPTZ) "
-        f"ELSE timezone($tz, try_cast({t} AS TIMESTAMP)) END"
+        f"ELSE timezone($tz, try_cast({t} AS TIMESTAMP)) END)"
     )
 
 
@@ -172,6 +174,14 @@ def hashed_key(x: str, src_type: str) -> str:
     A list (JSON array text, or a list column) stays a JSON array of its elements.
     """
     t = as_text(x, src_type)
+    # Fast path: a clean hash-shaped value is kept as it is.
+    if src_type in _STRINGY:
+        return (
+            f"CASE WHEN regexp_full_match({x}, '{HASH_SHAPED}') THEN {x} WHEN {t} IS NULL THEN NULL "
+            f"WHEN starts_with({t}, '[') AND json_valid({t}) THEN CAST(to_json(list_transform("
+            f"CAST(json_extract_string({t}, '$[*]') AS VARCHAR[]), lambda e: {_redact_element('e')})) AS VARCHAR) "
+            f"ELSE {_redact_element(t)} END"
+        )
     return (
         f"CASE WHEN {t} IS NULL THEN NULL "
         f"WHEN starts_with({t}, '[') AND json_valid({t}) THEN CAST(to_json(list_transform("

@@ -79,6 +79,15 @@ class Workspace:
         params = _bind(sql, params)
         return self.con.execute(sql, params) if params else self.con.execute(sql)
 
+    def drop(self, *names: str) -> None:
+        """Drop temporary tables or views by name, whichever they are, if they exist."""
+        for name in names:
+            kind = self.scalar("SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary "
+                               "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary",
+                               {"n": name})
+            if kind:
+                self.execute(f"DROP {kind} {name}")
+
     # -- tables ----------------------------------------------------------------------------
     def create_tables(self) -> None:
         """Create the canonical and accounting tables if they do not exist."""

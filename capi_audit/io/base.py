@@ -113,7 +113,13 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
             src_type = staged.columns[col.name]
             raw = parsing.quote_ident(col.name)
             selects.append(f"{parsing.parse_expr(col.kind, raw, src_type)} AS {col.name}")
-            selects.append(f"{parsing.given(raw, src_type)} AS {col.name}__given")
+            if col.kind in (schema.TEXT, schema.HASHED_KEY) and not col.required:
+                # optional text is never coerced, so whether it was given does not matter
+                selects.append(f"FALSE AS {col.name}__given")
+            elif col.kind in (schema.TEXT, schema.HASHED_KEY) and src_type == "VARCHAR":
+                selects.append(f"({raw} IS NOT NULL AND length(trim({raw})) > 0) AS {col.name}__given")
+            else:
+                selects.append(f"{parsing.given(raw, src_type)} AS {col.name}__given")
         elif col.name == "platform":
             selects.append(f"CAST($platform AS VARCHAR) AS {col.name}")
             selects.append(f"($platform IS NOT NULL) AS {col.name}__given")
@@ -154,7 +160,8 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
     if n_parse_rejects and staged.first_data_line and not csv_line_map(ws, file, staged.first_data_line):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
     cols = ", ".join(c.name for c in table.columns)
-    ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL ORDER BY _rec")
+    # _parsed keeps the source order (insertion order is preserved), so no sort is needed
+    ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
     fname = str(file)
     ws.execute(
         "INSERT INTO rejects SELECT $t, $f, coalesce(_line, _rec + 1), "
@@ -179,21 +186,15 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
     report.rows_rejected = int(counts[1]) + int(n_reader)
     report.rows_read = report.rows_loaded + report.rows_rejected
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    if optional:
-        exprs = ", ".join(
-            f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional
-        )
-        row = ws.rows(f"SELECT {exprs} FROM _parsed WHERE _reason IS NULL")[0]
-        report.coerced = {c.name: int(n) for c, n in zip(optional, row, strict=True) if n}
     hashed = [c for c in table.columns if c.kind == schema.HASHED_KEY and c.name in staged.columns]
-    if hashed:
-        exprs = ", ".join(f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed)
-        row = ws.rows(f"SELECT {exprs} FROM _parsed WHERE _reason IS NULL")[0]
-        report.redacted = {c.name: int(n) for c, n in zip(hashed, row, strict=True) if n}
-    report.duplicate_rows = int(ws.scalar(
-        f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM _parsed WHERE _reason IS NULL)) "
-        "FROM _parsed WHERE _reason IS NULL"
-    ))
+    exprs = [f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional]
+    exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed]
+    # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)
+    exprs.append(f"count(*) - count(DISTINCT hash({cols}))")
+    row = ws.rows(f"SELECT {', '.join(exprs)} FROM _parsed WHERE _reason IS NULL")[0]
+    report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
+    report.redacted = {c.name: int(n) for c, n in zip(hashed, row[len(optional): -1], strict=True) if n}
+    report.duplicate_rows = int(row[-1])
     ws.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, $r, $l, $j, $c, $i, $s, $n)",
         {"t": table.name, "f": fname, "fmt": spec.format, "r": report.rows_read,
@@ -201,8 +202,7 @@ def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
          "i": json.dumps(report.ignored_columns), "s": report.skipped,
          "n": _join_notes(report)},
     )
-    for t in ("_parsed", "_stage", "_reader_rejects"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.drop("_parsed", "_stage", "_reader_rejects")
     return report
 
 

@@ -74,7 +74,7 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
         hint = (" (mixed line endings? convert the file to one style)"
                 if "invalid state" in msg.lower() else "")
         raise InputError(f"{file}: DuckDB's CSV reader cannot split this file into records{hint}: {msg}") from exc
-    ws.execute("DROP TABLE IF EXISTS _stage")
+    ws.drop("_stage")
     ws.execute(f"CREATE TEMP TABLE _stage AS SELECT rowid - (SELECT min(rowid) FROM _raw) + 1 AS _rec, CAST(NULL AS BIGINT) AS _line, {sel} FROM _raw")
     ws.execute("DROP TABLE _raw")
     reasons = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in READER_REASONS.items())
@@ -199,7 +199,7 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
             f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
             f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}"
         )
-    ws.execute("DROP TABLE IF EXISTS _stage")
+    ws.drop("_stage")
     sel_sql = (", " + ", ".join(sels)) if sels else ""
     ws.execute(
         f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line{sel_sql} "
@@ -213,6 +213,11 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
     return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
 
 
+def _sql_str(text: str) -> str:
+    # A view cannot hold a bound parameter, so the file path is quoted as a SQL string literal.
+    return "'" + text.replace("'", "''") + "'"
+
+
 def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
     """Read Parquet into `_stage` keeping native types; positions are row numbers from 1."""
     try:
@@ -222,11 +227,11 @@ def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSp
     types = {r[0]: r[1] for r in described}
     mapping, ignored = resolve_columns(spec, table, list(types), file)
     sel = ", ".join(f"{parsing.quote_ident(src)} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
-    ws.execute("DROP TABLE IF EXISTS _stage")
+    ws.drop("_stage")
+    # a view: Parquet is typed and positioned already, so parsing reads the file directly
     ws.execute(
-        f"CREATE TEMP TABLE _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
-        f"{', ' + sel if sel else ''} FROM read_parquet($f, file_row_number=true)",
-        {"f": str(file)},
+        f"CREATE TEMP VIEW _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
+        f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))}, file_row_number=true)"
     )
     ws.execute("DROP TABLE IF EXISTS _reader_rejects")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")

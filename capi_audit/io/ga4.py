@@ -70,7 +70,7 @@ class Ga4ExportReader(Reader):
             "page_url": ep("page_location"),
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        ws.execute("DROP TABLE IF EXISTS _stage")
+        ws.drop("_stage")
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line, {sel} "
                    "FROM _jdocs WHERE is_obj ORDER BY line")
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")

@@ -105,7 +105,7 @@ class MetaCapiPayloadReader(Reader):
         for k in schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent", "fbc", "fbp"):
             cols[k] = _text(f"$.user_data.{k}")
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in cols.items())
-        ws.execute("DROP TABLE IF EXISTS _stage")
+        ws.drop("_stage")
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line, i) AS _rec, line AS _line, "
                    f"'meta' AS platform, {sel} FROM _events ORDER BY line, i")
         unknown = [r[0] for r in ws.rows(

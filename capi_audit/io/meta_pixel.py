@@ -95,7 +95,7 @@ class MetaPixelHitsReader(Reader):
             "fbc": param("fbc"), "page_url": param("dl"),
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        ws.execute("DROP TABLE IF EXISTS _stage")
+        ws.drop("_stage")
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line, {sel} "
                    "FROM _req WHERE is_hit ORDER BY line")
         skipped = ws.scalar("SELECT count(*) FROM _req WHERE url IS NOT NULL AND NOT is_hit")

@@ -19,23 +19,34 @@ if TYPE_CHECKING:
 CAUSES = ("id_mismatch", "missing_event_id", "name_mismatch", "outside_window", "server_retry_new_id")
 
 # Rows after enablement that carry an order_id; `$only` restricts to one event_name (NULL = all).
-_PER_ORDER_SQL = f"""
-WITH rows AS (
-    SELECT * FROM ev WHERE post AND order_id IS NOT NULL AND ($only IS NULL OR event_name = $only)
-),
-k AS (
-    SELECT r.platform, r.order_id, r.event_name, r.event_id,
+# Per (platform, order, event_name, event_id) after enablement: channel counts and whether the
+# pair is outside the window; and rows without event_id per (platform, order, event_name).
+# Materialized once, then read by every variant (all events, or one event_name).
+_ORDER_KEYS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE order_keys AS
+WITH k AS (
+    SELECT platform, order_id, event_name, event_id,
         sum(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS px,
         sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS sv,
         min(CASE WHEN channel = 'pixel' THEN receipt_time END) AS pf,
         min(CASE WHEN channel = 'server' THEN receipt_time END) AS sf
-    FROM rows r WHERE event_id IS NOT NULL
-    GROUP BY r.platform, r.order_id, r.event_name, r.event_id
-),
-kk AS (
-    SELECT k.*, CASE WHEN px > 0 AND sv > 0 AND NOT {within_window('pf', 'sf')} THEN 1 ELSE 0 END AS outside
-    FROM k LEFT JOIN audit_params w ON w.platform = k.platform
-),
+    FROM ev WHERE post AND order_id IS NOT NULL AND event_id IS NOT NULL
+    GROUP BY platform, order_id, event_name, event_id
+)
+SELECT k.platform, k.order_id, k.event_name, k.event_id, k.px, k.sv,
+    CASE WHEN px > 0 AND sv > 0 AND NOT {within_window('pf', 'sf')} THEN 1 ELSE 0 END AS outside
+FROM k LEFT JOIN audit_params w ON w.platform = k.platform
+"""
+_ORDER_NOID_SQL = """
+CREATE OR REPLACE TEMP TABLE order_noid AS
+SELECT platform, order_id, event_name, count(*) AS no_id
+FROM ev WHERE post AND order_id IS NOT NULL AND event_id IS NULL
+GROUP BY platform, order_id, event_name
+"""
+
+# `$only` restricts to one event_name (NULL = all names).
+_PER_ORDER_SQL = """
+WITH kk AS (SELECT * FROM order_keys WHERE $only IS NULL OR event_name = $only),
 ids AS (
     SELECT platform, order_id, event_id, count(*) AS n_names, sum(outside) AS outside,
         max(CASE WHEN px > 0 THEN 1 ELSE 0 END) AS in_px, max(CASE WHEN sv > 0 THEN 1 ELSE 0 END) AS in_sv
@@ -48,7 +59,8 @@ po AS (
     FROM ids GROUP BY platform, order_id
 ),
 noid AS (
-    SELECT platform, order_id, count(*) AS no_id FROM rows WHERE event_id IS NULL GROUP BY platform, order_id
+    SELECT platform, order_id, sum(no_id) AS no_id FROM order_noid
+    WHERE $only IS NULL OR event_name = $only GROUP BY platform, order_id
 ),
 o AS (
     SELECT coalesce(po.platform, noid.platform) AS platform, coalesce(po.order_id, noid.order_id) AS order_id,
@@ -83,16 +95,26 @@ FROM ({_PER_ORDER_SQL}) GROUP BY platform ORDER BY platform
 """
 
 
+def prepare_orders(ws: Workspace) -> None:
+    """Materialize order_keys and order_noid once per prepared workspace."""
+    prepare(ws)
+    if getattr(ws, "_orders_for", None) == ws._prepared:
+        return
+    ws.execute(_ORDER_KEYS_SQL)
+    ws.execute(_ORDER_NOID_SQL)
+    ws._orders_for = ws._prepared
+
+
 def per_order(ws: Workspace, *, event_name: str | None = None) -> pd.DataFrame:
     """One row per (platform, order): counted events and extra counts by cause. Use for drill-down
     on small data; the summary below aggregates in SQL."""
-    prepare(ws)
+    prepare_orders(ws)
     return tidy(ws.df(_PER_ORDER_SQL, {**params(ws), "only": event_name}), ["platform", "order_id"])
 
 
 def extra_counts(ws: Workspace, *, event_name: str | None = None) -> pd.DataFrame:
     """Per platform: orders matched, double counted, counted events and extra counts by cause."""
-    prepare(ws)
+    prepare_orders(ws)
     return ws.df(_SUMMARY_SQL, {**params(ws), "only": event_name})
 
 

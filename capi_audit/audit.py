@@ -12,6 +12,7 @@ import pandas as pd
 
 from capi_audit import metrics
 from capi_audit.config import AuditConfig, load_config
+from capi_audit.errors import ConfigError
 from capi_audit.workspace import Workspace
 
 SECTIONS = ("load", "dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency")
@@ -102,6 +103,8 @@ def run_audit(config: str | Path | AuditConfig, out: str | Path, *, db: str | No
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Workspace(db, config=cfg) as ws:
+        if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report")):
+            raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
         ws.load()
         result = compute(ws)
         write_summary(result.summary, out / "summary.json")

@@ -36,9 +36,18 @@ def execute_notebook(name: str, config: Path, out_dir: Path) -> Path:
     src = notebooks_dir() / f"{name}.ipynb"
     dest = out_dir / "notebooks" / f"{name}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    pm.execute_notebook(str(src), str(dest), parameters={"config": str(config.resolve()), "output_dir": str(out_dir.resolve())},
-                        cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
+    # the kernel inherits the environment: figures must render inline even when the caller
+    # runs headless with MPLBACKEND=Agg (as `make demo` does)
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        pm.execute_notebook(str(src), str(dest), parameters={"config": str(config.resolve()), "output_dir": str(out_dir.resolve())},
+                            cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
     return dest
 
 

@@ -38,6 +38,10 @@ def test_report_files(report):
     assert len(pngs) == len(svgs) >= 18
 
 
+def test_notebook_pages_carry_figures(report):
+    assert "data:image/png;base64" in (report / "02_dedup.html").read_text()
+
+
 def test_second_scenario_figures_reach_the_notebooks(report):
     summary = json.loads((report / "summary.json").read_text())
     both = summary["dedup"]["meta"]["Purchase"]["both"]

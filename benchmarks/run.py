@@ -122,7 +122,7 @@ def main() -> None:
     for size in a.sizes.split(","):
         config, events = scenario(size, a.out)
         big = events > 20_000_000
-        steps = ["bare_read", "load", "floor", "run"] + (["pandas"] if events <= PANDAS_MAX else [])
+        steps = ["bare_read", "load", "floor", "headline", "run"] + (["pandas"] if events <= PANDAS_MAX else [])
         row: dict = {"size": size, "events": events, "file_backed": big}
         for name in steps:
             runs = [step(name, config, big, a.out) for _ in range(a.reps if events <= PANDAS_MAX else 1)]
@@ -140,17 +140,20 @@ def main() -> None:
 def render(results: list[dict], mach: str) -> str:
     """The results table in Markdown."""
     lines = [f"Machine: {mach}", "",
-             "| events | load (s) | bare reader (s) | load / bare | run (s) | DuckDB floor (s) | run / floor | pandas (s) | pandas / run | peak RSS run (MB) | peak RSS pandas (MB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| events | load (s) | bare reader (s) | load / bare | headline (s) | run (s) | DuckDB floor (s) | headline / floor | run / floor | pandas (s) | pandas / run | peak RSS run (MB) | peak RSS pandas (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         pd_s = r.get("pandas", {}).get("seconds")
         run_s, floor_s, load_s, bare_s = (r[k]["seconds"] for k in ("run", "floor", "load", "bare_read"))
+        head_s = r.get("headline", {}).get("seconds")
+        head_cells = ("–", "–") if head_s is None else (f"{head_s:.1f}", f"{head_s / floor_s:.2f}")
         pandas_cell = "skipped" if pd_s is None else f"{pd_s:.1f}"
         ratio_cell = "–" if pd_s is None else f"{pd_s / run_s:.1f}"
         rss_pd = "–" if pd_s is None else f"{r['pandas']['peak_rss_mb']:,.0f}"
         label = f"{r['events']:,} ({r['size']}{', file-backed' if r['file_backed'] else ''})"
-        lines.append(f"| {label} | {load_s:.1f} | {bare_s:.1f} | {load_s / bare_s:.2f} | {run_s:.1f} | {floor_s:.1f} | "
-                     f"{run_s / floor_s:.2f} | {pandas_cell} | {ratio_cell} | {r['run']['peak_rss_mb']:,.0f} | {rss_pd} |")
+        lines.append(f"| {label} | {load_s:.1f} | {bare_s:.1f} | {load_s / bare_s:.2f} | {head_cells[0]} | {run_s:.1f} | "
+                     f"{floor_s:.1f} | {head_cells[1]} | {run_s / floor_s:.2f} | {pandas_cell} | {ratio_cell} | "
+                     f"{r['run']['peak_rss_mb']:,.0f} | {rss_pd} |")
     return "\n".join(lines)
 
 

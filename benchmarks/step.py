@@ -1,6 +1,6 @@
 """Run one benchmark step in this process and print its wall time and peak RSS as JSON.
 
-    python benchmarks/step.py {bare_read,load,run,floor,pandas} CONFIG [--db FILE] [--memory-limit 2.5GB]
+    python benchmarks/step.py {bare_read,load,run,headline,floor,pandas} CONFIG [--db FILE] [--memory-limit 2.5GB]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main() -> None:
     """Parse arguments, run the step, print {step, seconds, peak_rss_mb}."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("step", choices=("bare_read", "load", "run", "floor", "pandas"))
+    ap.add_argument("step", choices=("bare_read", "load", "run", "headline", "floor", "pandas"))
     ap.add_argument("config", type=Path)
     ap.add_argument("--db", default=None)
     ap.add_argument("--memory-limit", default=None)
@@ -47,6 +47,16 @@ def main() -> None:
         with Workspace(a.db, memory_limit=a.memory_limit) as ws:
             ws.load(a.config)
             compute(ws)
+    elif a.step == "headline":
+        # like for like with the floor: load, then only the dedup, double counting and recovery families
+        from capi_audit import metrics
+        from capi_audit.workspace import Workspace
+
+        with Workspace(a.db, memory_limit=a.memory_limit) as ws:
+            ws.load(a.config)
+            metrics.dedup_overlap(ws)
+            metrics.double_counting(ws)
+            metrics.recovery(ws)
     elif a.step == "floor":
         from benchmarks.floor import run_floor
 

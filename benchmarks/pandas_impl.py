@@ -56,8 +56,8 @@ def _events(data: dict) -> pd.DataFrame:
     ev = pd.concat([px, sv], ignore_index=True)[["channel", "platform", "event_name", "event_id",
                                                 "event_time", "receipt", "order_id"]]
     ev = ev[~ev["order_id"].isin(test)]
-    ev["post"] = [t >= data["enabled"].get(p, pd.Timestamp.min.tz_localize("UTC"))
-                  for p, t in zip(ev["platform"], ev["event_time"], strict=True)]
+    enabled = pd.to_datetime(ev["platform"].map(data["enabled"]), utc=True)
+    ev["post"] = enabled.isna() | (ev["event_time"] >= enabled)
     return ev
 
 
@@ -71,7 +71,7 @@ def dedup(data: dict) -> pd.DataFrame:
     g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     g = g.reindex(columns=["pixel", "server"])
     has_p, has_s = g["pixel"].notna(), g["server"].notna()
-    win = pd.Series([WINDOW.get(p) for p in g.index.get_level_values("platform")], index=g.index)
+    win = pd.Series(g.index.get_level_values("platform").map(WINDOW), index=g.index)
     gap = (g["server"] - g["pixel"]).abs()
     inside = has_p & has_s & (win.isna() | (gap <= win.fillna(pd.Timedelta(0))))
     out = pd.DataFrame({
@@ -90,7 +90,7 @@ def double_counting(data: dict, event_name: str | None = None) -> pd.DataFrame:
     with_id = ev[ev["event_id"].notna()]
     k = with_id.groupby(["platform", "order_id", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     k = k.reindex(columns=["pixel", "server"])
-    win = pd.Series([WINDOW.get(p) for p in k.index.get_level_values("platform")], index=k.index)
+    win = pd.Series(k.index.get_level_values("platform").map(WINDOW), index=k.index)
     both = k["pixel"].notna() & k["server"].notna()
     outside = both & win.notna() & ((k["server"] - k["pixel"]).abs() > win.fillna(pd.Timedelta(0)))
     units = (1 + outside.astype(int)).groupby(level=["platform", "order_id"]).sum()

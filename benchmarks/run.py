@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"10k": (10, 450.0), "1m": (120, 3700.0), "10m": (365, 12300.0)}
-PANDAS_MAX = 10_000_000
+PANDAS_MAX = 15_000_000
 BIG_MEMORY_LIMIT = "2500MB"
 
 
@@ -116,20 +116,30 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench_data")
     ap.add_argument("--no-write", action="store_true", help="print results, do not write BENCHMARKS.md")
+    ap.add_argument("--steps", default=None, help="only these steps, merged into benchmarks/results.json")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    saved = ROOT / "benchmarks" / "results.json"
+    previous = {r["size"]: r for r in json.loads(saved.read_text())} if a.steps and saved.exists() else {}
     results = []
     for size in a.sizes.split(","):
         config, events = scenario(size, a.out)
         big = events > 20_000_000
         steps = ["bare_read", "load", "floor", "headline", "run"] + (["pandas"] if events <= PANDAS_MAX else [])
-        row: dict = {"size": size, "events": events, "file_backed": big}
+        if a.steps:
+            steps = [s for s in steps if s in a.steps.split(",")]
+        row: dict = {**previous.get(size, {}), "size": size, "events": events, "file_backed": big}
         for name in steps:
-            runs = [step(name, config, big, a.out) for _ in range(a.reps if events <= PANDAS_MAX else 1)]
+            runs = [step(name, config, big, a.out) for _ in range(a.reps if not big else 1)]
             row[name] = {"seconds": statistics.median(r["seconds"] for r in runs),
                          "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "reps": len(runs)}
             print(f"{size} {name}: {row[name]}", flush=True)
         results.append(row)
+    if a.steps:
+        done = {r["size"] for r in results}
+        results = [r for r in previous.values() if r["size"] not in done] + results
+        order = {k: i for i, k in enumerate(["10k", "1m", "10m", "100m"])}
+        results.sort(key=lambda r: order.get(r["size"], 99))
     report = render(results, machine())
     print(report)
     if not a.no_write:

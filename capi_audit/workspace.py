@@ -62,6 +62,10 @@ class Workspace:
         """Run a statement with bound parameters."""
         self._cursor(sql, params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row of positional parameters."""
+        self.con.executemany(sql, rows)
+
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all rows as tuples."""
         return self._cursor(sql, params).fetchall()

@@ -90,7 +90,7 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
     ws.execute("CREATE OR REPLACE TEMP TABLE iso_4217 (code VARCHAR)")
-    ws.con.executemany("INSERT INTO iso_4217 VALUES (?)", [(c,) for c in ISO_4217])
+    ws.executemany("INSERT INTO iso_4217 VALUES (?)", [(c,) for c in ISO_4217])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}

@@ -113,9 +113,16 @@ def per_order(ws: Workspace, *, event_name: str | None = None) -> pd.DataFrame:
 
 
 def extra_counts(ws: Workspace, *, event_name: str | None = None) -> pd.DataFrame:
-    """Per platform: orders matched, double counted, counted events and extra counts by cause."""
+    """Per platform: orders matched, double counted, counted events and extra counts by cause
+    (computed once per prepared workspace and event_name)."""
     prepare_orders(ws)
-    return ws.df(_SUMMARY_SQL, {**params(ws), "only": event_name})
+    cache = getattr(ws, "_extra_counts", None)
+    if cache is None or cache[0] != ws._prepared:
+        cache = (ws._prepared, {})
+        ws._extra_counts = cache
+    if event_name not in cache[1]:
+        cache[1][event_name] = ws.df(_SUMMARY_SQL, {**params(ws), "only": event_name})
+    return cache[1][event_name].copy()
 
 
 def double_counting(ws: Workspace) -> tuple[pd.DataFrame, Headline]:

@@ -92,7 +92,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    p = argparse.ArgumentParser(prog="capi-audit", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="capi-audit",
+        description="Audit a browser pixel against a server-side Conversions API from your own logs.",
+        epilog="User errors (config, missing files or columns) print one line and exit with status 2.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("load", help="load the sources of audit.toml and print the load report")
@@ -103,31 +106,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write a synthetic scenario with planted ground truth")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--days", type=int, default=60)
-    s.add_argument("--orders-per-day", type=float, default=60.0)
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--timezone", default="Europe/Berlin")
+    s.add_argument("--days", type=int, default=60, help="days in the scenario (CAPI enabled half-way)")
+    s.add_argument("--orders-per-day", type=float, default=60.0, help="mean real orders per day before growth")
+    s.add_argument("--seed", type=int, default=7, help="same seed, same bytes")
+    s.add_argument("--timezone", default="Europe/Berlin", help="the shop's and ad account's time zone")
     s.add_argument("--start", default="2026-02-01", help="first day (local date)")
-    s.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="canonical file format")
     s.add_argument("--formats", choices=("canonical", "real"), default="canonical",
                    help="real: also write the scenario in real-world formats under OUT/real/")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("run", help="audit real inputs: writes summary.json (and charts)")
-    s.add_argument("--config", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--config", required=True, help="path to audit.toml")
+    s.add_argument("--out", required=True, help="output folder for summary.json and charts/")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
     s.add_argument("--no-charts", action="store_true", help="write summary.json only")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("report", help="execute the curated notebooks and export an HTML report")
-    s.add_argument("--config", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--config", required=True, help="path to audit.toml")
+    s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, summary.json")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("demo", help="generate a synthetic scenario and write the full report")
-    s.add_argument("--out", default="reports/demo")
-    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
+    s.add_argument("--seed", type=int, default=7, help="scenario seed")
     s.add_argument("--no-notebooks", action="store_true", help="skip notebook execution")
     s.set_defaults(func=cmd_demo)
     return p

@@ -145,9 +145,16 @@ def describe(summary: dict[str, Any], cfg: AuditConfig) -> str:
     if dd.get("available", True) is not False:
         for plat, evs in dd.items():
             for ev, m in evs.items():
+                if ev != cfg.conversion_event:
+                    continue
+                gap = "no platform report" if m["report_gap"] is None else f"report gap {m['report_gap']:+.0f}"
                 lines.append(f"{plat} {ev}: event coverage {_pct(m['event_coverage'])}, dedup rate "
-                             f"{_pct(m['dedup_rate'])}, {m['both_outside_window']} outside window, "
-                             f"{m['name_mismatch']} name mismatches, report gap {m['report_gap']}")
+                             f"{_pct(m['dedup_rate'])}, {m['both_outside_window']} pairs outside the window, "
+                             f"{m['name_mismatch']} name mismatches, {gap}")
+            others = [f"{ev} ({m['server_only']} server-only, {m['pixel_only']} pixel-only keys)"
+                      for ev, m in evs.items() if ev != cfg.conversion_event]
+            if others:
+                lines.append(f"{plat} other event names: " + "; ".join(others))
     dc = summary["double_counting"]
     if dc.get("available", True) is not False:
         for plat, m in dc.items():

@@ -70,7 +70,7 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     pools = build_pools(params)
     suffix = ".csv" if fmt == "csv" else ".parquet"
     sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES}
-    tr = Truth(params, bounds)
+    tr = Truth(params, bounds, full=truth)
     number = 1
     for day in range(params.days):
         o = gen_orders(params, day, bounds, number)

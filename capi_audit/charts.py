@@ -53,6 +53,11 @@ def _ax(ax: Axes | None) -> Axes:
     return ax
 
 
+def _rows(frame: pd.DataFrame, platform: str) -> pd.DataFrame:
+    """The frame's rows for one platform (an empty frame stays empty)."""
+    return frame[frame["platform"] == platform] if len(frame) else frame
+
+
 def _dates(ax: Axes) -> None:
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
@@ -99,7 +104,7 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: where deduplication leaks (extra counts by cause)"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         causes = f.sort_values("cause")
@@ -165,7 +170,7 @@ def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: 
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: capture rate (reported ÷ real orders) before and after CAPI"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         days = pd.to_datetime(f["day"])
@@ -193,7 +198,7 @@ def plot_match_keys_heatmap(frame: pd.DataFrame, *, ax: Axes | None = None, plat
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: valid match keys by day"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         wide = f.pivot(index="key", columns="day", values="valid_share")
@@ -241,7 +246,7 @@ def plot_consent_funnel(frame: pd.DataFrame, *, ax: Axes | None = None, platform
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: consent funnel (orders after CAPI enablement)"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         s = f[["orders_post", "granted_post", "granted_post_pixel", "granted_post_server"]].sum()
@@ -262,7 +267,7 @@ def plot_consent_violations(frame: pd.DataFrame, *, ax: Axes | None = None, plat
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: sent despite denied ads consent, by country"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         f = f.sort_values("country")
@@ -305,7 +310,7 @@ def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform:
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: payload rule violations"
-        f = frame[frame["platform"] == platform] if len(frame) else frame
+        f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
         from capi_audit.metrics.validation import RULES

@@ -29,6 +29,18 @@ def notebooks_dir() -> Path:
     raise ConfigError("curated notebooks not found (run from a repository checkout)")
 
 
+def _kernel_manager_class() -> type:
+    """A kernel manager that talks to the local kernel over IPC sockets, not TCP ports."""
+    from jupyter_client.manager import KernelManager
+
+    class IPCKernelManager(KernelManager):
+        def __init__(self, **kwargs: object) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def execute_notebook(name: str, config: Path, out_dir: Path) -> Path:
     """Run one notebook with parameters into out_dir/notebooks/<name>.ipynb."""
     import papermill as pm
@@ -42,7 +54,8 @@ def execute_notebook(name: str, config: Path, out_dir: Path) -> Path:
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         pm.execute_notebook(str(src), str(dest), parameters={"config": str(config.resolve()), "output_dir": str(out_dir.resolve())},
-                            cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
+                            cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3",
+                            kernel_manager_class=_kernel_manager_class())
     finally:
         if saved is None:
             os.environ.pop("MPLBACKEND", None)

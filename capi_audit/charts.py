@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 if TYPE_CHECKING:
@@ -46,11 +47,12 @@ def house_style() -> Iterator[None]:
 
 
 def _ax(ax: Axes | None) -> Axes:
+    # A standalone Figure, not a pyplot one: drawing a chart touches no global state.
     if ax is not None:
         return ax
     with house_style():
-        _, ax = plt.subplots()
-    return ax
+        fig = Figure(figsize=STYLE["figure.figsize"], dpi=STYLE["figure.dpi"])
+        return fig.add_subplot()
 
 
 def _rows(frame: pd.DataFrame, platform: str) -> pd.DataFrame:
@@ -322,6 +324,16 @@ def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform:
         ax.grid(axis="x")
         ax.set_title(title)
         return ax
+
+
+def png_bytes(ax: Axes) -> bytes:
+    """The Axes' figure rendered as PNG (for notebooks and reports)."""
+    import io
+
+    buf = io.BytesIO()
+    with house_style():
+        ax.figure.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def save(ax: Axes, folder: Path, name: str) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Image, Markdown
 
 from capi_audit.audit import AuditResult, compute
 from capi_audit.metrics import headline_sentence
@@ -25,6 +25,13 @@ def audit(config: str) -> AuditResult:
     result.rejects = ws.rejects()  # type: ignore[attr-defined]
     ws.close()
     return result
+
+
+def show(ax: Any) -> Image:
+    """Display a chart in a notebook (rendered to PNG here, whatever the plotting backend)."""
+    from capi_audit.charts import png_bytes
+
+    return Image(data=png_bytes(ax), format="png")
 
 
 def _fmt(metric: str, value: Any) -> str:

@@ -35,7 +35,7 @@ def notebook(title: str, intro: str, cells: list) -> nbf.NotebookNode:
 def chart(call: str) -> nbf.NotebookNode:
     # figures are compared by nbval only through their text; the numbers they show are stated
     # in the tables, which are compared exactly
-    return code("ax = " + call)
+    return code("nb.show(" + call + ")")
 
 
 BOOKS = {

@@ -137,7 +137,7 @@ class Workspace:
                     reader = FORMATS[spec.format]
                     table = schema.TABLES[spec.table]
                     staged = reader.stage(self, spec, f, table)
-                    reports.append(finalize(self, reader, spec, f, table, staged))
+                    reports.append(finalize(self, spec, f, table, staged))
         except AuditError:
             self.execute("ROLLBACK")
             raise

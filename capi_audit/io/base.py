@@ -103,7 +103,7 @@ def resolve_columns(
     return mapping, ignored
 
 
-def finalize(ws: Workspace, reader: Reader, spec: SourceSpec, file: Path,
+def finalize(ws: Workspace, spec: SourceSpec, file: Path,
              table: schema.Table, staged: Staged) -> FileReport:
     """Parse `_stage` into `table`, record rejects, and return the file's accounting."""
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform}

@@ -136,9 +136,14 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
 
 
 def dedup_daily(ws: Workspace) -> pd.DataFrame:
-    """Per platform, event_name and local day: expected platform count, the overlap, reported."""
+    """Per platform, event_name and local day: expected platform count, the overlap, reported
+    (computed once per prepared workspace)."""
     prepare(ws)
-    return tidy(ws.df(_DAILY_SQL, params(ws)), ["platform", "event_name", "day"])
+    cached = getattr(ws, "_dedup_daily", None)
+    if cached is None or cached[0] != ws._prepared:
+        cached = (ws._prepared, tidy(ws.df(_DAILY_SQL, params(ws)), ["platform", "event_name", "day"]))
+        ws._dedup_daily = cached
+    return cached[1].copy()
 
 
 def _expected_and_gap(ws: Workspace, daily: pd.DataFrame, plat: str, ev: str, enabled_at) -> tuple[int, float | None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from capi_audit import stats
@@ -162,8 +161,3 @@ def headline_sentence(values: dict) -> str | None:
             f"{values['net_new_per_day']:.1f} are real new sales (p = {p:.3g}) "
             f"and {values['unexplained_per_day']:.1f} are unexplained.")
 
-
-def arrays(frame: pd.DataFrame, platform: str) -> dict[str, np.ndarray]:
-    """Day arrays of one platform (for charts)."""
-    f = frame[frame["platform"] == platform]
-    return {c: f[c].to_numpy() for c in ("day", "orders", "reported", "period")}

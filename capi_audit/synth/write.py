@@ -54,8 +54,6 @@ class _Sink:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-        elif self.fmt == "parquet" and not self.path.exists():
-            pass
 
 
 def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from capi_audit.errors import ConfigError
-from capi_audit.schema import TABLES
+from capi_audit.schema import SOURCE_TABLES, TABLES
 
 PLATFORMS = ("meta", "google")
 # Meta: duplicates are removed only within 48 h of the first receipt of an event_id.
@@ -191,8 +191,8 @@ def _parse_source(
         raise _fail(where, f"{label}.format: unknown format {fmt!r} (known: {', '.join(sorted(FORMATS))})")
     table = src["table"]
     allowed = FORMATS[fmt].tables
-    if table not in TABLES or (allowed and table not in allowed):
-        choices = allowed or tuple(TABLES)
+    if table not in SOURCE_TABLES or (allowed and table not in allowed):
+        choices = allowed or SOURCE_TABLES
         raise _fail(where, f"{label}.table: {table!r} is not a table format {fmt!r} fills (use one of {', '.join(choices)})")
     columns = src.get("columns", {})
     known_cols = {c.name for c in TABLES[table].columns}

@@ -13,7 +13,7 @@ TEXT, TIMESTAMP, DOUBLE, CONSENT, BOOL, DATE, PLATFORM, HASHED_KEY = (
 # https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters
 HASHED_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
 # Keys sent unhashed by design (Meta) or identifiers (Google click id).
-CLEAR_KEYS = ("client_ip_address", "client_user_agent", "fbc", "fbp", "gclid")
+CLEAR_KEYS = ("client_ip_address", "client_user_agent", "fbc", "fbp", "gclid", "gbraid", "wbraid")
 CUSTOMER_KEYS = HASHED_KEYS + ("external_id",) + CLEAR_KEYS
 
 
@@ -48,8 +48,12 @@ def _c(name: str, sql_type: str, kind: str, required: bool = False) -> Column:
     return Column(name, sql_type, kind, required)
 
 
+# Platforms (design v2 §2): `meta`, `google` (Google Ads conversion actions: tag, uploads, Data
+# Manager) and `ga4` (GA4 purchases, its own platform).
 _EVENT_COMMON = (
     _c("platform", "VARCHAR", PLATFORM, True),
+    # Meta dataset (pixel) id, Google conversion action, GA4 measurement id: part of the dedup key.
+    _c("destination", "VARCHAR", TEXT),
     _c("event_name", "VARCHAR", TEXT, True),
     _c("event_id", "VARCHAR", TEXT),
     _c("event_time", "TIMESTAMPTZ", TIMESTAMP, True),
@@ -65,7 +69,18 @@ PIXEL_EVENTS = Table(
         _c("fbp", "VARCHAR", TEXT),
         _c("fbc", "VARCHAR", TEXT),
         _c("gclid", "VARCHAR", TEXT),
+        _c("gbraid", "VARCHAR", TEXT),
+        _c("wbraid", "VARCHAR", TEXT),
+        _c("external_id", "VARCHAR", TEXT),
+        # Advanced-matching hashes the tag sent (`ud[em]`, `ud[ph]`).
+        _c("em", "VARCHAR", HASHED_KEY),
+        _c("ph", "VARCHAR", HASHED_KEY),
+        _c("client_ip_address", "VARCHAR", TEXT),
+        _c("client_user_agent", "VARCHAR", TEXT),
         _c("consent_ads", "VARCHAR", CONSENT),
+        _c("consent_ad_user_data", "VARCHAR", CONSENT),
+        # A Google Advanced Consent Mode ping sent in denied state without identifiers.
+        _c("cookieless", "BOOLEAN", BOOL),
         _c("page_url", "VARCHAR", TEXT),
     ),
 )
@@ -75,6 +90,8 @@ SERVER_EVENTS = Table(
     _EVENT_COMMON
     + (
         _c("sent_at", "TIMESTAMPTZ", TIMESTAMP),
+        # Which request (batch) carried the event: one invalid event rejects a whole Meta request.
+        _c("request_id", "VARCHAR", TEXT),
         _c("action_source", "VARCHAR", TEXT),
         _c("event_source_url", "VARCHAR", TEXT),
     )
@@ -86,8 +103,13 @@ SERVER_EVENTS = Table(
         _c("fbc", "VARCHAR", TEXT),
         _c("fbp", "VARCHAR", TEXT),
         _c("gclid", "VARCHAR", TEXT),
+        _c("gbraid", "VARCHAR", TEXT),
+        _c("wbraid", "VARCHAR", TEXT),
         _c("consent_ads", "VARCHAR", CONSENT),
+        _c("consent_ad_user_data", "VARCHAR", CONSENT),
         _c("data_processing_options", "VARCHAR", TEXT),
+        # Set when sent as a test event: the platform does not count it.
+        _c("test_event_code", "VARCHAR", TEXT),
         _c("status", "VARCHAR", TEXT),
         _c("error", "VARCHAR", TEXT),
     ),
@@ -97,11 +119,14 @@ PLATFORM_REPORT = Table(
     "platform_report",
     (
         _c("platform", "VARCHAR", PLATFORM, True),
+        _c("destination", "VARCHAR", TEXT),
         _c("date", "DATE", DATE, True),
         _c("event_name", "VARCHAR", TEXT, True),
         _c("conversions", "DOUBLE", DOUBLE, True),
         _c("value", "DOUBLE", DOUBLE),
         _c("source", "VARCHAR", TEXT),
+        # `conversion` (dated when the conversion happened) or `interaction` (click/impression day).
+        _c("date_basis", "VARCHAR", TEXT),
     ),
 )
 
@@ -112,15 +137,34 @@ ORDERS = Table(
         _c("created_at", "TIMESTAMPTZ", TIMESTAMP, True),
         _c("value", "DOUBLE", DOUBLE),
         _c("currency", "VARCHAR", TEXT),
+        # paid (default), pending, cancelled, refunded: only paid orders are real conversions.
+        _c("status", "VARCHAR", TEXT),
         _c("consent_ads", "VARCHAR", CONSENT),
+        _c("consent_ad_user_data", "VARCHAR", CONSENT),
         _c("country", "VARCHAR", TEXT),
+        # Subdivision (US state), for consent rules.
+        _c("region", "VARCHAR", TEXT),
         _c("is_test", "BOOLEAN", BOOL),
     ),
 )
 
+# The shop's own customer keys, normalized and hashed per platform at load (design v2 §2);
+# the raw value is never stored. Filled from orders sources that map raw customer columns.
+IDENTITIES = Table(
+    "identities",
+    (
+        _c("order_id", "VARCHAR", TEXT, True),
+        _c("platform", "VARCHAR", PLATFORM, True),
+        _c("key", "VARCHAR", TEXT, True),
+        _c("sha256", "VARCHAR", TEXT, True),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS)
+    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS, IDENTITIES)
 }
+# Tables a `[[sources]]` entry may name (identities is filled by the orders loaders).
+SOURCE_TABLES = ("pixel_events", "server_events", "platform_report", "orders")
 
 # Accounting tables (design §2 "Load accounting").
 LOAD_REPORT_DDL = """

@@ -50,6 +50,15 @@ class AuditConfig:
     default_platform: str | None = None
     sources: tuple[SourceSpec, ...] = ()
     path: Path | None = None
+    # Periods (design §3.0): days skipped after enablement, final days dropped while reports settle.
+    burn_in_days: int = 2
+    settle_days: int = 3
+    # Per-platform time zone of the ad account's report dates (design §2 platform_report).
+    report_timezone: dict[str, str] = field(default_factory=dict)
+
+    def report_zone(self, platform: str) -> str:
+        """The zone a platform's report days are cut in: `[report_timezone]`, else the audit's."""
+        return self.report_timezone.get(platform, self.timezone)
 
     def window_hours(self, platform: str) -> float | None:
         """Dedup window in hours for a platform; None means unbounded."""
@@ -61,6 +70,8 @@ _AUDIT_KEYS = {
     "dedup_window_hours": (int, float),
     "conversion_event": str,
     "default_platform": str,
+    "burn_in_days": int,
+    "settle_days": int,
 }
 _SOURCE_KEYS = {
     "table": str,
@@ -70,7 +81,7 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "report_timezone"}
 
 
 def _fail(where: Path | str, msg: str) -> ConfigError:
@@ -155,7 +166,9 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     sources = tuple(
         _parse_source(where, base, i, s, default_platform) for i, s in enumerate(raw_sources, 1)
     )
+    periods = _parse_periods(where, audit, data)
     return AuditConfig(
+        **periods,
         timezone=tz,
         conversion_event=audit.get("conversion_event", "Purchase"),
         dedup_window_hours=windows,
@@ -164,6 +177,25 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         sources=sources,
         path=path,
     )
+
+
+def _parse_periods(where: Path | str, audit: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`[audit] burn_in_days`, `settle_days` (whole days, >= 0) and `[report_timezone]`."""
+    out: dict[str, Any] = {}
+    for key in ("burn_in_days", "settle_days"):
+        if key in audit:
+            if audit[key] < 0 or audit[key] > 60:
+                raise _fail(where, f"key 'audit.{key}' must be a whole number of days from 0 to 60")
+            out[key] = int(audit[key])
+    zones = data.get("report_timezone", {})
+    if not isinstance(zones, dict):
+        raise _fail(where, "[report_timezone] must be a table of platform = IANA zone")
+    out["report_timezone"] = {}
+    for plat, zone in zones.items():
+        _check_platform(where, f"report_timezone.{plat}", plat)
+        _check_type(where, f"report_timezone.{plat}", zone, str)
+        out["report_timezone"][plat] = check_timezone(where, zone)
+    return out
 
 
 def _check_platform(where: Path | str, key: str, plat: Any) -> None:

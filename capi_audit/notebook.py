@@ -39,7 +39,7 @@ def _fmt(metric: str, value: Any) -> str:
         return "–"
     if isinstance(value, list):
         return "[" + ", ".join(_fmt(metric, v) for v in value) + "]"
-    if isinstance(value, bool):
+    if isinstance(value, bool | str | dict):
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"

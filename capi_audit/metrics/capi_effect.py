@@ -83,6 +83,8 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
                                   AND x.order_id = lk.order_id AND x.event_name = lk.event_name) THEN 'name_variant'
                  WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
                               AND x.order_id = lk.order_id AND x.event_id = lk.event_id) THEN 'outside_window'
+                 WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
+                              AND x.order_id = lk.order_id AND x.event_id IS NULL) THEN 'missing_event_id'
                  WHEN EXISTS (SELECT 1 FROM srv_paired s WHERE s.conv_class = lk.conv_class
                               AND s.order_id = lk.order_id) THEN 'server_retry_new_id'
                  ELSE 'id_mismatch' END AS cause

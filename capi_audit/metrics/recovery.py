@@ -126,9 +126,32 @@ _REPORT_SQL = """
 SELECT date AS day, sum(conversions) AS R, max(date_basis) AS date_basis_max, min(date_basis) AS date_basis_min
 FROM platform_report
 WHERE platform = $p AND (event_name = $cls OR ($nocase AND lower(event_name) = lower($cls)))
-    AND coalesce(lower(source), 'total') = 'total'
+    AND coalesce(lower(source), 'total') = 'total' AND coalesce(lower(date_basis), '') = $basis
 GROUP BY date
 """
+_BASIS_SQL = """
+SELECT DISTINCT coalesce(lower(date_basis), '') FROM platform_report
+WHERE platform = $p AND (event_name = $cls OR ($nocase AND lower(event_name) = lower($cls)))
+    AND coalesce(lower(source), 'total') = 'total'
+"""
+
+
+def report_basis(ws: Workspace, q: dict[str, Any]) -> str | None:
+    """Which dated version of the report to use: conversion-dated rows when the report has them,
+    else rows without a stated basis, else interaction-dated ones (flagged unreliable). A report
+    holding two versions is never summed across them."""
+    have = {r[0] for r in ws.rows(_BASIS_SQL, q)}
+    for b in ("conversion", "", "interaction"):
+        if b in have:
+            return b
+    return None
+
+
+def _report(ws: Workspace, q: dict[str, Any]) -> pd.DataFrame:
+    basis = report_basis(ws, q)
+    if basis is None:
+        return pd.DataFrame(columns=["day", "R", "date_basis_max", "date_basis_min"])
+    return _as_days(ws.df(_REPORT_SQL, {**q, "basis": basis}))
 _LINK_SQL = """
 SELECT channel, count(*) AS n, sum(CASE WHEN linked_order IS NOT NULL THEN 1 ELSE 0 END) AS linked
 FROM u_src WHERE platform = $p AND conv_class IS NOT NULL AND (excluded IS NULL OR excluded <> 'test_order')
@@ -175,9 +198,9 @@ def recovery_class(ws: Workspace, plat: str, cls: str, enabled_at: dt.datetime, 
     tz = cfg.report_zone(plat)
     q = {"p": plat, "cls": cls, "tz": tz}
     # the class's own name in the report; its case variants only when the exact name is absent
-    rep = _as_days(ws.df(_REPORT_SQL, {**q, "nocase": False}))
-    if not len(rep):
-        rep = _as_days(ws.df(_REPORT_SQL, {**q, "nocase": True}))
+    rep = _report(ws, {**q, "nocase": False})
+    if not len(rep) and plat != "google":  # Google conversion actions are names, not event variants
+        rep = _report(ws, {**q, "nocase": True})
     if not len(rep):
         return {"available": False, "reason": f"no platform_report rows for {plat} '{cls}' (source total): "
                 "load the platform's conversion report, dated by conversion time, to bridge logs to it"}, pd.DataFrame()

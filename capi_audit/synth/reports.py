@@ -6,8 +6,8 @@ platform cannot tell a QA purchase from a sale), each day:
 - attributed = Binomial(count, share), share = `report_share_pre` before the platform's enable day
   and `report_share_post` from it (the report counting a different share after enablement);
 - modelled conversions add `report_modelled` × attributed (fractional values);
-- the last `report_immature_days` days hold only part of their conversions (k/(m+1) for the k-th
-  last day counted from the end), as an export pulled before restatement;
+- the last m = `report_immature_days` days hold only part of their conversions ((k+1)/(m+1) on the
+  k-th day counted back from the last, k = 0 the last), as an export pulled before restatement;
 - conversion-dated rows sit on the conversion day; interaction-dated rows spread each day's
   conversions back over the click days with `report_lag_probs` (45 % same day by default);
 - `report_gap_days` are missing from the export.
@@ -38,7 +38,7 @@ def conversion_dated(params: ScenarioParams, platform: str, counts: np.ndarray) 
         out[d] = attributed * (1.0 + params.report_modelled)
     m = params.report_immature_days
     for k in range(min(m, params.days)):
-        out[params.days - 1 - k] *= (m - k) / (m + 1)
+        out[params.days - 1 - k] *= (k + 1) / (m + 1)
     return np.round(out, 2)
 
 

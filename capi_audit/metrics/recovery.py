@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from capi_audit import stats
-from capi_audit.metrics.capi_effect import daily_units, log_coverage
+from capi_audit.metrics.capi_effect import daily_units, log_coverage, weak_linkage
 from capi_audit.metrics.common import Headline, local_date, tidy
 from capi_audit.metrics.periods import Coverage, periods
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 MIN_WEEKS = 4  # whole weeks each side for week-resampled intervals (review F17)
-LINK_RATE_MIN = 0.8
 TERMS = ("reported_change_per_day", "capi_reported_per_day", "capi_reported_recovered_per_day",
          "capi_reported_double_counted_per_day", "capi_reported_unlinked_per_day", "net_new_per_day",
          "pixel_capture_change_per_day", "attribution_change_per_day")
@@ -162,29 +161,6 @@ def _report(ws: Workspace, q: dict[str, Any]) -> pd.DataFrame:
     if basis is None:
         return pd.DataFrame(columns=["day", "R", "date_basis_max", "date_basis_min"])
     return _as_days(ws.df(_REPORT_SQL, {**q, "basis": basis}))
-_LINK_SQL = """
-SELECT channel, count(*) AS n, sum(CASE WHEN linked_order IS NOT NULL THEN 1 ELSE 0 END) AS linked
-FROM u_src WHERE platform = $p AND conv_class IS NOT NULL AND (excluded IS NULL OR excluded <> 'test_order')
-GROUP BY channel
-"""
-
-
-def weak_linkage(ws: Workspace, platform: str) -> str | None:
-    """The §3.0 linkage rule: a channel whose link rate is below 0.8 while the other channel's is
-    higher cannot support an order-level split. Returns the reason, or None."""
-    from capi_audit.metrics.units import prepare_src
-
-    prepare_src(ws)
-    rates = {ch: (linked / n if n else None) for ch, n, linked in ws.rows(_LINK_SQL, {"p": platform})}
-    px, sv = rates.get("pixel"), rates.get("server")
-    for ch, mine, other in (("pixel", px, sv), ("server", sv, px)):
-        if mine is not None and mine < LINK_RATE_MIN and (other is None or other > mine):
-            return (f"only {100 * mine:.0f}% of {platform} {ch} events link to an order (needs "
-                    f"{100 * LINK_RATE_MIN:.0f}%): recovered vs double counted depends on linkage; send the "
-                    "order id with every event or set [audit] order_key")
-    return None
-
-
 def _series(frame: pd.DataFrame, col: str, days: list[dt.date], covered: Coverage | None) -> np.ndarray:
     """Values per day; days the source does not cover are NaN (a gap is never a zero)."""
     s = frame.set_index("day")[col] if len(frame) else pd.Series(dtype=float)

@@ -205,6 +205,9 @@ class EffectTruth:
         n = len(days)
         out = {}
         for c in self.classes(pl):
+            if n == 0:
+                out[c] = {"post_days": 0, "available": False}
+                continue
             s = {k: self.series(pl, c, k, days) for k in ("L", "P", "recovered", "double")}
             added = s["L"] - s["P"]
             v: dict[str, Any] = {

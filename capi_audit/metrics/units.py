@@ -290,7 +290,8 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
                 CAST(sum(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS BIGINT) AS n_pixel_rows,
                 CAST(sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS BIGINT) AS n_server_rows,
                 max(mb_paired_by) AS mb_paired_by, max(CASE WHEN paired_a THEN 1 ELSE 0 END) AS paired_a,
-                CAST(count(DISTINCT linked_order) AS BIGINT) AS n_orders
+                CAST(count(DISTINCT linked_order) AS BIGINT) AS n_orders,
+                max(fbp) AS fbp, max(external_id) AS external_id
             FROM {rows} GROUP BY unit_id
         ),
         ord AS (
@@ -307,7 +308,8 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
                  WHEN a.paired_a = 1 THEN 'event_id' END AS paired_by,
             f.value, f.currency,
             CASE WHEN f.has_key THEN f.event_id END AS event_id, f.kdest AS dedup_destination,
-            a.first_receipt_time, a.n_pixel_rows, a.n_server_rows, a.n_orders, o.link_via
+            a.first_receipt_time, a.n_pixel_rows, a.n_server_rows, a.n_orders, o.link_via,
+            a.fbp, a.external_id
         FROM agg a
         JOIN {rows} f ON f.unit_id = a.unit_id AND f.pos = 1
         LEFT JOIN ord o ON o.unit_id = a.unit_id
@@ -335,7 +337,8 @@ def counted_units(ws: Workspace, *, with_server: bool = True) -> str:
     Columns: platform, destination, event_name, conv_class, unit_id, day, first_event_time, post,
     order_id, has_pixel, has_server, paired_by, value, currency (stable), plus event_id (the key's
     id, NULL for an event without id), dedup_destination, first_receipt_time, n_pixel_rows,
-    n_server_rows, n_orders (distinct linked orders among the unit's rows), link_via.
+    n_server_rows, n_orders (distinct linked orders among the unit's rows), link_via, fbp and
+    external_id (any value among the unit's rows).
     The row-level relation `unit_rows(ws, with_server=...)` maps every counted row to its unit.
     """
     prepare_src(ws)

@@ -260,6 +260,13 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     rows = unit_rows(ws)
     p = {"tz": ws.config.timezone}
     frame = ws.df(_overlap_sql(rows), p)
+    excl = ws.df(_EXCLUDED_SQL, p)
+    # event names whose every row is out of the counts still get a (zero) row
+    missing = excl[["platform", "event_name"]].merge(frame[["platform", "event_name"]].drop_duplicates(),
+                                                     how="left", indicator=True)
+    missing = missing[missing["_merge"] == "left_only"].drop(columns="_merge")
+    if len(missing):
+        frame = pd.concat([frame, missing.assign(destination=None)], ignore_index=True)
     for c in COUNTS:
         frame[c] = frame[c].fillna(0).astype(int)
     frame = tidy(frame, ["platform", "event_name", "destination"])
@@ -269,7 +276,6 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     cons = ws.df(_consistency_sql(rows, units), p)
     sent = ws.df(_sentinel_sql(), p)
     coll = ws.df(_COLLISIONS_SQL.format(units=units), p)
-    excl = ws.df(_EXCLUDED_SQL, p)
     values: dict = {}
     records = []
     for (plat, ev), g in frame.groupby(["platform", "event_name"], sort=True):

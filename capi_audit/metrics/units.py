@@ -11,6 +11,8 @@ Every order-level figure (double counting, the CAPI effect, recovery, Google ove
   dataset and event_name sharing fbp and/or external_id within W (browser first only, never within
   one channel); each pixel unit absorbs at most one server unit (our reading, documented).
 - Google Ads: key (conversion action = destination, else event_name; transaction_id), no window.
+- The destination is part of a key only when both channels of the platform log it (a CAPI log
+  often lacks the dataset id the pixel hit carries); otherwise keys ignore it, and say so.
   https://support.google.com/google-ads/answer/6386790
 - GA4: key (destination = stream, transaction_id) for `purchase` only, no window.
   https://support.google.com/analytics/answer/12313109
@@ -178,15 +180,22 @@ def _src_sql(ws: Workspace) -> str:
         LEFT JOIN known ko ON ko.order_id = n.order_id
         LEFT JOIN known ke ON ke.order_id = n.event_id
     ),
+    dk AS (  -- the destination is in the key only when both channels of the platform log it
+        SELECT platform,
+            max(CASE WHEN channel = 'pixel' AND destination IS NOT NULL THEN 1 ELSE 0 END)
+            * max(CASE WHEN channel = 'server' AND destination IS NOT NULL THEN 1 ELSE 0 END) AS use_dest
+        FROM numbered GROUP BY platform
+    ),
     cls AS (
         SELECT l.*,
-            CASE WHEN l.platform = 'google' THEN coalesce(l.destination, l.event_name)
-                 ELSE coalesce(l.destination, '') END AS kdest,
+            CASE WHEN l.platform = 'google' THEN
+                     CASE WHEN dk.use_dest = 1 THEN coalesce(l.destination, l.event_name) ELSE l.event_name END
+                 WHEN dk.use_dest = 1 THEN coalesce(l.destination, '') ELSE '' END AS kdest,
             CASE WHEN l.platform = 'meta' THEN l.event_name
                  WHEN l.platform = 'ga4' THEN l.event_name ELSE '' END AS kname,
             (l.event_id IS NOT NULL AND (l.platform <> 'meta' OR l.event_id <> '')
                  AND (l.platform <> 'ga4' OR l.event_name = 'purchase')) AS has_key
-        FROM linked l
+        FROM linked l LEFT JOIN dk ON dk.platform = l.platform
     )
     SELECT c.*,
         CASE WHEN c.platform = 'google' THEN

@@ -349,7 +349,11 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
     return tidy(frame, ["platform", "conv_class", "day"]) if len(frame) else frame, Headline("capi_effect", values)
 
 
-def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once `result` lands
-    """Family entry point (registry contract): headline and frames."""
+def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once the `result` registry lands
+    """Family entry point (registry contract): the `capi_effect` section and the frame `capi_effect`."""
+    from capi_audit.metrics import common
+
     frame, head = capi_effect(ws)
-    return head, {"capi_effect": frame}
+    family_result = getattr(common, "FamilyResult", None)
+    frames = {"capi_effect": frame}
+    return family_result(head, frames) if family_result else (head, frames)

@@ -304,10 +304,14 @@ def recovery(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFrame
     return (tidy(frame, ["platform", "conv_class", "day"]) if len(frame) else frame), Headline("recovery", values)
 
 
-def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once `result` lands
-    """Family entry point (registry contract): headline and frames."""
+def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once the `result` registry lands
+    """Family entry point (registry contract): the `recovery` section and the frame `recovery`."""
+    from capi_audit.metrics import common
+
     frame, head = recovery(ws)
-    return head, {"recovery": frame}
+    family_result = getattr(common, "FamilyResult", None)
+    frames = {"recovery": frame}
+    return family_result(head, frames) if family_result else (head, frames)
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:

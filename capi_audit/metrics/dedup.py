@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, local_date, num, params, prepare, ratio, tidy
+from capi_audit.metrics.common import (
+    FamilyResult,
+    Headline,
+    local_date,
+    num,
+    params,
+    prepare,
+    ratio,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -164,3 +173,12 @@ def _expected_and_gap(ws: Workspace, daily: pd.DataFrame, plat: str, ev: str, en
     days = pd.to_datetime(d["day"]).dt.date
     d = d[(days >= rep_days[0]) & (days <= rep_days[1])]
     return int(d["expected"].sum()), float(d["reported"].fillna(0).sum() - d["expected"].sum())
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `dedup`: the overlap headline, the per-event frame and the daily series."""
+    frame, head = dedup_overlap(ws)
+    frames = {"dedup": frame}
+    if head.available:
+        frames["dedup_daily"] = dedup_daily(ws)
+    return FamilyResult(head, frames)

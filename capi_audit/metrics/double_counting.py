@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, num, params, prepare, ratio, tidy, within_window
+from capi_audit.metrics.common import (
+    FamilyResult,
+    Headline,
+    num,
+    params,
+    prepare,
+    ratio,
+    tidy,
+    within_window,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -140,3 +149,9 @@ def double_counting(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         values[row["platform"]] = v
     long = frame.melt(id_vars=["platform"], value_vars=list(CAUSES), var_name="cause", value_name="extra_counts")
     return tidy(long, ["platform", "cause"]), Headline("double_counting", values)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `double_counting`: per platform headline; extra counts by cause."""
+    frame, head = double_counting(ws)
+    return FamilyResult(head, {"double_counting": frame})

@@ -47,12 +47,15 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
 
 
 def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
-    """Index reset; an object column holding only missing values becomes float (as Parquet
+    """Index reset; an object column of numbers and missing values becomes float (as Parquet
     reads it back), so a written result reads back equal."""
     frame = frame.reset_index(drop=True)
     for col in frame.columns:
-        if frame[col].dtype == object and len(frame) and frame[col].isna().all():
-            frame[col] = frame[col].astype(float)
+        if frame[col].dtype != object or not len(frame):
+            continue
+        present = frame[col].dropna()
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     return frame
 
 

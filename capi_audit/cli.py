@@ -76,9 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo scenario and write the full report."""
     from capi_audit.demo import run_demo
+    from capi_audit.gates import check, print_table
 
     path = run_demo(Path(args.out), seed=args.seed, notebooks=not args.no_notebooks)
     print(f"report: {path}")
+    print(f"\nCI gates (capi-audit check --result {args.out}):")
+    print_table(check(Path(args.out)))
     return 0
 
 

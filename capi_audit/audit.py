@@ -100,7 +100,9 @@ def _plain(value: Any) -> Any:
 
 def notes(ws: Workspace) -> list[str]:
     """Caveats that apply to this run's numbers."""
-    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)"]
+    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)",
+           "server events with no logged status that break a hard rejection rule (too old, Meta's insufficient "
+           "customer information) are assumed rejected, with every other event of their Meta request"]
     n = ws.scalar("SELECT count(*) FROM server_events WHERE sent_at IS NULL")
     if n:
         out.append(f"{n} server events have no sent_at: their event_time stands in for the receipt time")

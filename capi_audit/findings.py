@@ -82,6 +82,8 @@ CAUSE_ACTIONS = {
     "id_mismatch": "pass the browser's event ID to the server event (the server sends its own ID)",
     "missing_event_id": "send an event ID on every browser and server event",
     "name_mismatch": "send the same event name from the browser and the server",
+    "name_variant": "send the same event name from the browser and the server",
+    "method_b_miss": "send the event ID (or fbp / external_id in both channels) so the platform can pair them",
     "outside_window": "send server events within the platform's dedup window (Meta: 48 h)",
     "server_retry_new_id": "make server retries reuse the first attempt's event ID",
 }
@@ -103,21 +105,28 @@ RULE_ACTIONS = {
 
 
 def rule_dedup_causes(result: AuditResult) -> Iterator[Finding]:
-    """Double counting by cause: every cause with extra counts is a finding; severity high when the
-    cause adds 2 % or more of the orders reached, medium from 0.5 %, else low; cost = extra counts
-    per day after enablement."""
+    """Double counting by cause (per platform and conversion class): every cause with extra counts
+    is a finding; severity high when the cause adds 2 % or more of the orders reached, medium
+    from 0.5 %, else low; cost = extra counts per day after enablement (the server-caused part
+    when the section splits it)."""
     for plat, vals in _sec(result, "double_counting").items():
-        base = vals.get("orders_matched") or 0
-        for cause, action in CAUSE_ACTIONS.items():
-            n = vals.get(cause)
-            if not isinstance(n, int | float) or n <= 0:
-                continue
-            per, cost = _per_day(result, plat, n)
-            share = f" ({fmt.pct(n / base)} of {int(base):,} orders reached)" if base else ""
-            rate = n / base if base else 1.0
-            sev = "high" if rate >= 0.02 else "medium" if rate >= 0.005 else "low"
-            yield Finding("double_counting_cause", sev, "double_counting", plat,
-                          f"{fmt.label(cause)}: {int(n):,} extra counts{share}", cost, action, per)
+        for path, d in _dicts(vals, "orders_matched"):
+            base = d.get("orders_matched") or 0
+            causes = d.get("extra_counts") if isinstance(d.get("extra_counts"), dict) else d
+            for cause, raw in causes.items():
+                if cause not in CAUSE_ACTIONS:
+                    continue
+                n = raw.get("server_caused", raw.get("total")) if isinstance(raw, dict) else raw
+                if isinstance(n, bool) or not isinstance(n, int | float) or n <= 0:
+                    continue
+                per, cost = _per_day(result, plat, n)
+                share = f" ({fmt.pct(n / base)} of {int(base):,} orders reached)" if base else ""
+                rate = n / base if base else 1.0
+                sev = "high" if rate >= 0.02 else "medium" if rate >= 0.005 else "low"
+                where = f" · {' · '.join(path)}" if path else ""
+                yield Finding("double_counting_cause", sev, "double_counting", plat,
+                              f"{fmt.label(cause)}{where}: {int(n):,} extra counts{share}", cost,
+                              CAUSE_ACTIONS[cause], per)
 
 
 def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:

@@ -147,8 +147,9 @@ def _entity_label(path: tuple[str, ...]) -> str:
     return " · ".join(fmt.label(p) if p in fmt.LABELS or p in fmt.PLATFORMS else p for p in path) or "Value"
 
 
-def _grid(entities: dict[tuple[str, ...], dict[str, Any]], conv: str) -> pd.DataFrame:
-    """Rows: figures (labelled), columns: entities; all-missing figures dropped; formatted."""
+def _grid(entities: dict[tuple[str, ...], dict[str, Any]], conv: str, *, shares: bool = False) -> pd.DataFrame:
+    """Rows: figures (labelled), columns: entities; all-missing figures dropped; formatted. With
+    `shares` (a group named like a coverage or share), every figure but `n` is a share."""
     cols = sorted(entities, key=lambda e: (0 if conv in e else 1, e))
     metrics: list[str] = []
     for e in cols:
@@ -156,7 +157,12 @@ def _grid(entities: dict[tuple[str, ...], dict[str, Any]], conv: str) -> pd.Data
     metrics = [m for m in metrics if not all(fmt.missing(entities[e].get(m)) for e in cols)]
     order = {k: i for i, k in enumerate(fmt.LABELS)}
     metrics.sort(key=lambda m: order.get(m, len(order)))
-    data = {_entity_label(e): [fmt.value(m, entities[e].get(m)) if m in entities[e] else "–" for m in metrics]
+    def cell(m: str, v: Any) -> str:
+        if shares and m != "n" and isinstance(v, int | float) and not isinstance(v, bool):
+            return fmt.pct(v)
+        return fmt.value(m, v)
+
+    data = {_entity_label(e): [cell(m, entities[e].get(m)) if m in entities[e] else "–" for m in metrics]
             for e in cols}
     frame = pd.DataFrame(data, index=[fmt.label(m) for m in metrics])
     if frame.shape[1] > 6 and frame.shape[0] < frame.shape[1]:
@@ -189,15 +195,40 @@ def headline_frames(result: AuditResult, name: str) -> list[tuple[str, pd.DataFr
         for path, v in _leaves(node):
             if path:
                 entities.setdefault(tuple(path[:-1]), {})[path[-1]] = v
-        parts: dict[frozenset[str], dict[tuple[str, ...], dict[str, Any]]] = {}
-        for e, m in entities.items():
-            parts.setdefault(frozenset(m), {})[e] = m
-        for part in parts.values():
-            title = fmt.platform(top)
-            if len(parts) > 1 and len(part) == 1:
-                title += " — " + _entity_label(next(iter(part)))
-                part = {(): next(iter(part.values()))}
-            out.append((title, _grid(part, conv)))
+        title = fmt.platform(top)
+        # figures directly under the platform that are words, not numbers (e.g. the order key),
+        # go into the title rather than a one-cell table
+        direct = entities.get((), {})
+        words = {k: v for k, v in direct.items() if isinstance(v, str)}
+        if words:
+            title += " (" + "; ".join(f"{fmt.label(k).lower()}: {v}" for k, v in words.items()) + ")"
+            rest = {k: v for k, v in direct.items() if k not in words}
+            if rest:
+                entities[()] = rest
+            else:
+                entities.pop((), None)
+        # tables: entities with the same structure below their first key (e.g. each event name's
+        # figures side by side); entities with disjoint figures (e.g. tiers next to keys) apart
+        groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for e in entities:
+            groups.setdefault(e[1:], []).append(e)
+        for suffix, members in groups.items():
+            parts: list[tuple[set[str], dict[tuple[str, ...], dict[str, Any]]]] = []
+            for e in members:
+                keys = set(entities[e])
+                for seen, part in parts:
+                    if seen & keys:
+                        seen |= keys
+                        part[e[:1]] = entities[e]
+                        break
+                else:
+                    parts.append((keys, {e[:1]: entities[e]}))
+            for _, part in parts:
+                t = title + (" — " + _entity_label(suffix) if suffix else "")
+                if len(parts) > 1 and len(part) == 1 and next(iter(part)):
+                    t += (" — " if not suffix else " · ") + _entity_label(next(iter(part)))
+                    part = {(): next(iter(part.values()))}
+                out.append((t, _grid(part, conv, shares=any(fmt.is_share(p) for p in suffix))))
     return [(t, f) for t, f in out if len(f)]
 
 

@@ -2,7 +2,7 @@
 parameter (never recomputing), exported to self-contained HTML pages.
 
 Pages: `index.html` (the overview notebook: executive summary, findings, section list) and one page
-per registered family (`<family>.html`): its curated notebook `notebooks/NN_<family>.ipynb` when one
+per registered family (`<family>.html`): its curated notebook `notebooks/<family>.ipynb` when one
 exists, else the generic `notebooks/section.ipynb` with `section = "<family>"` — so a family that
 another branch registers renders without code here. All notebooks run in ONE kernel, one after the
 other. The report is written into a temporary folder next to the destination and moved into place
@@ -20,7 +20,7 @@ from pathlib import Path
 from capi_audit.errors import AuditError, ConfigError
 from capi_audit.result import AuditResult
 
-OVERVIEW = "01_overview"
+OVERVIEW = "overview"
 GENERIC = "section"
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1150px; margin: 0 auto;
@@ -66,9 +66,9 @@ def pages() -> list[tuple[str, str, Path, dict]]:
     nbdir = notebooks_dir()
     out = [("index", "Summary", nbdir / f"{OVERVIEW}.ipynb", {})]
     for fam in FAMILIES:
-        curated = sorted(nbdir.glob(f"[0-9][0-9]_{fam.name}.ipynb"))
-        if curated:
-            out.append((fam.name, fam.title, curated[0], {}))
+        curated = nbdir / f"{fam.name}.ipynb"
+        if curated.is_file():
+            out.append((fam.name, fam.title, curated, {}))
         else:
             out.append((fam.name, fam.title, nbdir / f"{GENERIC}.ipynb", {"section": fam.name}))
     return out

@@ -59,7 +59,7 @@ def books() -> dict[str, nbf.NotebookNode]:
     """Every notebook the builder writes, by file stem."""
     from capi_audit.metrics import FAMILIES
 
-    out = {"01_overview": notebook([
+    out = {"overview": notebook([
         md("# capi_audit report\n\nWhat the server-side Conversions API changed, from your own logs: the audit "
            "window, the headline, and the findings ranked by what they cost, each with what to do."),
         code("nb.executive_summary(result)"),
@@ -68,8 +68,8 @@ def books() -> dict[str, nbf.NotebookNode]:
         code("nb.section_list(result, links=True)"),
         code("nb.notes(result)"),
     ])}
-    for i, fam in enumerate(FAMILIES, start=2):
-        out[f"{i:02d}_{fam.name}"] = family_notebook(fam.name, fam.title, fam.intro)
+    for fam in FAMILIES:
+        out[fam.name] = family_notebook(fam.name, fam.title, fam.intro)
     out["section"] = notebook([
         md("# One section of the audit\n\nThe generic page: any registered family, by name (`section`)."),
         code("nb.title(result, section)"),

@@ -18,6 +18,7 @@ from capi_audit.metrics import consent as _consent
 from capi_audit.metrics import dedup as _dedup
 from capi_audit.metrics import double_counting as _double_counting
 from capi_audit.metrics import latency as _latency
+from capi_audit.metrics import linkage as _linkage
 from capi_audit.metrics import load as _load
 from capi_audit.metrics import match_keys as _match_keys
 from capi_audit.metrics import recovery as _recovery
@@ -85,6 +86,11 @@ FAMILIES: tuple[Family, ...] = (
                  "(rows read = loaded + rejected). Values of rejected rows are never shown. Source "
                  "columns the loader did not use are listed per file: map them with `columns` in "
                  "audit.toml if they hold a canonical field."),
+    Family("linkage", "Order linkage: which events reach a known order", _linkage.compute,
+           needs="orders and events that carry an order reference (order_id, or an event_id equal to an "
+                 "order id; [audit] order_key)",
+           intro="Per platform and channel: events, linked events, link rate and orders reached. Figures "
+                 "that rest on a weakly linked channel are marked not reliable."),
     Family("dedup", "Deduplication: where browser and server pair, and where they leak", _dedup.compute,
            needs="pixel_events and server_events sources ([[sources]] table = \"pixel_events\" / "
                  "\"server_events\"); [capi_enabled_at] limits the overlap to events after enablement",

@@ -66,15 +66,26 @@ def test_charts_have_captions_not_file_names(report):
     assert "meta_dedup_daily</figcaption>" not in text
 
 
-def test_report_numbers_are_the_summary_numbers(report):
+def _int_leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _int_leaves(v, (*path, k))
+    elif isinstance(node, int) and not isinstance(node, bool):
+        yield path, node
+
+
+def test_report_shows_every_count_of_the_summary(report):
+    """Every integer of every section of summary.json is on that section's page, formatted."""
     summary = json.loads((report / "summary.json").read_text())
-    dedup = (report / "dedup.html").read_text()
-    both = summary["dedup"]["meta"]["Purchase"]["both"]
-    assert f"<td>{both:,}</td>" in dedup
+    checked = 0
+    for fam in FAMILIES:
+        page = (report / f"{fam.name}.html").read_text()
+        for path, v in _int_leaves(summary[fam.name]):
+            assert f"<td>{v:,}</td>" in page, (fam.name, path, v)
+            checked += 1
+    assert checked > 200
     cov = summary["dedup"]["meta"]["Purchase"]["event_coverage"]
-    assert f"<td>{100 * cov:.1f} %</td>" in dedup
-    dc = (report / "double_counting.html").read_text()
-    assert f"<td>{summary['double_counting']['meta']['orders_double_counted']:,}</td>" in dc
+    assert f"<td>{100 * cov:.1f} %</td>" in (report / "dedup.html").read_text()
 
 
 def test_index_has_window_headline_and_ranked_findings(report):

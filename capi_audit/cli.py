@@ -24,6 +24,22 @@ def _print_load_table(reports: list) -> None:
     notes = [(Path(r.file).name, n) for r in reports for n in [r.note] if n]
     for name, note in notes:
         print(f"note: {name}: {note}")
+    _print_ignored(reports)
+
+
+def _print_ignored(reports: list) -> None:
+    """Source columns the loader did not use, with the canonical columns they could fill."""
+    from capi_audit.schema import suggest_columns
+
+    ignored = [(r, c) for r in reports for c in (r.ignored_columns or [])]
+    if not ignored:
+        return
+    print("\nsource columns not used (map one with `columns = { <canonical> = \"<source column>\" }` "
+          "in its [[sources]] entry; docs/loading.md lists every canonical column):")
+    for r, col in ignored:
+        hint = suggest_columns(r.table, col)
+        could = f" -> could be {' or '.join(hint)}" if hint else ""
+        print(f"  {Path(r.file).name}: {col!r}{could}")
 
 
 def cmd_load(args: argparse.Namespace) -> int:

@@ -35,8 +35,8 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
        "!=": operator.ne}
 
 # design §5: Meta's 75 % event-coverage goal, no consent violations, no plaintext PII, no events
-# past the age limit. Meta: "aim for an event coverage of at least 75%"
-# (https://www.facebook.com/business/help/308855623839366).
+# past the age limit. Meta's Dataset Quality API reports `event_coverage` with a goal_percentage of
+# 75 (https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api).
 DEFAULT_GATES: tuple[dict[str, Any], ...] = (
     {"name": "meta_event_coverage", "path": "dedup.meta.**.{conversion_event}.event_coverage", "op": ">=",
      "value": 0.75, "min_n": 100, "n": "both + pixel_only"},

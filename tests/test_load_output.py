@@ -34,3 +34,26 @@ def test_suggestions_only_name_canonical_columns():
     for table in TABLES:
         names = {c.name for c in TABLES[table].columns}
         assert set(suggest_columns(table, "event_time")) <= names
+
+
+def test_docs_list_every_canonical_column():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "loading.md").read_text()
+    for table in TABLES.values():
+        assert f"### {table.name}" in text
+        for col in table.columns:
+            assert f"| `{col.name}` |" in text, (table.name, col.name)
+
+
+def test_docs_cite_only_files_in_the_repository():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for doc in [root / "README.md", root / "BENCHMARKS.md", *(root / "docs").glob("*.md")]:
+        text = doc.read_text()
+        assert not re.search(r"(?<![\w/])(domain|shared|reviews)/[\w.-]+\.md", text), doc.name
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if not target.startswith(("http://", "https://", "mailto:")):
+                assert (doc.parent / target).exists(), (doc.name, target)

@@ -66,6 +66,14 @@ class Workspace:
         """Run one statement for each row of positional parameters."""
         self.con.executemany(sql, rows)
 
+    def append_arrow(self, table: str, data: Any) -> None:
+        """Append a pyarrow Table (a batch built by a reader, never one row at a time) to `table`."""
+        self.con.register("_arrow_batch", data)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM _arrow_batch")
+        finally:
+            self.con.unregister("_arrow_batch")
+
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all rows as tuples."""
         return self._cursor(sql, params).fetchall()

@@ -157,7 +157,8 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     note = staged.note
     from capi_audit.io.canonical import csv_line_map
 
-    if n_parse_rejects and staged.first_data_line and not csv_line_map(ws, file, staged.first_data_line):
+    if (n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
+            and not csv_line_map(ws, file, staged.first_data_line)):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed

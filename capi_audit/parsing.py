@@ -93,6 +93,11 @@ def timestamp(x: str, src_type: str) -> str:
         if src_type in ("FLOAT", "DOUBLE"):
             return _epoch_decimal(x)
         return _epoch(x)
+    if src_type.startswith("DECIMAL"):
+        return _epoch_decimal(f"CAST({x} AS DOUBLE)")
+    if src_type not in _STRINGY:
+        # BOOLEAN, TIME, BLOB, lists, structs...: no time can be read from them
+        return "CAST(NULL AS TIMESTAMPTZ)"
     t = f"trim(CAST({x} AS VARCHAR))"
     iso = f"regexp_replace(regexp_replace({t}, '\\s+(UTC|GMT)$', 'Z'), '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
     # Fast path: ISO text with an explicit offset or Z casts directly (most machine logs).
@@ -112,6 +117,8 @@ def date(x: str, src_type: str) -> str:
         return x
     if src_type.startswith("TIMESTAMP"):
         return f"CAST({x} AS DATE)"
+    if src_type not in _STRINGY:
+        return "CAST(NULL AS DATE)"
     t = f"trim(CAST({x} AS VARCHAR))"
     return (
         f"CASE WHEN regexp_full_match({t}, '[0-9]{{8}}') THEN CAST(try_strptime({t}, '%Y%m%d') AS DATE) "

@@ -9,6 +9,7 @@ leaves the records the file reader itself refused in `_reader_rejects(line, reas
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class Reader:
 
     name = "base"
     tables: tuple[str, ...] = ()  # canonical tables this format can fill; empty = any
+    options: dict[str, type] = {}  # `options` keys this format reads, and their types  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Create `_stage` and `_reader_rejects` for one file."""
@@ -112,7 +114,16 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
             raw = parsing.quote_ident(col.name)
-            selects.append(f"{parsing.parse_expr(col.kind, raw, src_type)} AS {col.name}")
+            expr = parsing.parse_expr(col.kind, raw, src_type)
+            if col.name in URL_COLUMNS:
+                expr = parsing.redact_url_sql(expr)
+            elif col.name in FREE_TEXT_COLUMNS:
+                expr = parsing.scrub_sql(expr)
+            elif col.name in ID_COLUMNS:
+                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
+                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
+                        f"ELSE {expr} END")
+            selects.append(f"{expr} AS {col.name}")
             if col.kind in (schema.TEXT, schema.HASHED_KEY) and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
                 selects.append(f"FALSE AS {col.name}__given")
@@ -144,6 +155,19 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
             f"WHEN NOT {col.name}__given THEN '{col.name}\tmissing required value' "
             f"WHEN {col.name} IS NULL THEN '{col.name}\tnot {what}'"
         )
+    params.update(plausible_window(ws, table))
+    for col in table.columns:
+        if col.name not in staged.columns:
+            continue
+        if col.kind == schema.TIMESTAMP:
+            reasons.append(f"WHEN {col.name} < $p_from OR {col.name} >= $p_until THEN "
+                           f"'{col.name}\toutside the plausible time window' ")
+        elif col.kind == schema.DATE:
+            reasons.append(f"WHEN {col.name} < CAST($p_from AS DATE) OR {col.name} >= CAST($p_until AS DATE) THEN "
+                           f"'{col.name}\toutside the plausible time window' ")
+        elif col.kind == schema.DOUBLE:
+            reasons.append(f"WHEN NOT isfinite({col.name}) OR abs({col.name}) >= {MAX_ABS_NUMBER} THEN "
+                           f"'{col.name}\tnot a finite number of plausible size (|x| < 1e15)' ")
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
         reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' END"
@@ -160,6 +184,7 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     if (n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
             and not csv_line_map(ws, file, staged.first_data_line)):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
+    _refuse_personal_categories(ws, spec, file, table, staged)
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed
     ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
@@ -168,16 +193,25 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
         "INSERT INTO rejects SELECT $t, $f, coalesce(_line, _rec + 1), "
         "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
         "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
-        "FROM _parsed WHERE _reason IS NOT NULL ORDER BY _rec",
-        {"t": table.name, "f": fname},
+        "FROM _parsed WHERE _reason IS NOT NULL ORDER BY _rec LIMIT $cap",
+        {"t": table.name, "f": fname, "cap": REJECTS_KEPT},
     )
     ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line",
-        {"t": table.name, "f": fname},
+        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
+        {"t": table.name, "f": fname, "cap": REJECTS_KEPT},
     )
+    n_reject_rows = (ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
+                     + ws.scalar("SELECT count(*) FROM _reader_rejects"))
+    if n_reject_rows > 2 * REJECTS_KEPT:
+        by_reason = ws.rows(
+            "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed WHERE _reason IS NOT NULL "
+            "UNION ALL SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")
+        note = (note + "; " if note else "") + (
+            f"{n_reject_rows - 2 * REJECTS_KEPT} more rejected rows not listed (details kept for the first "
+            f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
     report = FileReport(table=table.name, file=fname, format=spec.format,
-                        ignored_columns=list(staged.ignored_columns), skipped=staged.skipped,
-                        note=note)
+                        ignored_columns=[parsing.scrub(c) for c in staged.ignored_columns], skipped=staged.skipped,
+                        note=parsing.scrub(note))
     counts = ws.rows(
         "SELECT coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0), "
         "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0) FROM _parsed"
@@ -187,14 +221,16 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     report.rows_rejected = int(counts[1]) + int(n_reader)
     report.rows_read = report.rows_loaded + report.rows_rejected
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    hashed = [c for c in table.columns if c.kind == schema.HASHED_KEY and c.name in staged.columns]
+    hashed = [c for c in table.columns if (c.kind == schema.HASHED_KEY or c.name in ID_COLUMNS) and c.name in staged.columns]
+    urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
     exprs = [f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional]
     exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed]
+    exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<redacted%')" for c in urls]
     # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)
     exprs.append(f"count(*) - count(DISTINCT hash({cols}))")
     row = ws.rows(f"SELECT {', '.join(exprs)} FROM _parsed WHERE _reason IS NULL")[0]
     report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
-    report.redacted = {c.name: int(n) for c, n in zip(hashed, row[len(optional): -1], strict=True) if n}
+    report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional): -1], strict=True) if n}
     report.duplicate_rows = int(row[-1])
     ws.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, $r, $l, $j, $c, $i, $s, $n)",
@@ -204,6 +240,58 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
          "n": _join_notes(report)},
     )
     ws.drop("_parsed", "_stage", "_reader_rejects")
+    return report
+
+
+# Free text and URLs may carry personal data the sender pasted in; ids may be an email.
+URL_COLUMNS = ("page_url", "event_source_url")
+FREE_TEXT_COLUMNS = ("error",)
+ID_COLUMNS = ("external_id",)
+# Columns whose values become chart categories and table labels: personal data there means a
+# mis-mapped column, and the file is refused.
+CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",
+                    "status", "source", "date_basis", "data_processing_options", "test_event_code")
+MAX_ABS_NUMBER = "CAST(1e15 AS DOUBLE)"
+REJECTS_KEPT = 1000  # reject details kept per file and kind (parse / reader); counts stay exact
+DEFAULT_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetime]:
+    """[p_from, p_until): times outside are rejected. The end defaults to one year after the newest
+    order (orders load first), else 2100-01-01; orders themselves are bounded by 2100-01-01."""
+    cfg = ws.config
+    until = cfg.plausible_until
+    if until is None:
+        newest = None if table.name == "orders" else ws.scalar(
+            "SELECT max(created_at) FROM orders WHERE created_at >= $f AND created_at < $u",
+            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})
+        until = newest + dt.timedelta(days=365) if newest is not None else DEFAULT_UNTIL
+    return {"p_from": cfg.plausible_from, "p_until": until}
+
+
+def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
+                                staged: Staged) -> None:
+    cats = [c.name for c in table.columns if c.name in CATEGORY_COLUMNS and c.name in staged.columns]
+    if not cats:
+        return
+    row = ws.rows("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE {parsing.personal_sql(c)})" for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
+    for c, n in zip(cats, row, strict=True):
+        if n:
+            src = spec.columns.get(c)
+            mapped = f" (mapped from source column {parsing.scrub(src)!r})" if src else ""
+            raise InputError(
+                f"{file}: column {c}{mapped} holds {n} values shaped like email addresses or phone numbers; "
+                "a category column must not hold personal data: check the `columns` mapping")
+
+
+def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
+    """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
+    report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
+    ws.execute(
+        "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
+        {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
+    )
     return report
 
 

@@ -200,14 +200,15 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
         "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
         {"t": table.name, "f": fname, "cap": REJECTS_KEPT},
     )
-    n_reject_rows = (ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
-                     + ws.scalar("SELECT count(*) FROM _reader_rejects"))
-    if n_reject_rows > 2 * REJECTS_KEPT:
+    n_parse_rej = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
+    n_reader_rej = ws.scalar("SELECT count(*) FROM _reader_rejects")
+    n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
+    if n_unlisted:
         by_reason = ws.rows(
             "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed WHERE _reason IS NOT NULL "
             "UNION ALL SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")
         note = (note + "; " if note else "") + (
-            f"{n_reject_rows - 2 * REJECTS_KEPT} more rejected rows not listed (details kept for the first "
+            f"{n_unlisted} more rejected rows not listed (details kept for the first "
             f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
     report = FileReport(table=table.name, file=fname, format=spec.format,
                         ignored_columns=[parsing.scrub(c) for c in staged.ignored_columns], skipped=staged.skipped,

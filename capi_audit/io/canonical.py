@@ -71,14 +71,22 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     # transaction: such files go straight to the tolerant path.
     nonempty, stats = count_lines(file, start=skip + 1)
     fast = len(stats.endings) <= 1
+    read = ("CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
+            "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, {opts})")
+    params = {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding}
     try:
         if fast:
-            ws.execute(
-            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
-            "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, "
-                f"store_rejects=true, rejects_limit={FAST_REJECTS_LIMIT}, {_REJ})",
-                {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding},
-            )
+            # DuckDB's rejects table costs memory per bad line (one row per missing column, with the
+            # line's text): first read without it; only a few bad lines are read again with it.
+            ws.execute(read.format(opts="ignore_errors=true"), params)
+            n_bad = nonempty - ws.scalar("SELECT count(*) FROM _raw")
+            if n_bad < 0 or n_bad > FAST_REJECTS_LIMIT // 2:
+                fast = False
+            elif n_bad > 0:
+                ws.execute("DROP TABLE _raw")
+                ws.execute(read.format(opts=f"store_rejects=true, rejects_limit={FAST_REJECTS_LIMIT}, {_REJ}"), params)
+            else:
+                ws.execute("CREATE TEMP TABLE _rej (line BIGINT, error_type VARCHAR)")
     except Exception as exc:  # DuckDB raises a plain exception type for unsplittable files
         msg = parsing.scrub(str(exc).splitlines()[0])
         raise InputError(f"{file}: DuckDB's CSV reader cannot split this file into records: {msg}") from exc
@@ -262,7 +270,7 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     return ok
 
 
-def read_docs(ws: Workspace, file: Path) -> str:
+def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
     """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
     `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
     document or an array of documents gives element numbers. Returns a note for the report."""
@@ -286,7 +294,7 @@ def read_docs(ws: Workspace, file: Path) -> str:
         ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
         note = "positions are array elements" if is_json_array(file) else "one JSON document"
     else:
-        read_lines(ws, file, "_jl")
+        read_lines(ws, file, "_jl", count_events=count_events)
         ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
@@ -315,7 +323,10 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
     keys = [r[0] for r in ws.rows(
         "SELECT DISTINCT unnest(json_keys(doc)) FROM _jdocs WHERE is_obj ORDER BY 1"
     )]
-    mapping, ignored = resolve_columns(spec, table, keys, file)
+    if keys or ws.scalar("SELECT count(*) FROM _jdocs WHERE is_obj"):
+        mapping, ignored = resolve_columns(spec, table, keys, file)
+    else:  # no line is a JSON object: every line is a reject, whatever the columns
+        mapping, ignored = {}, []
     params: dict[str, str] = {}
     sels = []
     for i, (canon, src) in enumerate(mapping.items()):

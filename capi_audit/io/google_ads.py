@@ -82,6 +82,8 @@ class GoogleClickConversionsReader(Reader):
         zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
         ws.execute(f"""
             UPDATE _stage SET {t} = CASE
+                WHEN regexp_matches({t}, {zoned}) AND regexp_extract({t}, {zoned}, 1) NOT IN (SELECT name FROM pg_timezone_names())
+                     THEN 'unknown time zone'  -- the row is rejected (event_time not a time)
                 WHEN regexp_matches({t}, {zoned}) THEN coalesce(strftime(timezone(regexp_extract({t}, {zoned}, 1),
                      try_cast(regexp_replace({t}, {zoned}, '') AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z'), {t})
                 WHEN regexp_matches({t}, '([+-][0-9]{{2}}:?[0-9]{{2}}|Z)$') THEN {t}

@@ -61,7 +61,7 @@ class MetaCapiPayloadReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event in every request body of the file."""
         ensure_file(file)
-        note = read_docs(ws, file)
+        note = read_docs(ws, file, count_events=True)
         # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _jdocs AS
@@ -85,8 +85,8 @@ class MetaCapiPayloadReader(Reader):
         """)
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _events AS
-            SELECT line, sent_raw, test_code, resp, i, json_extract(data, '$[' || i || ']') AS ev
-            FROM (SELECT *, unnest(range(CAST(json_array_length(data) AS BIGINT))) AS i
+            SELECT line, sent_raw, test_code, resp, unnest(range(len(arr))) AS i, unnest(arr) AS ev
+            FROM (SELECT line, sent_raw, test_code, resp, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
                   FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY')
         """)
         cols = {

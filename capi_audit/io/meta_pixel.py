@@ -52,9 +52,9 @@ class MetaPixelHitsReader(Reader):
                     json_extract_string(e, '$.request.url') AS url,
                     json_extract_string(e, '$.request.postData.text') AS body,
                     json_extract_string(e, '$.startedDateTime') AS started
-                FROM (SELECT unnest(range(CAST(json_array_length(j, '$.log.entries') AS BIGINT))) AS i, j
-                      FROM (SELECT CAST(content AS JSON) AS j FROM read_text($f)))
-                CROSS JOIN LATERAL (SELECT json_extract(j, '$.log.entries[' || i || ']') AS e)
+                FROM (SELECT unnest(range(len(arr))) AS i, unnest(arr) AS e
+                      FROM (SELECT CAST(json_extract(CAST(content AS JSON), '$.log.entries[*]') AS JSON[]) AS arr
+                            FROM read_text($f)))
             """, {"f": str(file)})
             ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
             note = "positions are HAR entries"

@@ -53,6 +53,11 @@ def within_window(a: str, b: str) -> str:
     return f"(w.window_ms IS NULL OR abs(date_diff('millisecond', {a}, {b})) <= w.window_ms)"
 
 
+def seconds_between(a: str, b: str) -> str:
+    """SQL: whole seconds from TIMESTAMPTZ a to b (negative when b is earlier)."""
+    return f"date_diff('second', {a}, {b})"
+
+
 def params(ws: Workspace) -> dict[str, Any]:
     """Named parameters every metric query may use."""
     return {"tz": ws.config.timezone, "conv": ws.config.conversion_event}

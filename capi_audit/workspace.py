@@ -26,6 +26,20 @@ def _bind(sql: str, params: Params) -> Params:
     return params
 
 
+MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
+
+
+def _groups(plan: list) -> list:
+    """Consecutive plan entries of one source, as (source, [files])."""
+    out: list = []
+    for spec, f in plan:
+        if out and out[-1][0] is spec:
+            out[-1][1].append(f)
+        else:
+            out.append((spec, [f]))
+    return out
+
+
 def check_db_path(path: Path) -> None:
     """A `--db` file must be in an existing folder and, when it exists, be a DuckDB database."""
     if path.exists():
@@ -147,33 +161,51 @@ class Workspace:
             self.config = config
             self.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         plan = self._plan()
-        from capi_audit.io.base import empty_source
+        from capi_audit.io.base import empty_source, finalize_files
         from capi_audit.io.lines import is_empty
         from capi_audit.parsing import scrub
         from capi_audit.progress import Progress
 
         progress = Progress("load")
-        reports = []
+        by_file: dict[tuple[str, str], Any] = {}
+
+        def one(spec: Any, f: Path, table: schema.Table) -> None:
+            if is_empty(f):
+                by_file[(spec.table, str(f))] = empty_source(self, spec, f, table)
+                return
+            staged = FORMATS[spec.format].stage(self, spec, f, table)
+            by_file[(spec.table, str(f))] = finalize(self, spec, f, table, staged)
+
         self.execute("BEGIN TRANSACTION")
         try:
-            for spec, f in plan:
-                with progress.step(f"{spec.table} <- {f.name}"):
-                    table = schema.TABLES[spec.table]
-                    try:
-                        if is_empty(f):
-                            reports.append(empty_source(self, spec, f, table))
-                            continue
-                        staged = FORMATS[spec.format].stage(self, spec, f, table)
-                        reports.append(finalize(self, spec, f, table, staged))
-                    except AuditError:
-                        raise
-                    except Exception as exc:  # any reader failure ends as one message naming the file
-                        first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-                        raise InputError(f"{f}: cannot load into {spec.table} (format {spec.format}): "
-                                         f"{type(exc).__name__}: {first}") from exc
+            for spec, group in _groups(plan):
+                table = schema.TABLES[spec.table]
+                reader = FORMATS[spec.format]
+                current = group[0]
+                try:
+                    rest = group
+                    if len(group) >= MULTI_FILE_MIN and hasattr(reader, "stage_many"):
+                        # many files of one glob: one multi-file scan for those that allow it
+                        with progress.step(f"{spec.table} <- {len(group)} files of {Path(spec.path).name}"):
+                            staged, batch, rest = reader.stage_many(self, spec, group, table)
+                            if batch:
+                                for r in finalize_files(self, spec, batch, table, staged):
+                                    by_file[(spec.table, r.file)] = r
+                            else:
+                                self.drop("_stage", "_reader_rejects")
+                    for current in rest:
+                        with progress.step(f"{spec.table} <- {current.name}"):
+                            one(spec, current, table)
+                except AuditError:
+                    raise
+                except Exception as exc:  # any reader failure ends as one message naming the file
+                    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                    raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
+                                     f"{type(exc).__name__}: {first}") from exc
         except BaseException:
             self.execute("ROLLBACK")
             raise
+        reports = [by_file[(spec.table, str(f))] for spec, f in plan]
         self.execute("COMMIT")
         return reports
 

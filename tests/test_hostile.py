@@ -629,3 +629,22 @@ def test_glob_over_2000_files_loads_in_linear_time(tmp_path):
     assert rc == 0
     assert peak < 1024
     assert elapsed < 60
+
+
+def test_multi_file_scan_keeps_per_file_accounting(tmp_path, capsys):
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(12):
+        (d / f"s{i:02d}.csv").write_text(SERVER + f"meta,Purchase,e{i},2026-03-01T00:00:00Z,1\n"
+                                         f"meta,Purchase,f{i},not a time,1\n")
+    (d / "s03.csv").write_text(SERVER + "meta,Purchase,x,2026-03-01T00:00:00Z\nmeta,Purchase,y,2026-03-01T00:00:00Z,1\n")
+    (d / "s04.csv").write_text("event_name,event_time,platform\nPurchase,2026-03-01T00:00:00Z,meta\n")
+    (d / "s05.csv").write_text("")
+    (d / "s06.csv").write_text(SERVER + "\nmeta,Purchase,z,2026-03-01T00:00:00Z,1\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "daily/*.csv"}])
+    by = {Path(f["file"]).name: (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) for f in data["files"]}
+    assert by["s00.csv"] == by["s11.csv"] == (2, 1, 1)
+    assert by["s03.csv"] == (2, 1, 1) and by["s04.csv"] == (1, 1, 0) and by["s05.csv"] == (0, 0, 0)
+    assert by["s06.csv"] == (1, 1, 0)
+    rej = {(Path(r["file"]).name, r["line"]) for r in data["rejects"]}
+    assert ("s00.csv", 3) in rej and ("s03.csv", 2) in rej and len(rej) == 9

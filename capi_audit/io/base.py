@@ -108,8 +108,20 @@ def resolve_columns(
 def finalize(ws: Workspace, spec: SourceSpec, file: Path,
              table: schema.Table, staged: Staged) -> FileReport:
     """Parse `_stage` into `table`, record rejects, and return the file's accounting."""
-    params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform}
-    selects, reasons = ["_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
+    return finalize_files(ws, spec, [file], table, staged)[0]
+
+
+def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
+                   table: schema.Table, staged: Staged) -> list[FileReport]:
+    """Parse `_stage` into `table`, record rejects, and return each file's accounting.
+
+    With several files (one multi-file scan), `_stage` has a `_file` column naming each row's
+    file and `_reader_rejects` is empty; every aggregate is taken per file."""
+    batch = len(files) > 1
+    file = files[0]
+    params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform, "fname": str(file)}
+    selects, reasons = ["_file" if batch else "CAST($fname AS VARCHAR) AS _file",
+                        "_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
     for col in table.columns:
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
@@ -181,67 +193,87 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     note = staged.note
     from capi_audit.io.canonical import csv_line_map
 
-    if (n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
+    if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
             and not csv_line_map(ws, file, staged.first_data_line)):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
     _refuse_personal_categories(ws, spec, file, table, staged)
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed
     ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
-    fname = str(file)
     ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, coalesce(_line, _rec + 1), "
+        "INSERT INTO rejects SELECT $t, _file, coalesce(_line, _rec + 1), "
         "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
         "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
-        "FROM _parsed WHERE _reason IS NOT NULL ORDER BY _rec LIMIT $cap",
-        {"t": table.name, "f": fname, "cap": REJECTS_KEPT},
+        "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) "
+        "WHERE _k <= $cap ORDER BY _file, _rec",
+        {"t": table.name, "cap": REJECTS_KEPT},
     )
     ws.execute(
         "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
-        {"t": table.name, "f": fname, "cap": REJECTS_KEPT},
+        {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
     )
-    n_parse_rej = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
     n_reader_rej = ws.scalar("SELECT count(*) FROM _reader_rejects")
-    n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
-    if n_unlisted:
-        by_reason = ws.rows(
-            "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed WHERE _reason IS NOT NULL "
-            "UNION ALL SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")
-        note = (note + "; " if note else "") + (
-            f"{n_unlisted} more rejected rows not listed (details kept for the first "
-            f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
-    report = FileReport(table=table.name, file=fname, format=spec.format,
-                        ignored_columns=[parsing.scrub(c) for c in staged.ignored_columns], skipped=staged.skipped,
-                        note=parsing.scrub(note))
-    counts = ws.rows(
-        "SELECT coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0), "
-        "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0) FROM _parsed"
-    )[0]
-    n_reader = ws.scalar("SELECT count(*) FROM _reader_rejects")
-    report.rows_loaded = int(counts[0])
-    report.rows_rejected = int(counts[1]) + int(n_reader)
-    report.rows_read = report.rows_loaded + report.rows_rejected
+    if batch and n_reader_rej:
+        raise AssertionError("a multi-file scan leaves no reader rejects")
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
     hashed = [c for c in table.columns if (c.kind == schema.HASHED_KEY or c.name in ID_COLUMNS) and c.name in staged.columns]
     urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
-    exprs = [f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional]
-    exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed]
-    exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<redacted%')" for c in urls]
+    exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
+             "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
+             "count(*) FILTER (WHERE _reason IS NOT NULL)"]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name}__given AND {c.name} IS NULL)" for c in optional]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<plaintext:%')" for c in hashed]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<redacted%')" for c in urls]
     # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)
-    exprs.append(f"count(*) - count(DISTINCT hash({cols}))")
-    row = ws.rows(f"SELECT {', '.join(exprs)} FROM _parsed WHERE _reason IS NULL")[0]
-    report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
-    report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional): -1], strict=True) if n}
-    report.duplicate_rows = int(row[-1])
-    ws.execute(
-        "INSERT INTO load_report VALUES ($t, $f, $fmt, $r, $l, $j, $c, $i, $s, $n)",
-        {"t": table.name, "f": fname, "fmt": spec.format, "r": report.rows_read,
-         "l": report.rows_loaded, "j": report.rows_rejected, "c": json.dumps(report.coerced, sort_keys=True),
-         "i": json.dumps(report.ignored_columns), "s": report.skipped,
-         "n": _join_notes(report)},
-    )
+    exprs.append(f"count(*) FILTER (WHERE _reason IS NULL) - count(DISTINCT hash({cols})) FILTER (WHERE _reason IS NULL)")
+    per_file = {r[0]: r[1:] for r in ws.rows(f"SELECT _file, {', '.join(exprs)} FROM _parsed GROUP BY _file")}
+    reports = []
+    ignored = [parsing.scrub(c) for c in staged.ignored_columns]
+    for f in files:
+        fname = str(f)
+        row = per_file.get(fname, (0,) * (len(exprs)))
+        n_loaded, n_rej_weighted, n_parse_rej = int(row[0]), int(row[1]), int(row[2])
+        row = row[3:]
+        file_note = note
+        n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
+        if n_unlisted:
+            by_reason = ws.rows(
+                "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed "
+                "WHERE _reason IS NOT NULL AND _file = $f UNION ALL "
+                "SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5", {"f": fname})
+            file_note = (file_note + "; " if file_note else "") + (
+                f"{n_unlisted} more rejected rows not listed (details kept for the first "
+                f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
+        report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
+                            skipped=staged.skipped, note=parsing.scrub(file_note))
+        report.rows_loaded = n_loaded
+        report.rows_rejected = n_rej_weighted + int(n_reader_rej)
+        report.rows_read = report.rows_loaded + report.rows_rejected
+        report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
+        report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional): -1], strict=True) if n}
+        report.duplicate_rows = int(row[-1])
+        reports.append(report)
+    write_load_report(ws, reports)
     ws.drop("_parsed", "_stage", "_reader_rejects")
-    return report
+    return reports
+
+
+def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
+    """Append the reports' rows to `load_report` (one batch)."""
+    import pyarrow as pa
+
+    ws.append_arrow("load_report", pa.table({
+        "table_name": [r.table for r in reports], "file": [r.file for r in reports],
+        "format": [r.format for r in reports],
+        "rows_read": pa.array([r.rows_read for r in reports], pa.int64()),
+        "rows_loaded": pa.array([r.rows_loaded for r in reports], pa.int64()),
+        "rows_rejected": pa.array([r.rows_rejected for r in reports], pa.int64()),
+        "coerced": [json.dumps(r.coerced, sort_keys=True) for r in reports],
+        "ignored_columns": [json.dumps(r.ignored_columns) for r in reports],
+        "skipped": pa.array([r.skipped for r in reports], pa.int64()),
+        "note": [_join_notes(r) for r in reports],
+    }))
 
 
 # Free text and URLs may carry personal data the sender pasted in; ids may be an email.
@@ -276,9 +308,11 @@ def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, tab
     if not cats:
         return
     row = ws.rows("SELECT " + ", ".join(
-        f"count(*) FILTER (WHERE {parsing.personal_sql(c)})" for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
-    for c, n in zip(cats, row, strict=True):
+        f"count(*) FILTER (WHERE {parsing.personal_sql(c)}), min(_file) FILTER (WHERE {parsing.personal_sql(c)})"
+        for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
+    for c, n, first in zip(cats, row[::2], row[1::2], strict=True):
         if n:
+            file = Path(first)
             src = spec.columns.get(c)
             mapped = f" (mapped from source column {parsing.scrub(src)!r})" if src else ""
             raise InputError(

@@ -60,9 +60,20 @@ def _rows(frame: pd.DataFrame, platform: str) -> pd.DataFrame:
     return frame[frame["platform"] == platform] if len(frame) else frame
 
 
-def _dates(ax: Axes) -> None:
+def _dates(ax: Axes, days: pd.Series | None = None) -> None:
+    """Date ticks; the year is shown when the days span more than one calendar year."""
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    crosses = days is not None and len(days) and pd.to_datetime(days).dt.year.nunique() > 1
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %Y" if crosses else "%d %b"))
+
+
+def _enable_line(ax: Axes, enabled_at: object) -> None:
+    """A labelled vertical line at the CAPI enable time (local day boundary as configured)."""
+    if enabled_at is None:
+        return
+    x = pd.Timestamp(enabled_at)
+    x = x.tz_convert("UTC").tz_localize(None) if x.tzinfo else x
+    ax.axvline(x, color=OKABE_ITO["black"], ls="--", lw=1, label="CAPI enabled")
 
 
 def _empty(ax: Axes, title: str) -> Axes:
@@ -74,7 +85,7 @@ def _empty(ax: Axes, title: str) -> Axes:
 
 
 def plot_dedup_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
-                     event_name: str = "Purchase") -> Axes:
+                     event_name: str = "Purchase", enabled_at: object = None) -> Axes:
     """Stacked daily expected count: paired (counted once), pixel only, server only, double
     counts outside the window, events without event_id."""
     with house_style():
@@ -93,10 +104,11 @@ def plot_dedup_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
             bottom += vals
         if "reported" in f and f["reported"].notna().any():
             ax.plot(days, f["reported"], color=OKABE_ITO["black"], lw=1.5, marker=".", label="platform reported")
+        _enable_line(ax, enabled_at)
         ax.set_title(title)
         ax.set_ylabel("conversions per day")
         ax.yaxis.set_major_formatter(THOUSANDS)
-        _dates(ax)
+        _dates(ax, f["day"])
         ax.legend(ncols=3, fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12))
         return ax
 
@@ -126,32 +138,34 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
         return ax
 
 
-WATERFALL = (("capi_reported_recovered_per_day", "CAPI: recovered", "green"),
-             ("capi_reported_double_counted_per_day", "CAPI: double counted", "vermillion"),
-             ("capi_reported_unlinked_per_day", "CAPI: unlinked", "purple"),
-             ("net_new_per_day", "net new (orders moving)", "blue"),
-             ("pixel_capture_change_per_day", "pixel capture change", "sky"),
-             ("attribution_change_per_day", "attribution change", "yellow"))
-
-
 def waterfall_frame(values: dict) -> pd.DataFrame:
-    """The four-term identity of one platform/class (design §3.4) as a small frame for
-    `plot_waterfall`: one row per term (CAPI split into its parts) and the total, with intervals."""
-    rows = []
-    for key, label, color in (*WATERFALL, ("reported_change_per_day", "reported change", "black")):
-        ci = values.get(f"{key}_ci") or [None, None]
-        rows.append({"term": key, "label": label, "color": OKABE_ITO[color], "per_day": values.get(key),
-                     "ci_low": ci[0], "ci_high": ci[1]})
-    return pd.DataFrame(rows)
+    """The four-term identity of one platform/class as a small frame for `plot_waterfall`."""
+    from capi_audit.metrics.recovery import waterfall_frame as frame
+
+    return frame(values)
 
 
-def plot_waterfall(frame: pd.DataFrame, *, ax: Axes | None = None,
-                   title: str = "The reported change, decomposed") -> Axes:
+def plot_waterfall(frame: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
+                   platform: str | None = None, conv_class: str | None = None) -> Axes:
     """Waterfall: each term of the exact identity stacks on the previous ones and the last bar is
     the reported change per day; whiskers are each term's 95 % week-bootstrap interval (around
-    the term's own step; the intervals do not add)."""
+    the term's own step; the intervals do not add). A frame with a `platform` column (the
+    `recovery_waterfall` frame) is first narrowed to the platform and class."""
     with house_style():
         ax = _ax(ax)
+        if platform is not None and len(frame) and "platform" in frame:
+            frame = frame[frame["platform"] == platform]
+            if len(frame) and "conv_class" in frame:
+                cls = conv_class if conv_class in set(frame["conv_class"]) else sorted(frame["conv_class"].unique())[0]
+                frame = frame[frame["conv_class"] == cls]
+                conv_class = cls
+        if title is None:
+            title = "The reported change, decomposed" if platform is None else \
+                f"{platform} · {conv_class}: the reported change per day, decomposed"
+        frame = frame.reset_index(drop=True)
+        if not len(frame):
+            return _empty(ax, title)
+        frame = frame.assign(color=[OKABE_ITO.get(c, c) for c in frame["color"]])
         if not len(frame) or frame["per_day"].isna().all():
             return _empty(ax, title)
         parts, total = frame.iloc[:-1], frame.iloc[-1]
@@ -331,19 +345,23 @@ def plot_consent_violations(frame: pd.DataFrame, *, ax: Axes | None = None, plat
 
 
 def plot_latency(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
-                 age_limit_s: float | None = 7 * 86400) -> Axes:
+                 age_limit_s: float | None = 7 * 86400, window_h: float | None = 48) -> Axes:
     """Histogram of send latency (log scale) with 1 h, 24 h, 48 h and the age limit marked."""
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: server send latency (sent_at − event_time)"
+        if len(frame) and "platform" in frame:
+            frame = frame[frame["platform"] == platform]
         if not len(frame):
             return _empty(ax, title)
         edges = 10 ** frame["log10_s"].to_numpy(float)
         ax.bar(edges, frame["events"], width=edges * (10 ** 0.05 - 1), align="edge", color=OKABE_ITO["blue"])
         ax.set_xscale("log")
-        marks = [(3600, "1 h"), (86400, "24 h"), (48 * 3600, "48 h dedup window")]
+        marks = [(3600, "1 h"), (86400, "24 h")]
+        if window_h:
+            marks.append((window_h * 3600, f"{window_h:g} h dedup window"))
         if age_limit_s:
-            marks.append((age_limit_s, "7 d age limit"))
+            marks.append((age_limit_s, f"{age_limit_s / 86400:g} d age limit"))
         for x, label in marks:
             ax.axvline(x, color=OKABE_ITO["vermillion"] if "limit" in label else OKABE_ITO["grey"], ls="--", lw=1)
             ax.annotate(label, (x, ax.get_ylim()[1] * 0.95), rotation=90, va="top", ha="right", fontsize=8)
@@ -395,35 +413,58 @@ def save(ax: Axes, folder: Path, name: str) -> list[Path]:
     return paths
 
 
-def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
-    """Every chart for an audit result, named."""
-    fr, s = result.frames, result.summary
-    out: list[tuple[str, Axes]] = []
-    plats = sorted(k for k, v in s.get("dedup", {}).items() if isinstance(v, dict)) if s["dedup"].get("available", True) is not False else []
-    conv = s.get("conversion_event", "Purchase")
-    for p in plats:
-        out.append((f"{p}_dedup_daily", plot_dedup_daily(fr.get("dedup_daily", pd.DataFrame()), platform=p, event_name=conv)))
-        out.append((f"{p}_dedup_leaks", plot_dedup_leaks(fr.get("double_counting", pd.DataFrame()), platform=p)))
-        eff, rec = s.get("capi_effect", {}), s.get("recovery", {})
-        if eff.get("available", True) is not False and isinstance(eff.get(p), dict):
-            out.append((f"{p}_capi_daily", plot_capi_daily(fr.get("capi_effect", pd.DataFrame()), platform=p,
-                                                           conv_class=conv)))
-        if rec.get("available", True) is not False and isinstance(rec.get(p), dict):
-            vals = rec[p].get(conv, {})
-            if vals.get("available", True) is not False:
-                out.append((f"{p}_waterfall", plot_waterfall(waterfall_frame(vals),
-                                                             title=f"{p} · {conv}: the reported change, decomposed")))
-                out.append((f"{p}_bridge", plot_bridge(fr.get("recovery", pd.DataFrame()), platform=p, conv_class=conv)))
-        out.append((f"{p}_match_keys", plot_match_keys_heatmap(fr.get("match_keys_daily", pd.DataFrame()), platform=p)))
-        out.append((f"{p}_consent_funnel", plot_consent_funnel(fr.get("consent", pd.DataFrame()), platform=p)))
-        out.append((f"{p}_consent_violations", plot_consent_violations(fr.get("consent_by_country", pd.DataFrame()), platform=p)))
-        lat = fr.get("latency_bins", {})
-        out.append((f"{p}_latency", plot_latency(lat.get(p, pd.DataFrame()) if isinstance(lat, dict) else pd.DataFrame(),
-                                                 platform=p, age_limit_s=7 * 86400 if p == "meta" else None)))
-        out.append((f"{p}_payload_rules", plot_payload_rules(fr.get("validation", pd.DataFrame()), platform=p)))
-    if plats:
-        out.append(("identifier_tiers", plot_identifier_tiers(fr.get("tiers", pd.DataFrame()))))
+def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str, str, object]]:
+    """(file name, caption, draw) for every chart that applies to the result, in registry order.
+
+    Charts come from the family registry (`metrics.FAMILIES`); a per-platform chart is listed only
+    for platforms with rows in its frame (a figure that does not apply is omitted, not drawn
+    empty). `draw()` returns the Axes.
+    """
+    from capi_audit.metrics import FAMILIES
+
+    out: list[tuple[str, str, object]] = []
+    for fam in FAMILIES:
+        if family is not None and fam.name != family:
+            continue
+        if result.summary.get(fam.name, {}).get("available", True) is False:
+            continue
+        for chart in fam.charts:
+            frame = result.frames.get(chart.frame)
+            if frame is None or not len(frame):
+                continue
+            plot = globals()[f"plot_{chart.view}"]
+            if not chart.per_platform:
+                opts = chart.options(result, None) if chart.options else {}
+                out.append((chart.view, chart.caption, _drawer(plot, frame, opts)))
+                continue
+            plats = sorted(str(p) for p in frame["platform"].dropna().unique()) if "platform" in frame else []
+            for p in plats:
+                opts = {"platform": p, **(chart.options(result, p) if chart.options else {})}
+                if chart.view in ("dedup_daily", "capture_rate"):
+                    opts.setdefault("enabled_at", _local_enable(result, p))
+                out.append((f"{p}_{chart.view}", f"{_PLATFORM_NAMES.get(p, p)}: {chart.caption}",
+                            _drawer(plot, frame, opts)))
     return out
+
+
+_PLATFORM_NAMES = {"meta": "Meta", "google": "Google"}
+
+
+def _local_enable(result: AuditResult, platform: str) -> pd.Timestamp | None:
+    """The enable time as a naive local time (the charts' day axis is in the audit's zone)."""
+    iso = result.config.enabled_at.get(platform)
+    if not iso:
+        return None
+    return pd.Timestamp(iso).tz_convert(result.config.timezone).tz_localize(None)
+
+
+def _drawer(plot: object, frame: pd.DataFrame, opts: dict) -> object:
+    return lambda: plot(frame, **opts)  # type: ignore[operator]
+
+
+def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
+    """Every chart for an audit result, named, drawn."""
+    return [(name, draw()) for name, _, draw in chart_list(result)]  # type: ignore[operator]
 
 
 def write_charts(result: AuditResult, folder: Path) -> list[Path]:

@@ -66,7 +66,7 @@ def test_bridge_marks_the_enable_day(result):
 
 
 def test_tiers_sum_to_one(result):
-    ax = charts.plot_identifier_tiers(result.frames["tiers"])
+    ax = charts.plot_identifier_tiers(result.frames["match_keys_tiers"])
     widths = {}
     for p in ax.patches:
         widths.setdefault(round(p.get_y(), 3), 0.0)

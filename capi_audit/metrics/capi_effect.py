@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from capi_audit import stats
-from capi_audit.metrics.common import Headline, local_date, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, tidy
 from capi_audit.metrics.consent_rules import (
     CONSENT_STATES,
     consent_state_sql,
@@ -349,11 +349,18 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
     return tidy(frame, ["platform", "conv_class", "day"]) if len(frame) else frame, Headline("capi_effect", values)
 
 
-def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once the `result` registry lands
-    """Family entry point (registry contract): the `capi_effect` section and the frame `capi_effect`."""
-    from capi_audit.metrics import common
+def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> FamilyResult:
+    """Family `capi_effect`: the §3.3 figures per platform and class, each with the §3.4 headline
+    sentence (`sentence`, read by the findings and the report), and the daily frame."""
+    from capi_audit.metrics.recovery import cached_recovery, headline_sentence
 
-    frame, head = capi_effect(ws)
-    family_result = getattr(common, "FamilyResult", None)
-    frames = {"capi_effect": frame}
-    return family_result(head, frames) if family_result else (head, frames)
+    frame, head = capi_effect(ws, bootstrap_reps=bootstrap_reps)
+    if head.available:
+        _, rec = cached_recovery(ws, bootstrap_reps)
+        for plat, classes in head.values.items():
+            for cls, v in classes.items():
+                if not isinstance(v, dict) or v.get("available") is False:
+                    continue
+                r = rec.values.get(plat, {}).get(cls) if rec.available else None
+                v["sentence"] = headline_sentence(v, r if isinstance(r, dict) else None)
+    return FamilyResult(head, {"capi_effect": frame})

@@ -35,7 +35,7 @@ import pandas as pd
 
 from capi_audit import stats
 from capi_audit.metrics.capi_effect import daily_units, log_coverage, weak_linkage
-from capi_audit.metrics.common import Headline, local_date, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, tidy
 from capi_audit.metrics.periods import Coverage, periods
 
 if TYPE_CHECKING:
@@ -278,12 +278,12 @@ def recovery(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFrame
     """Per platform with an enable time and per conversion class: the decomposition and bridge.
     Frame `recovery`: one row per platform, class and day with R, L, P, O, ρ, π and the period."""
     reason = None
-    if not ws.config.capi_enabled_at:
-        reason = "no CAPI enable time configured ([capi_enabled_at])"
-    elif not ws.count("orders"):
+    if not ws.count("orders"):
         reason = "no orders loaded"
     elif not ws.count("platform_report"):
         reason = "no platform_report loaded: the decomposition explains the platform's reported change"
+    elif not ws.config.capi_enabled_at:
+        reason = "no CAPI enable time configured ([capi_enabled_at])"
     if reason:
         return pd.DataFrame(), Headline("recovery", available=False, reason=reason)
     values: dict[str, Any] = {}
@@ -304,14 +304,49 @@ def recovery(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFrame
     return (tidy(frame, ["platform", "conv_class", "day"]) if len(frame) else frame), Headline("recovery", values)
 
 
-def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once the `result` registry lands
-    """Family entry point (registry contract): the `recovery` section and the frame `recovery`."""
-    from capi_audit.metrics import common
+WATERFALL = (("capi_reported_recovered_per_day", "CAPI: recovered", "green"),
+             ("capi_reported_double_counted_per_day", "CAPI: double counted", "vermillion"),
+             ("capi_reported_unlinked_per_day", "CAPI: unlinked", "purple"),
+             ("net_new_per_day", "net new (orders moving)", "blue"),
+             ("pixel_capture_change_per_day", "pixel capture change", "sky"),
+             ("attribution_change_per_day", "attribution change", "yellow"),
+             ("reported_change_per_day", "reported change", "black"))
 
-    frame, head = recovery(ws)
-    family_result = getattr(common, "FamilyResult", None)
+
+def waterfall_frame(values: dict[str, Any]) -> pd.DataFrame:
+    """The four-term identity of one platform/class as rows (term, label, colour name, per_day,
+    ci_low, ci_high): the CAPI term in its three parts, the other terms, then the total."""
+    rows = []
+    for key, label, color in WATERFALL:
+        ci = values.get(f"{key}_ci") or [None, None]
+        rows.append({"term": key, "label": label, "color": color, "per_day": values.get(key),
+                     "ci_low": ci[0], "ci_high": ci[1]})
+    return pd.DataFrame(rows)
+
+
+def cached_recovery(ws: Workspace, bootstrap_reps: int = 2000) -> tuple[pd.DataFrame, Headline]:
+    """`recovery(ws)` once per workspace, config and data (capi_effect's sentence reads it too)."""
+    from capi_audit.metrics.units import _token
+
+    key = (_token(ws), bootstrap_reps)
+    cache = getattr(ws, "_recovery_cache", None)
+    if cache is None or cache[0] != key:
+        ws._recovery_cache = (key, recovery(ws, bootstrap_reps=bootstrap_reps))
+    return ws._recovery_cache[1]
+
+
+def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> FamilyResult:
+    """Family `recovery`: the decomposition and bridge per platform and class (frame `recovery`,
+    per day) and the waterfall rows (frame `recovery_waterfall`)."""
+    frame, head = cached_recovery(ws, bootstrap_reps)
     frames = {"recovery": frame}
-    return family_result(head, frames) if family_result else (head, frames)
+    if head.available:
+        parts = [waterfall_frame(v).assign(platform=plat, conv_class=cls)
+                 for plat, classes in sorted(head.values.items()) if isinstance(classes, dict)
+                 for cls, v in sorted(classes.items())
+                 if isinstance(v, dict) and v.get("available", True) is not False]
+        frames["recovery_waterfall"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return FamilyResult(head, frames)
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:

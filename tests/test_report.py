@@ -204,6 +204,13 @@ def test_report_renders_every_section_on_every_shape_of_input(small, tmp_path, n
     assert_clean_page((out / "index.html").read_text())
 
 
+def test_report_with_a_file_backed_workspace(small, tmp_path):
+    config = _variant(small, "no_enable_time", tmp_path)
+    out = tmp_path / "out"
+    assert main(["report", "--config", str(config), "--db", str(tmp_path / "audit.duckdb"), "--out", str(out)]) == 0
+    assert (tmp_path / "audit.duckdb").exists() and (out / "index.html").exists()
+
+
 def test_readme_example_regression_reports(small, tmp_path):
     """v1 crashed (KeyError in the notebooks) on the README's own example: Meta CAPI + Shopify."""
     config = _variant(small, "readme_example", tmp_path)

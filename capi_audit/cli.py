@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     """Load the sources of a config and print the load report."""
     from capi_audit.workspace import Workspace
 
+    check_db(args.db)
     with Workspace(args.db) as ws:
         reports = ws.load(args.config)
         if args.json:
@@ -78,9 +80,32 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out_dir(out: str | Path) -> None:
+    """`--out` must be a folder (existing or creatable), not a file."""
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{p}: --out names an existing file; give a folder")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{p}: --out lies under {parent}, which is a file")
+            break
+
+
+def check_db(db: str | None) -> None:
+    """`--db` must be a DuckDB file or a new file in an existing folder."""
+    if db:
+        from capi_audit.workspace import check_db_path
+
+        check_db_path(Path(db))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Load, compute every metric and write summary.json."""
     from capi_audit.audit import run_audit
+
+    check_out_dir(args.out)
+    check_db(args.db)
 
     result = run_audit(args.config, args.out, db=args.db, charts=not args.no_charts)
     print(result.text)
@@ -189,10 +214,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except AuditError as exc:
-        print(f"capi-audit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # the reader of our output went away (`load --json | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # never a traceback: one line, exit 2 (CAPI_AUDIT_DEBUG=1 re-raises)
+        if os.environ.get("CAPI_AUDIT_DEBUG"):
+            raise
+        text = str(exc).strip().splitlines()
+        return _error(f"{type(exc).__name__}: {text[0] if text else 'unexpected failure'}", 2)
+
+
+def _error(message: str, code: int) -> int:
+    from capi_audit.parsing import scrub
+
+    try:
+        print(f"capi-audit: error: {scrub(' '.join(message.split(chr(10))))}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return code
 
 
 if __name__ == "__main__":

@@ -132,6 +132,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if bool(args.config) == bool(args.result):
         raise ConfigError("report needs exactly one of --config (audit, then render) or --result (render a result folder)")
+    check_out_dir(args.out)
+    check_db(args.db)
     path = build_report(Path(args.config) if args.config else None, Path(args.out),
                         result_dir=Path(args.result) if args.result else None, db=args.db)
     print(f"report: {path}")

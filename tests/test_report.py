@@ -233,6 +233,15 @@ def test_error_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys):
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
+def test_report_never_replaces_a_folder_with_other_content(tmp_path, capsys):
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "thesis.txt").write_text("mine")
+    assert main(["report", "--config", str(FIXTURE), "--out", str(out), "--no-notebooks"]) == 2
+    assert "other content" in capsys.readouterr().err
+    assert (out / "thesis.txt").read_text() == "mine" and not list(tmp_path.glob(".*"))
+
+
 def test_report_needs_config_or_result(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path / "o")]) == 2
     assert "exactly one of --config" in capsys.readouterr().err

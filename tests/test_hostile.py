@@ -667,3 +667,14 @@ def test_refused_payload_lines_say_how_many_events_they_held(tmp_path, capsys):
     reasons = {r["line"]: r["reason"] for r in data["rejects"]}
     assert reasons[2].startswith("broken JSON; it held 7 events")
     assert reasons[3].startswith("invalid UTF-8; it held 1 events")
+
+
+@pytest.mark.slow
+def test_payload_log_of_large_batches_stays_under_1gb(tmp_path):
+    line = capi_line([capi_event(i, url_len=2500) for i in range(1000)])  # ~2.8 MB, 1,000 events
+    (tmp_path / "p.jsonl").write_text((line + "\n") * 5)
+    cfg = write_config(tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+    assert "5000" in out

@@ -133,7 +133,7 @@ class MetaCapiPayloadReader(Reader):
         no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events' FROM _bodies "
                    "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()} UNION ALL {no_data}")
+        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql(count_events=True)} UNION ALL {no_data}")
         for t in ("_jdocs", "_refused", "_bodies", "_events"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         notes = [n for n in (note, f"{n_test} events sent with a test_event_code (Meta counts them)" if n_test else "") if n]

@@ -234,7 +234,7 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
     for n, txt, refused in iter_lines(file, stats):
         if refused is not None:
             reason = refused.reason
-            if count_events and reason.startswith("line too long"):
+            if count_events and refused.events is not None:
                 reason += (f"; it held {refused.events} events (counted by their \"event_name\" keys)"
                            if refused.events else "; the number of events it held is unknown")
             ref_n.append(n)
@@ -311,10 +311,14 @@ def _multiline(file: Path) -> bool:
     return len(lines) > 1 and not lines[0].rstrip().endswith("}")
 
 
-def bad_docs_sql() -> str:
-    """Rows of `_jdocs` that are not JSON objects, as reader rejects."""
+def bad_docs_sql(*, count_events: bool = False) -> str:
+    """Rows of `_jdocs` that are not JSON objects, as reader rejects. With count_events (payload
+    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys."""
+    n = "((length(doc) - length(replace(doc, '\"event_name\"', ''))) // 12)"
+    held = (f"|| CASE WHEN NOT valid AND {n} > 0 THEN '; it held ' || {n} "
+            "|| ' events (counted by their \"event_name\" keys)' ELSE '' END" if count_events else "")
     return ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
-            "ELSE 'broken JSON' END AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
+            f"ELSE 'broken JSON' END {held} AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
 
 
 def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:

@@ -166,7 +166,7 @@ def _iter_utf8(fh: BinaryIO, file: Path, chunk: bytes, stats: LineStats, max_lin
                 try:
                     yield n, raw.decode("utf-8"), None
                 except UnicodeDecodeError:
-                    yield n, None, Refused(n, "invalid UTF-8")
+                    yield n, None, Refused(n, "invalid UTF-8", raw.count(_EVENT_KEY))
         if at_eof:
             break
         if carry and tail:

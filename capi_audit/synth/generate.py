@@ -199,6 +199,9 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     flags["currency_invalid"] = (u >= params.missing_currency_rate) & (
         u < params.missing_currency_rate + params.invalid_currency_rate)
     flags["pixel_gclid"] = rng.random(n) < 0.5
+    from capi_audit.synth import linkage
+
+    flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
     return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
                        retry_delay, rnd1, rnd2, keys, labels, flags)
 
@@ -318,6 +321,9 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
         "consent_ads": consent, "country": o.country,
         "is_test": np.where(o.is_test, "true", "false"),
     })
+    from capi_audit.synth import linkage
+
+    orders["status"] = linkage.order_status(params, o)
     pixel_parts, server_parts = [], []
     for pd_ in pds:
         pixel_parts.append(_pixel_rows(o, pd_, consent))
@@ -339,6 +345,8 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     })
     first = base[p.fired]
     again = base[p.reload].assign(event_time=p.tr[p.reload] * 1000)
+    # a reload that fires without eid (synth/linkage.py)
+    again["event_id"] = np.where(p.row_flags["reload_no_eid"][p.reload], "", again["event_id"])
     out = pd.concat([first, again])
     return out.sort_values(["event_time", "order_id"], kind="stable")
 

@@ -22,6 +22,32 @@ from typing import Any
 import numpy as np
 
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
+from capi_audit.synth.params import ScenarioParams
+
+STREAM = 991  # this module's own random stream, so its draws never shift the generator's
+
+
+def plant_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, defect: np.ndarray,
+                   reload: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-order linkage labels of one platform and day: `reload_no_eid` (a thank-you page reload,
+    on an order without a dedup defect, that fires without eid: the pixel alone counts it twice)."""
+    rng = np.random.default_rng([params.seed, o.day, STREAM, pi])
+    n = len(defect)
+    u = rng.random(n)
+    return {"reload_no_eid": reload & (defect == D["none"]) & (u < params.reload_without_eid_share)}
+
+
+def order_status(params: ScenarioParams, o: OrderDay) -> np.ndarray:
+    """Order status labels: paid, or refunded / pending at the planted rates (events are still
+    counted by the platforms; only paid orders are real conversions)."""
+    rng = np.random.default_rng([params.seed, o.day, STREAM])
+    u = rng.random(len(o.t0))
+    out = np.full(len(o.t0), "paid", dtype=object)
+    lo = 0.0
+    for status, rate in sorted(params.order_status_rates.items()):
+        out[(u >= lo) & (u < lo + rate)] = status
+        lo += rate
+    return out
 
 CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
           "method_b_miss")
@@ -56,6 +82,8 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     idm, rnew = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"])
     name, smiss = S & (d == D["name_mismatch"]), S & (d == D["server_missing_event_id"])
     mb, miss = method_b(p, W)
+    rn = p.row_flags["reload_no_eid"]                # reload without eid: its own pixel unit
+    rn_post = rn & (p.tr >= E)
     ch = lambda a: int((np.asarray(a, dtype=int) * nt).sum())  # noqa: E731
     dd = t.dedup["Purchase"]
     dd["both"] += ch(pk & k0s & within)
@@ -63,9 +91,9 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     dd["pixel_only"] += ch(pu & pk & ~k0s)
     dd["server_only"] += ch(k0s & ~pk) + ch(idm) + ch(rnew)
     dd["name_mismatch"] += ch(pu & pk & name)
-    dd["missing_event_id_pixel"] += ch(pu & pn)
+    dd["missing_event_id_pixel"] += ch(pu & pn) + ch(rn_post)
     dd["missing_event_id_server"] += ch(smiss)
-    dd["pixel_duplicates"] += ch(pu & pk & p.reload)
+    dd["pixel_duplicates"] += ch(pu & pk & p.reload & ~rn)
     dd["server_duplicates"] += ch(S & (d == D["retry_same_key"]))
     dd["method_b"] += ch(mb)
     dd["paired_by_fbp"] += ch(mb)
@@ -87,17 +115,18 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     # ---- double counting per conversion class (post units of linked orders) ----
     meta = p.platform == "meta"
     srv_units = (k0s & ~(pk & within)).astype(int) + idm + rnew + smiss + (name if meta else 0) - mb
-    L = pu.astype(int) + srv_units
-    P = pu.astype(int)
+    L = pu.astype(int) + rn_post + srv_units
+    P = pu.astype(int) + rn_post
     causes = {
         "outside_window": pk & k0s & ~within,
         "name_variant": (pk & name) if meta else np.zeros(len(d), bool),
         "id_mismatch": idm & pk & ~mb & ~miss,
         "method_b_miss": miss,
         "server_retry_new_id": rnew,
-        "missing_event_id": ((smiss & pk) | (pn & k0s)) & ~mb & ~miss,
+        "missing_event_id": (((smiss & pk) | (pn & k0s)) & ~mb & ~miss).astype(int) + (rn_post & pu),
     }
-    _fold_dc(t.dc2["Purchase"], L, P, causes, nt)
+    # the pixel alone already counted the reload twice: pre-existing
+    _fold_dc(t.dc2["Purchase"], L, P, causes, nt, pre={"missing_event_id": rn_post & pu})
     if not meta:  # Google: a 'purchase' upload is another conversion action, its own class
         z = np.zeros(len(d), bool)
         _fold_dc(t.dc2["purchase"], name.astype(int), np.zeros(len(d), int),
@@ -114,7 +143,8 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     t.orders_reached["server"].update(o.order_id[(sv_rows > 0) & nt])
 
 
-def _fold_dc(c: Counter, L: np.ndarray, P: np.ndarray, causes: dict[str, np.ndarray], nt: np.ndarray) -> None:
+def _fold_dc(c: Counter, L: np.ndarray, P: np.ndarray, causes: dict[str, np.ndarray], nt: np.ndarray,
+             pre: dict[str, np.ndarray] | None = None) -> None:
     L = np.where(nt, L, 0)
     P = np.where(nt, P, 0)
     c["orders_matched"] += int((L >= 1).sum())
@@ -128,9 +158,12 @@ def _fold_dc(c: Counter, L: np.ndarray, P: np.ndarray, causes: dict[str, np.ndar
         c[k] += v
         total += v
     assert total == int(np.maximum(L - 1, 0).sum()), "every extra unit has one cause"
+    for k, arr in (pre or {}).items():
+        c["pre_" + k] += int((np.asarray(arr, dtype=int) * nt).sum())
 
 
-def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_tp: np.ndarray):
+def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_tp: np.ndarray,
+                 day_tr: np.ndarray):
     """(mask, days, event_name) triples: every unit the platform counts, on its day (all rows)."""
     d = p.defect
     S = p.sent & (d != D["too_old"])
@@ -154,6 +187,7 @@ def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_
         (pn & mb, day_t0, "Purchase"),
         (smiss & ~mb, day_t0, "Purchase"),
         (name, day_t0, "purchase"),
+        (p.row_flags["reload_no_eid"], day_tr, "Purchase"),  # the reload without eid: its own unit
     ]
 
 
@@ -175,13 +209,13 @@ def dedup_result(c: Counter) -> dict[str, Any]:
 
 
 def dc_result(c: Counter) -> dict[str, Any]:
-    """The double-counting figures of one class from its counters (pre-existing is 0 per cause
-    in the base scenario: the pixel alone counts each order at most once)."""
+    """The double-counting figures of one class from its counters."""
     matched = int(c["orders_matched"])
     out: dict[str, Any] = {k: int(c[k]) for k in ("orders_matched", "orders_double_counted", "counted_units",
                                                    "pre_existing", "server_caused")}
     out["inflation_rate"] = (out["counted_units"] - matched) / matched if matched else None
-    out["extra_counts"] = {k: {"total": int(c[k]), "pre_existing": 0, "server_caused": int(c[k])} for k in CAUSES}
+    out["extra_counts"] = {k: {"total": int(c[k]), "pre_existing": int(c["pre_" + k]),
+                               "server_caused": int(c[k]) - int(c["pre_" + k])} for k in CAUSES}
     out["orders_also_under_other_names"] = int(c["orders_also_under_other_names"])
     out["orders_merged_away"] = 0
     return out

@@ -74,6 +74,11 @@ class ScenarioParams:
     missing_currency_rate: float = 0.01
     invalid_currency_rate: float = 0.005
     weak_keys_rate: float = 0.01      # payload with only keys Meta rejects as insufficient
+    # linkage realism (synth/linkage.py): a share of thank-you page reloads (on orders without a
+    # dedup defect) fire without eid — double counting that exists without the server; and
+    # order statuses other than paid
+    reload_without_eid_share: float = 0.5
+    order_status_rates: dict[str, float] = field(default_factory=lambda: {"refunded": 0.03, "pending": 0.01})
     customer_pool: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:

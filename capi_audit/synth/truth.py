@@ -100,7 +100,8 @@ class Truth:
         S = p.sent & (d != D["too_old"])  # accepted server events (rejected ones never count)
         k0s = S & np.isin(d, [D["none"], D["pixel_missing_event_id"], D["late"],
                               D["retry_same_key"], D["retry_new_id"]])
-        k0p = (prow > 0) & pid
+        rn = p.row_flags["reload_no_eid"]  # a reload without eid is its own key-less row
+        k0p = (r1 | (r2 & ~rn)) & pid
         within = np.abs(p.sent_at - pfirst) <= W
         idm, rnew, name = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"]), S & (d == D["name_mismatch"])
         smiss = S & (d == D["server_missing_event_id"])
@@ -109,7 +110,7 @@ class Truth:
         # still reads it through `double_counting.extra_counts` (conversion event only)
         k0 = k0p | k0s
         keys = k0.astype(int) + (idm | rnew).astype(int) + name.astype(int)
-        m = prow * (~pid) + smiss.astype(int)
+        m = prow * (~pid) + smiss.astype(int) + (r2 & rn).astype(int)
         outside = k0p & k0s & ~within
         counted = keys + outside.astype(int) + m
         counted = np.where(nt, counted, 0)
@@ -164,8 +165,8 @@ class Truth:
 
     def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
         b = self.bounds
-        day_t0, day_tp = _day_of(o.t0, b), _day_of(p.tp, b)
-        units = linkage_truth.replay_units(o, p, W, day_t0, day_tp)
+        day_t0, day_tp, day_tr = _day_of(o.t0, b), _day_of(p.tp, b), _day_of(p.tr, b)
+        units = linkage_truth.replay_units(o, p, W, day_t0, day_tp, day_tr)
         for mask, days, ev in units:
             for dd_, test in zip(days[mask], o.is_test[mask], strict=True):
                 if 0 <= dd_ < self.params.days:

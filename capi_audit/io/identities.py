@@ -85,7 +85,7 @@ def mapped(columns: dict[str, str]) -> dict[str, str]:
 
 def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     """Hash the raw customer columns of the loaded rows of `_parsed` / `_stage` into identities,
-    then blank them in `_stage`. Returns the number of identity rows written."""
+    (`_stage` is dropped by the caller right after). Returns the number of identity rows written."""
     raw_cols = [c for c in staged_columns if c in RAW_KEYS]
     if not raw_cols:
         return 0
@@ -109,5 +109,4 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
                         WHERE p._reason IS NULL AND p.order_id IS NOT NULL
                     ) WHERE sha256 IS NOT NULL
                 """, {"plat": plat, "name": name, "key": key, "variant": variant})
-        ws.execute(f'UPDATE _stage SET "{raw}" = NULL')
     return ws.count("identities") - before

@@ -202,6 +202,7 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     from capi_audit.synth import linkage
 
     flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
+    flags.update(linkage.plant_key_mistakes(params, o, platform, pi, keys, labels, pools))
     return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
                        retry_delay, rnd1, rnd2, keys, labels, flags)
 
@@ -324,6 +325,7 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
     from capi_audit.synth import linkage
 
     orders["status"] = linkage.order_status(params, o)
+    orders["Email"], orders["Phone"] = linkage.raw_identity(o)
     pixel_parts, server_parts = [], []
     for pd_ in pds:
         pixel_parts.append(_pixel_rows(o, pd_, consent))

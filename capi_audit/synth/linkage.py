@@ -37,6 +37,51 @@ def plant_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, 
     return {"reload_no_eid": reload & (defect == D["none"]) & (u < params.reload_without_eid_share)}
 
 
+def raw_email(c: int) -> str:
+    """The email as the customer typed it in the shop: every fourth customer with capitals."""
+    return f"C{c}@Example.com" if c % 4 == 0 else f"c{c}@example.com"
+
+
+def raw_identity(o: OrderDay) -> tuple[np.ndarray, np.ndarray]:
+    """The orders export's raw Email and Phone columns (synthetic customers; the audit hashes them
+    locally into identities and never stores them)."""
+    em = np.array([raw_email(int(c)) for c in o.cust], dtype=object)
+    ph = np.array([f"+49 151 {int(c):07d}" for c in o.cust], dtype=object)
+    return em, ph
+
+
+def plant_key_mistakes(params: ScenarioParams, o: OrderDay, platform: str, pi: int, keys: dict,
+                       labels: dict, pools: Any) -> dict[str, np.ndarray]:
+    """Replace some correct em / ph hashes on server events by a wrong hash of the right customer:
+    the email hashed as typed (customers whose typed email has capitals), the expected hash hashed
+    again, the phone without its country code. Labels `em_unnormalized`, `em_hashed_twice`,
+    `ph_no_country`; the values stay valid 64-hex hashes (match-key validity is unchanged)."""
+    import hashlib
+
+    sha = lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest()  # noqa: E731
+    rng = np.random.default_rng([params.seed, o.day, STREAM, 100 + pi])
+    n = len(o.cust)
+    u_em, u_ph = rng.random(n), rng.random(n)
+    em_ok = (keys["em"] != "") & ~labels["em_invalid"]
+    typed_caps = (o.cust % 4) == 0
+    a, b = params.em_unnormalized_rate, params.em_hashed_twice_rate
+    unnorm = em_ok & typed_caps & (u_em < a)
+    twice = em_ok & ~unnorm & (u_em >= a) & (u_em < a + b)
+    ph_ok = (keys["ph"] != "") & ~labels["ph_plain"]
+    nocc = ph_ok & (u_ph < params.ph_no_country_rate)
+    em = keys["em"].copy()
+    for i in np.flatnonzero(unnorm):
+        em[i] = sha(raw_email(int(o.cust[i])))
+    for i in np.flatnonzero(twice):
+        em[i] = sha(em[i])
+    ph = keys["ph"].copy()
+    for i in np.flatnonzero(nocc):
+        national = pools.ph_digits[o.cust[i]][2:]
+        ph[i] = sha(national if platform == "meta" else "+" + national)
+    keys["em"], keys["ph"] = em, ph
+    return {"em_unnormalized": unnorm, "em_hashed_twice": twice, "ph_no_country": nocc}
+
+
 def order_status(params: ScenarioParams, o: OrderDay) -> np.ndarray:
     """Order status labels: paid, or refunded / pending at the planted rates (events are still
     counted by the platforms; only paid orders are real conversions)."""
@@ -233,3 +278,41 @@ def linkage_result(t: Any, order_key: str = "auto") -> dict[str, Any]:
     out["order_key"] = order_key
     out["reliable"] = True
     return out
+
+
+HASH_CAUSES = ("uppercase_hex", "not_normalized", "phone_without_country_code", "hashed_twice",
+               "another_orders_customer", "plaintext", "unexplained")
+
+
+def add_hash_agreement(p: PlatformDay, mult: np.ndarray, t: Any) -> None:
+    """Per server row (retries and rejected sends included, test orders out via mult): the verdict
+    of hash agreement for em and ph, from the key labels."""
+    from capi_audit.synth.generate import EMPTY_HASH
+
+    L, f = p.key_labels, p.row_flags
+    em = p.keys["em"]
+    em_present = em != ""
+    empty = em == EMPTY_HASH
+    upper = L["em_invalid"] & ~L["em_plain"] & ~empty
+    verdict_em = np.select(
+        [L["em_plain"], upper, empty, f["em_unnormalized"], f["em_hashed_twice"]],
+        ["plaintext", "uppercase_hex", "unexplained", "not_normalized", "hashed_twice"], "agree")
+    ph_present = p.keys["ph"] != ""
+    verdict_ph = np.select([L["ph_plain"], f["ph_no_country"]], ["plaintext", "phone_without_country_code"], "agree")
+    for key, present, verdict in (("em", em_present, verdict_em), ("ph", ph_present, verdict_ph)):
+        for v in np.unique(verdict[present]):
+            t.hash[(key, str(v))] += int((mult * (present & (verdict == v))).sum())
+
+
+def hash_agreement_result(t: Any) -> dict[str, Any]:
+    """match_keys.<platform>.hash_agreement from the verdict counts."""
+    out: dict[str, Any] = {}
+    for key in ("em", "ph"):
+        n = sum(v for (k, _), v in t.hash.items() if k == key)
+        if not n:
+            continue
+        agree = t.hash[(key, "agree")]
+        out[key] = {"n": n, "agree": agree, "share": agree / n,
+                    "mismatch": {c: int(t.hash[(key, c)]) for c in HASH_CAUSES}}
+    return out
+

@@ -79,6 +79,12 @@ class ScenarioParams:
     # order statuses other than paid
     reload_without_eid_share: float = 0.5
     order_status_rates: dict[str, float] = field(default_factory=lambda: {"refunded": 0.03, "pending": 0.01})
+    # server keys hashed wrongly, found by hash agreement against the shop's own (hashed) data:
+    # the email hashed as typed (only customers who typed it with capitals), hashed twice, and the
+    # phone hashed without its country code
+    em_unnormalized_rate: float = 0.03
+    em_hashed_twice_rate: float = 0.01
+    ph_no_country_rate: float = 0.03
     customer_pool: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:

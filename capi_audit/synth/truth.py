@@ -69,6 +69,7 @@ class PlatformTruth:
     counted_by: Counter = field(default_factory=Counter)
     linkage: Counter = field(default_factory=Counter)
     orders_reached: dict[str, set] = field(default_factory=lambda: defaultdict(set))
+    hash: Counter = field(default_factory=Counter)
 
 
 class Truth:
@@ -180,6 +181,7 @@ class Truth:
         if not mult.any():
             return
         t.rows += int(mult.sum())
+        linkage_truth.add_hash_agreement(p, mult, t)
         L = p.key_labels
         present = {k: p.keys[k] != "" for k in MATCH_KEYS}
         plain = {k: np.zeros(len(d), bool) for k in MATCH_KEYS}
@@ -326,6 +328,7 @@ class Truth:
                 shared = sum(c for c in t.values[k].values() if c >= limit)
                 res[k]["shared_value"] = shared / n if n else None
         res["identifier_tiers"] = {k: (t.tiers[k] / n if n else None) for k in ("strong", "click", "browser", "none")}
+        res["hash_agreement"] = linkage_truth.hash_agreement_result(t)
         return res
 
     def _latency(self, pl: str, t: PlatformTruth) -> dict[str, Any]:

@@ -203,6 +203,7 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
 
     flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
     flags.update(linkage.plant_key_mistakes(params, o, platform, pi, keys, labels, pools))
+    flags.update(linkage.plant_requests(params, o, platform, pi, defect, sent, keys))
     return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
                        retry_delay, rnd1, rnd2, keys, labels, flags)
 
@@ -357,7 +358,7 @@ SERVER_COLUMNS = ("platform", "event_name", "event_id", "event_time", "order_id"
                   "sent_at", "action_source", "event_source_url", "em", "ph", "fn", "ln", "ge", "db",
                   "ct", "st", "zp", "country", "external_id", "client_ip_address",
                   "client_user_agent", "fbc", "fbp", "gclid", "consent_ads",
-                  "data_processing_options", "status", "error")
+                  "data_processing_options", "status", "error", "request_id")
 
 
 def _iso(ts: np.ndarray) -> list[str]:
@@ -395,12 +396,16 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         cols["data_processing_options"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
+    from capi_audit.synth import linkage
+
+    cols["status"], cols["error"], cols["request_id"] = linkage.server_requests(o, p, cols["status"], cols["error"])
     base = pd.DataFrame(cols)
     first = base[p.sent]
     retry = p.sent & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
     again = base[retry].copy()
     again["sent_at"] = (p.sent_at + p.retry_delay)[retry]
     again["event_id"] = np.where(d[retry] == D["retry_new_id"], p.rnd2[retry], again["event_id"])
+    again["request_id"] = again["request_id"] + "-retry"
     out = pd.concat([first, again]).sort_values(["sent_at", "order_id", "event_id"], kind="stable")
     out["sent_at"] = _iso(out["sent_at"].to_numpy())
     return out[list(SERVER_COLUMNS)]

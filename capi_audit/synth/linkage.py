@@ -82,6 +82,47 @@ def plant_key_mistakes(params: ScenarioParams, o: OrderDay, platform: str, pi: i
     return {"em_unnormalized": unnorm, "em_hashed_twice": twice, "ph_no_country": nocc}
 
 
+def _insufficient(keys: dict, i: int) -> bool:
+    """Meta's insufficient customer-information rule on one order's keys (domain §1.7)."""
+    from capi_audit.synth.truth import MATCH_KEYS, META_WEAK_SETS
+
+    ks = frozenset(k for k in MATCH_KEYS if k != "gclid" and keys[k][i] != "")
+    return any(ks <= weak for weak in META_WEAK_SETS)
+
+
+def plant_requests(params: ScenarioParams, o: OrderDay, platform: str, pi: int, defect: np.ndarray,
+                   sent: np.ndarray, keys: dict) -> dict[str, np.ndarray]:
+    """Meta sends too old with no logged status (`old_unlogged`), and good sends of the same day
+    batched into such a request, also without a logged status (`collateral`, `batch_of` = the
+    position of the old order whose request they share, else -1)."""
+    rng = np.random.default_rng([params.seed, o.day, STREAM, 200 + pi])
+    n = len(defect)
+    u1, u2 = rng.random(n), rng.random(n)
+    meta = platform == "meta"
+    old = sent & (defect == D["too_old"]) & ~o.is_test & meta
+    old_unlogged = old & (u1 < params.too_old_unlogged_share)
+    batched_old = np.flatnonzero(old_unlogged & (u2 < params.old_batch_share))
+    cand = [i for i in np.flatnonzero(sent & (defect == D["none"]) & ~o.is_test & meta)
+            if not _insufficient(keys, i)]
+    batch_of = np.full(n, -1)
+    for j, i in zip(batched_old, cand, strict=False):
+        batch_of[i] = j
+    return {"old_unlogged": old_unlogged, "collateral": batch_of >= 0, "batch_of": batch_of}
+
+
+def server_requests(o: OrderDay, p: PlatformDay, status: np.ndarray, error: np.ndarray):
+    """(status, error, request_id) of each order's first server row: one request per send; an
+    unlogged send has no status; a collateral send rides in its old order's request."""
+    f = p.row_flags
+    unlogged = f["old_unlogged"] | f["collateral"]
+    status = np.where(unlogged, "", status)
+    error = np.where(unlogged, "", error)
+    req = np.array([f"{p.platform}-{x}" for x in o.order_id], dtype=object)
+    mates = np.flatnonzero(f["collateral"])
+    req[mates] = req[f["batch_of"][mates]]
+    return status, error, req
+
+
 def order_status(params: ScenarioParams, o: OrderDay) -> np.ndarray:
     """Order status labels: paid, or refunded / pending at the planted rates (events are still
     counted by the platforms; only paid orders are real conversions)."""
@@ -105,7 +146,7 @@ def method_b(p: PlatformDay, W: float) -> tuple[np.ndarray, np.ndarray]:
     if p.platform != "meta":
         return np.zeros(n, bool), np.zeros(n, bool)
     d = p.defect
-    S = p.sent & (d != D["too_old"])
+    S = p.sent & (d != D["too_old"]) & ~p.row_flags["collateral"]
     shape = S & p.fired & np.isin(d, [D["id_mismatch"], D["server_missing_event_id"], D["pixel_missing_event_id"]])
     fbp_ok = p.keys["fbp"] != ""
     timing = (p.tp <= p.sent_at) & (p.sent_at - p.tp <= W)
@@ -117,7 +158,7 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     nt = ~o.is_test
     d = p.defect
     E = p.enable
-    S = p.sent & (d != D["too_old"])
+    S = p.sent & (d != D["too_old"]) & ~p.row_flags["collateral"]
     pid = d != D["pixel_missing_event_id"]
     pu = p.fired & (p.tp >= E)                      # the pixel unit counts after enablement
     pk, pn = p.fired & pid, p.fired & ~pid           # pixel key unit / pixel unit without id
@@ -152,7 +193,10 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     retry_rows = p.sent & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
     test = o.is_test
     cb = t.counted_by
-    cb[("Purchase", "rejected")] += int((rej & nt & ~(d == D["name_mismatch"])).sum())
+    f = p.row_flags
+    cb[("Purchase", "rejected")] += int((rej & nt & ~f["old_unlogged"]).sum())
+    cb[("Purchase", "assumed_rejected")] += int((rej & nt & f["old_unlogged"]).sum())
+    cb[("Purchase", "batch_collateral")] += int((f["collateral"] & nt).sum())
     px_rows = p.fired.astype(int) + p.reload.astype(int)
     sv_rows = p.sent.astype(int) + retry_rows.astype(int)
     cb[("Purchase", "test_order_events")] += int((px_rows * test).sum() + (sv_rows * test * (d != D["name_mismatch"])).sum())
@@ -211,7 +255,7 @@ def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_
                  day_tr: np.ndarray):
     """(mask, days, event_name) triples: every unit the platform counts, on its day (all rows)."""
     d = p.defect
-    S = p.sent & (d != D["too_old"])
+    S = p.sent & (d != D["too_old"]) & ~p.row_flags["collateral"]
     pid = d != D["pixel_missing_event_id"]
     pk, pn = p.fired & pid, p.fired & ~pid
     k0s = S & np.isin(d, [D["none"], D["pixel_missing_event_id"], D["late"], D["retry_same_key"],

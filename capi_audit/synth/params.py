@@ -85,6 +85,10 @@ class ScenarioParams:
     em_unnormalized_rate: float = 0.03
     em_hashed_twice_rate: float = 0.01
     ph_no_country_rate: float = 0.03
+    # too-old sends whose response was not logged (status empty): the audit assumes Meta rejected
+    # them; some shared their request with a good event (no status either): batch collateral
+    too_old_unlogged_share: float = 0.5
+    old_batch_share: float = 0.5
     customer_pool: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:

@@ -98,9 +98,11 @@ class Truth:
         prow = r1.astype(int) + r2.astype(int)
         pid = d != D["pixel_missing_event_id"]
         pfirst = np.where(r1, p.tp, p.tr)
-        S = p.sent & (d != D["too_old"])  # accepted server events (rejected ones never count)
+        # v1 (recovery, still v1) leaves out only logged rejections: a too-old send with no logged
+        # status counts there, keyed by its order id
+        S = p.sent & ((d != D["too_old"]) | p.row_flags["old_unlogged"])
         k0s = S & np.isin(d, [D["none"], D["pixel_missing_event_id"], D["late"],
-                              D["retry_same_key"], D["retry_new_id"]])
+                              D["retry_same_key"], D["retry_new_id"], D["too_old"]])
         rn = p.row_flags["reload_no_eid"]  # a reload without eid is its own key-less row
         k0p = (r1 | (r2 & ~rn)) & pid
         within = np.abs(p.sent_at - pfirst) <= W
@@ -270,7 +272,9 @@ class Truth:
             res[ev]["report_gap"] = float(rep - exp) if ev == self.params_conversion else None
             res[ev]["report_to_log_ratio"] = rep / exp if ev == self.params_conversion and exp else None
             res[ev]["counted_by_platform"] = {
-                "rejected": int(t.counted_by[(ev, "rejected")]), "assumed_rejected": 0, "batch_collateral": 0,
+                "rejected": int(t.counted_by[(ev, "rejected")]),
+                "assumed_rejected": int(t.counted_by[(ev, "assumed_rejected")]),
+                "batch_collateral": int(t.counted_by[(ev, "batch_collateral")]),
                 "test_order_events": int(t.counted_by[(ev, "test_order_events")]),
                 "test_event_code_counted": 0}
         return res

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,10 @@ class SourceSpec:
 
     def files(self) -> list[Path]:
         """The files this source names, sorted; a glob may match several."""
-        if any(ch in self.path for ch in "*?["):
-            return [Path(p) for p in sorted(glob.glob(self.path))]
-        return [Path(self.path)]
+        # a literal file wins over a glob reading of its name (`export[1].csv`)
+        if Path(self.path).exists() or not any(ch in self.path for ch in "*?["):
+            return [Path(self.path)]
+        return [Path(p) for p in sorted(glob.glob(self.path))]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class AuditConfig:
     order_key: str = "auto"
     event_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     google_actions: tuple[GoogleAction, ...] = ()
+    # Plausibility window of loaded times (docs/loading.md): rows outside are rejected at load.
+    plausible_from: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    plausible_until: dt.datetime | None = None  # None: one year after the newest order
 
     def window_hours(self, platform: str) -> float | None:
         """Dedup window in hours for a platform; None means unbounded."""
@@ -77,6 +82,8 @@ _AUDIT_KEYS = {
     "default_platform": str,
     "order_key": str,
     "event_aliases": dict,
+    "plausible_from": (str, dt.date),
+    "plausible_until": (str, dt.date),
 }
 _SOURCE_KEYS = {
     "table": str,
@@ -102,7 +109,9 @@ def _fail(where: Path | str, msg: str) -> ConfigError:
 def _check_type(where: Path | str, key: str, value: Any, typ: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, typ):
         names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise _fail(where, f"key '{key}' must be {names}, got {type(value).__name__} {value!r}")
+        from capi_audit.parsing import scrub
+
+        raise _fail(where, f"key '{key}' must be {names}, got {type(value).__name__} {scrub(repr(value))}")
 
 
 def parse_timestamp(where: Path | str, key: str, value: Any, tz: str) -> dt.datetime:
@@ -120,7 +129,10 @@ def parse_timestamp(where: Path | str, key: str, value: Any, tz: str) -> dt.date
         raise _fail(where, f"key '{key}' must be a time, got {type(value).__name__}")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=ZoneInfo(tz))
-    return ts.astimezone(dt.UTC)
+    try:
+        return ts.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise _fail(where, f"key '{key}': {value!s} cannot be converted to UTC (out of range)") from exc
 
 
 def check_timezone(where: Path | str, tz: str) -> str:
@@ -159,6 +171,10 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         if hours <= 0:
             raise _fail(where, f"key 'dedup_window_hours.{plat}' must be positive")
         windows[plat] = float(hours)
+    for plat, hours in windows.items():
+        if hours is not None and not math.isfinite(hours):
+            raise _fail(where, f"dedup window for {plat} must be a finite number of hours, got {hours!r} "
+                               "(leave the key out for the platform's default)")
     if windows["meta"] is not None and windows["meta"] <= 0:
         raise _fail(where, "key 'audit.dedup_window_hours' must be positive")
     enabled = data.get("capi_enabled_at", {})
@@ -168,6 +184,12 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     for plat, value in enabled.items():
         _check_platform(where, f"capi_enabled_at.{plat}", plat)
         enabled_at[plat] = parse_timestamp(where, f"capi_enabled_at.{plat}", value, tz)
+    plausible = {}
+    for key in ("plausible_from", "plausible_until"):
+        if key in audit:
+            plausible[key] = parse_timestamp(where, f"audit.{key}", audit[key], tz)
+    if len(plausible) == 2 and plausible["plausible_from"] >= plausible["plausible_until"]:
+        raise _fail(where, "key 'audit.plausible_from' must be before 'audit.plausible_until'")
     default_platform = audit.get("default_platform")
     if default_platform is not None:
         _check_platform(where, "audit.default_platform", default_platform)
@@ -178,6 +200,13 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         _parse_source(where, base, i, s, default_platform) for i, s in enumerate(raw_sources, 1)
     )
     order_key, aliases, actions = _parse_linkage(where, audit, data.get("google_actions", []))
+    seen: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(sources, 1):
+        key = (s.table, str(Path(s.path).resolve()) if not any(c in s.path for c in "*?[") else s.path)
+        if key in seen:
+            raise _fail(where, f"sources[{seen[key]}] and sources[{i}] both load {s.path!r} into {s.table}: "
+                               "every row would count twice; remove one")
+        seen[key] = i
     return AuditConfig(
         order_key=order_key,
         event_aliases=aliases,
@@ -189,6 +218,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         default_platform=default_platform,
         sources=sources,
         path=path,
+        **plausible,
     )
 
 
@@ -272,6 +302,13 @@ def _parse_source(
             raise _fail(where, f"{label}.columns: {canon!r} is not a column of {table} (known: {', '.join(sorted(known_cols))})")
         if not isinstance(source_col, str):
             raise _fail(where, f"{label}.columns.{canon} must be a source column name (string)")
+    options = src.get("options", {})
+    known_opts = FORMATS[fmt].options
+    for key, value in options.items():
+        if key not in known_opts:
+            known = ", ".join(sorted(known_opts)) or "none"
+            raise _fail(where, f"unknown key '{key}' in {label}.options for format {fmt!r} (known: {known})")
+        _check_type(where, f"{label}.options.{key}", value, known_opts[key])
     platform = src.get("platform", default_platform)
     if platform is not None:
         _check_platform(where, f"{label}.platform", platform)
@@ -298,4 +335,6 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
     return config_from_dict(data, path=path)

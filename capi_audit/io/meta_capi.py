@@ -61,7 +61,7 @@ class MetaCapiPayloadReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event in every request body of the file."""
         ensure_file(file)
-        note = read_docs(ws, file)
+        note = read_docs(ws, file, count_events=True)
         # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _jdocs AS
@@ -96,12 +96,12 @@ class MetaCapiPayloadReader(Reader):
             CREATE OR REPLACE TEMP TABLE _events AS
             SELECT line, sent_raw, test_code, resp, request_id, dataset, i,
                 -- the SDK's EventRequest.get_params() gives each event as JSON text
-                CASE WHEN json_type(json_extract(data, '$[' || i || ']')) = 'VARCHAR'
-                          AND json_valid(json_extract_string(data, '$[' || i || ']'))
-                     THEN CAST(json_extract_string(data, '$[' || i || ']') AS JSON)
-                     ELSE json_extract(data, '$[' || i || ']') END AS ev
-            FROM (SELECT *, unnest(range(CAST(json_array_length(data) AS BIGINT))) AS i
-                  FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY')
+                CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
+                     THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
+            -- unnest the list: the whole batch is not copied into every event's row
+            FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
+                  FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
+                        FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
         """)
         cols = {
             "event_name": _text("$.event_name"), "event_id": _text("$.event_id"),
@@ -133,7 +133,7 @@ class MetaCapiPayloadReader(Reader):
         no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events' FROM _bodies "
                    "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()} UNION ALL {no_data}")
+        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql(count_events=True)} UNION ALL {no_data}")
         for t in ("_jdocs", "_refused", "_bodies", "_events"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         notes = [n for n in (note, f"{n_test} events sent with a test_event_code (Meta counts them)" if n_test else "") if n]

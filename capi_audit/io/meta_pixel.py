@@ -57,9 +57,9 @@ class MetaPixelHitsReader(Reader):
                     CAST(NULL AS VARCHAR) AS client_ip,
                     NULLIF(regexp_extract(CAST(json_extract(e, '$.request.headers') AS VARCHAR),
                         '"name":\\s*"[Uu]ser-[Aa]gent",\\s*"value":\\s*"([^"]*)"', 1), '') AS client_ua
-                FROM (SELECT unnest(range(CAST(json_array_length(j, '$.log.entries') AS BIGINT))) AS i, j
-                      FROM (SELECT CAST(content AS JSON) AS j FROM read_text($f)))
-                CROSS JOIN LATERAL (SELECT json_extract(j, '$.log.entries[' || i || ']') AS e)
+                FROM (SELECT unnest(range(len(arr))) AS i, unnest(arr) AS e
+                      FROM (SELECT CAST(json_extract(CAST(content AS JSON), '$.log.entries[*]') AS JSON[]) AS arr
+                            FROM read_text($f)))
             """, {"f": str(file)})
             ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
             note = "positions are HAR entries"

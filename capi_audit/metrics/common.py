@@ -38,6 +38,20 @@ class Headline:
         return self.values
 
 
+@dataclass
+class FamilyResult:
+    """What one metric family's `compute(ws)` returns: its summary.json section (`headline`) and
+    every small tidy frame it owns, named `<family>` or `<family>_<view>`."""
+
+    headline: Headline
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def unavailable(cls, section: str, reason: str) -> FamilyResult:
+        """A family whose inputs are missing: no frames, the reason says what would provide them."""
+        return cls(Headline(section, available=False, reason=reason))
+
+
 def local_date(expr: str) -> str:
     """SQL for the calendar day of a TIMESTAMPTZ in the audit's time zone ($tz)."""
     return f"CAST(timezone($tz, {expr}) AS DATE)"

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, local_date, params, prepare, ratio, tidy
+from capi_audit.metrics.common import (
+    FamilyResult,
+    Headline,
+    local_date,
+    params,
+    prepare,
+    ratio,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -102,3 +110,12 @@ def by_country(frame: pd.DataFrame) -> pd.DataFrame:
         s = g.drop(columns=["platform", "country", "day"]).sum()
         rows.append({"platform": plat, "country": country, "orders": int(s["orders"]), **_rates(s)})
     return pd.DataFrame(rows)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `consent`: rates and violations per platform; per day and per country frames."""
+    frame, head = consent(ws)
+    frames = {"consent": frame}
+    if head.available:
+        frames["consent_by_country"] = by_country(frame)
+    return FamilyResult(head, frames)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, local_date, num, ratio, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, num, ratio, tidy
 from capi_audit.metrics.units import counted_units, unit_rows
 
 if TYPE_CHECKING:
@@ -367,3 +367,12 @@ def _expected_and_report(ws: Workspace, daily: pd.DataFrame, plat: str, ev: str,
     exp = float(d["expected"].sum())
     rep = float(d["reported"].fillna(0).sum())
     return int(exp), rep - exp, num(ratio(rep, exp))
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `dedup`: the overlap headline, the per-event frame and the daily series."""
+    frame, head = dedup_overlap(ws)
+    frames = {"dedup": frame}
+    if head.available:
+        frames["dedup_daily"] = dedup_daily(ws)
+    return FamilyResult(head, frames)

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, num, params, prepare, ratio, tidy, within_window
+from capi_audit.metrics.common import (
+    FamilyResult,
+    Headline,
+    num,
+    params,
+    prepare,
+    ratio,
+    tidy,
+    within_window,
+)
 from capi_audit.metrics.linkage import weak_link
 from capi_audit.metrics.units import counted_units
 
@@ -300,3 +309,12 @@ def event_names_per_order(ws: Workspace) -> pd.DataFrame:
     many such orders carry it. A separate diagnostic, not double counting."""
     counted_units(ws)
     return tidy(ws.df(_NAMES_SQL, {"tz": ws.config.timezone}), ["platform", "name"])
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `double_counting`: per platform and class headline; extra counts by cause."""
+    frame, head = double_counting(ws)
+    frames = {"double_counting": frame}
+    if head.available:
+        frames["double_counting_event_names"] = event_names_per_order(ws)
+    return FamilyResult(head, frames)

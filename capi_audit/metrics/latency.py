@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, prepare
+from capi_audit.metrics.common import FamilyResult, Headline, prepare
 from capi_audit.metrics.validation import AGE_LIMIT_S
 
 if TYPE_CHECKING:
@@ -61,3 +61,14 @@ def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
           AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
         GROUP BY 1 ORDER BY 1
     """, {"p": platform})
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `latency`: per platform quantiles and shares; the binned distribution."""
+    frame, head = latency(ws)
+    frames = {"latency": frame}
+    if head.available:
+        bins = [latency_values(ws, platform=p).assign(platform=p) for p in head.values]
+        frames["latency_bins"] = (pd.concat(bins, ignore_index=True)[["platform", "log10_s", "events"]]
+                                  if bins else pd.DataFrame())
+    return FamilyResult(head, frames)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, ratio, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, ratio, tidy
 from capi_audit.metrics.units import prepare_src
 
 if TYPE_CHECKING:
@@ -103,3 +103,9 @@ def linkage(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         if plat in weak:
             v["reason"] = weak[plat]
     return f, Headline("linkage", values)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `linkage`: per platform and channel link rates; the per-channel frame."""
+    frame, head = linkage(ws)
+    return FamilyResult(head, {"linkage": frame})

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import Headline, local_date, params, prepare, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, params, prepare, tidy
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -121,3 +121,17 @@ def tiers_by_event(ws: Workspace) -> pd.DataFrame:
     prepare_flags(ws)
     return ws.df("SELECT platform, event_name, tier, count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY platform, event_name) "
                  "AS share, count(*) AS events FROM sv_flags GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `match_keys`: per-key shares, the daily valid share and identifier tiers."""
+    frame, head = match_keys(ws)
+    frames = {"match_keys": frame}
+    if head.available:
+        frames["match_keys_daily"] = match_keys_daily(ws)
+        frames["match_keys_tiers"] = tiers_by_event(ws)
+        from capi_audit.metrics.hash_agreement import hash_agreement_frame
+
+        if ws.count("identities"):
+            frames["match_keys_hash_agreement"] = hash_agreement_frame(ws)
+    return FamilyResult(head, frames)

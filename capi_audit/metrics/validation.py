@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import Headline, local_date, params, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, params, tidy
 from capi_audit.metrics.match_keys import prepare_flags
 
 if TYPE_CHECKING:
@@ -100,3 +100,9 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     for plat, g in frame.groupby("platform", sort=True):
         values[plat] = {r: int(g[r].sum()) for r in RULES}
     return tidy(frame, ["platform", "event_name", "day"]), Headline("validation", values)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `validation`: rule violations per platform, per event name and day."""
+    frame, head = payload_validity(ws)
+    return FamilyResult(head, {"validation": frame})

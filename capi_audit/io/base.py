@@ -265,16 +265,14 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         report.duplicate_rows = int(row[-1])
         reports.append(report)
     write_load_report(ws, reports)
-    if table.name == "orders":
+    if table.name == "orders":  # raw customer columns -> identities (hashes only)
         from capi_audit.io.identities import ingest
 
-        n_id = ingest(ws, list(staged.columns))
-        if n_id:
-            for r in reports:
+        if ingest(ws, list(staged.columns)):
+            for f in files:
                 ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                            "WHERE file = $f AND table_name = 'orders'",
-                           {"n": f"customer keys hashed locally into {n_id} identities rows (raw values not kept)",
-                            "f": r.file})
+                           {"n": "customer keys hashed locally into identities (raw values not kept)", "f": str(f)})
     ws.drop("_parsed", "_stage", "_reader_rejects")
     return reports
 

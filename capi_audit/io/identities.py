@@ -85,12 +85,14 @@ def mapped(columns: dict[str, str]) -> dict[str, str]:
 
 def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     """Hash the raw customer columns of the loaded rows of `_parsed` / `_stage` into identities,
-    then blank them in `_stage`. Returns the number of identity rows written."""
+    (`_stage` is dropped by the caller right after). Returns the number of identity rows written."""
     raw_cols = [c for c in staged_columns if c in RAW_KEYS]
     if not raw_cols:
         return 0
     _register(ws)
     before = ws.count("identities")
+    # a multi-file scan stages several files at once: rows are told apart by `_file` too
+    same_file = " AND s._file = p._file" if "_file" in ws.df("SELECT * FROM _stage LIMIT 0").columns else ""
     for raw in raw_cols:
         key = RAW_KEYS[raw]
         for plat, keys in PLATFORM_KEYS.items():
@@ -105,9 +107,8 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
                     SELECT DISTINCT order_id, platform, key, sha256 FROM (
                         SELECT p.order_id, CAST($plat AS VARCHAR) AS platform, CAST($name AS VARCHAR) AS key,
                             {UDF}($plat, $key, $variant, CAST(s."{raw}" AS VARCHAR), CAST(p.country AS VARCHAR)) AS sha256
-                        FROM _parsed p JOIN _stage s ON s._rec = p._rec
+                        FROM _parsed p JOIN _stage s ON s._rec = p._rec{same_file}
                         WHERE p._reason IS NULL AND p.order_id IS NOT NULL
                     ) WHERE sha256 IS NOT NULL
                 """, {"plat": plat, "name": name, "key": key, "variant": variant})
-        ws.execute(f'UPDATE _stage SET "{raw}" = NULL')
     return ws.count("identities") - before

@@ -130,4 +130,8 @@ def compute(ws: Workspace) -> FamilyResult:
     if head.available:
         frames["match_keys_daily"] = match_keys_daily(ws)
         frames["match_keys_tiers"] = tiers_by_event(ws)
+        from capi_audit.metrics.hash_agreement import hash_agreement_frame
+
+        if ws.count("identities"):
+            frames["match_keys_hash_agreement"] = hash_agreement_frame(ws)
     return FamilyResult(head, frames)

@@ -63,7 +63,10 @@ class EffectTruth:
 
     def add_day(self, o: OrderDay, pds: list[PlatformDay]) -> None:
         """Fold one day's labels in."""
-        self.orders[o.day] += int((~o.is_test).sum())
+        from capi_audit.synth.linkage import order_status
+
+        paid = order_status(self.params, o) == "paid"  # only paid orders are real conversions
+        self.orders[o.day] += int((~o.is_test & paid).sum())
         for p in pds:
             self._platform(o, p)
 
@@ -72,10 +75,15 @@ class EffectTruth:
         W = META_WINDOW_S if meta else np.inf
         tiers = _tiers(p)
         f = p.row_flags
-        for i in range(len(o.t0)):
+        n = len(o.t0)
+        # synth/linkage.py: reloads without eid (a pixel unit of their own) and good sends batched
+        # with an unlogged too-old send (rejected with their request: batch_collateral)
+        no_eid_reload = f.get("reload_no_eid", np.zeros(n, bool))
+        collateral = f.get("collateral", np.zeros(n, bool))
+        for i in range(n):
             d, t0, tp = int(p.defect[i]), int(o.t0[i]), int(p.tp[i])
             fired, pid = bool(p.fired[i]), d != D["pixel_missing_event_id"]
-            S = bool(p.sent[i]) and d != D["too_old"]
+            S = bool(p.sent[i]) and d != D["too_old"] and not bool(collateral[i])
             sent_at = int(p.sent_at[i])
             # server row value/currency as written (value missing -> 0 in sums; '' -> NULL -> unknown)
             sv_val = 0.0 if f["value_missing"][i] else float(o.value[i])
@@ -85,6 +93,11 @@ class EffectTruth:
             # event_time), receipt (first receipt), value, currency
             P = [{"name": "Purchase", "eid": "order" if pid else None, "ts": tp}] if fired else []
             L: list[dict[str, Any]] = []
+            if bool(p.reload[i]) and bool(no_eid_reload[i]):
+                tr = int(p.tr[i])
+                P.append({"name": "Purchase", "eid": None, "ts": tr})
+                L.append({"name": "Purchase", "eid": None, "has_px": True, "has_sv": False, "ts": tr,
+                          "receipt": tr, "value": px_val, "currency": px_cur})
             ks = S and d in KEY_SENDS
             within = abs(sent_at - tp) <= W
             sv = {"has_px": False, "has_sv": True, "ts": t0, "value": sv_val, "currency": sv_cur}
@@ -118,19 +131,33 @@ class EffectTruth:
 
     @staticmethod
     def _method_b(L: list[dict[str, Any]], W: float) -> list[dict[str, Any]]:
+        """Meta Method B within an order: each server-only unit picks the nearest earlier pixel-only
+        unit of its name within W; each pixel unit keeps the earliest server unit that picked it."""
         pix = [u for u in L if u["has_px"] and not u["has_sv"]]
-        if not pix:
+        srv = sorted((u for u in L if u["has_sv"] and not u["has_px"]), key=lambda u: u["receipt"])
+        chosen: dict[int, dict[str, Any]] = {}
+        for s in srv:
+            cands = [u for u in pix if u["name"] == s["name"] and u["receipt"] <= s["receipt"] <= u["receipt"] + W]
+            if not cands:
+                continue
+            pu = max(cands, key=lambda u: u["receipt"])
+            chosen.setdefault(id(pu), s)  # srv is in receipt order: the first to pick it is the earliest
+        if not chosen:
             return L
-        pu = pix[0]  # an order has at most one pixel-only unit
-        cands = [u for u in L if u["has_sv"] and not u["has_px"] and u["name"] == pu["name"]
-                 and pu["receipt"] <= u["receipt"] <= pu["receipt"] + W]
-        if not cands:
-            return L
-        s = min(cands, key=lambda u: u["receipt"])
-        merged = {**pu, "has_sv": True, "ts": min(pu["ts"], s["ts"])}
-        if s["ts"] < pu["ts"]:  # the earliest row is the server's
-            merged.update(value=s["value"], currency=s["currency"])
-        return [merged if u is pu else u for u in L if u is not s]
+        taken = {id(s) for s in chosen.values()}
+        out = []
+        for u in L:
+            if id(u) in taken:
+                continue
+            if id(u) in chosen:
+                s = chosen[id(u)]
+                merged = {**u, "has_sv": True, "ts": min(u["ts"], s["ts"])}
+                if s["ts"] < u["ts"]:  # the earliest row is the server's
+                    merged.update(value=s["value"], currency=s["currency"])
+                out.append(merged)
+            else:
+                out.append(u)
+        return out
 
     def _fold(self, o: OrderDay, p: PlatformDay, i: int, L: list, P: list, meta: bool, tier: str,
               px_val: float, px_cur: str) -> None:

@@ -108,15 +108,22 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     """Parse `_stage` into `table`, record rejects, and return the file's accounting."""
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform}
     selects, reasons = ["_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
+    keyish = (schema.TEXT, schema.HASHED_KEY, schema.ADDRESS_KEY)
+    # address keys are hashed or clear depending on the row's platform (schema.ADDRESS_KEYS)
+    plat_sql = (parsing.parse_expr(schema.PLATFORM, parsing.quote_ident("platform"), staged.columns["platform"])
+                if "platform" in staged.columns else "$platform")
     for col in table.columns:
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
             raw = parsing.quote_ident(col.name)
-            selects.append(f"{parsing.parse_expr(col.kind, raw, src_type)} AS {col.name}")
-            if col.kind in (schema.TEXT, schema.HASHED_KEY) and not col.required:
+            if col.kind == schema.ADDRESS_KEY:
+                selects.append(f"{parsing.address_key(raw, src_type, plat_sql)} AS {col.name}")
+            else:
+                selects.append(f"{parsing.parse_expr(col.kind, raw, src_type)} AS {col.name}")
+            if col.kind in keyish and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
                 selects.append(f"FALSE AS {col.name}__given")
-            elif col.kind in (schema.TEXT, schema.HASHED_KEY) and src_type == "VARCHAR":
+            elif col.kind in keyish and src_type == "VARCHAR":
                 selects.append(f"({raw} IS NOT NULL AND length(trim({raw})) > 0) AS {col.name}__given")
             else:
                 selects.append(f"{parsing.given(raw, src_type)} AS {col.name}__given")
@@ -139,7 +146,7 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
         if not col.required:
             continue
         what = {"timestamp": "a time", "date": "a date", "double": "a number",
-                "platform": "meta or google"}.get(col.kind, "a value")
+                "platform": "meta, google or ga4"}.get(col.kind, "a value")
         reasons.append(
             f"WHEN NOT {col.name}__given THEN '{col.name}\tmissing required value' "
             f"WHEN {col.name} IS NULL THEN '{col.name}\tnot {what}'"
@@ -186,7 +193,7 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     report.rows_rejected = int(counts[1]) + int(n_reader)
     report.rows_read = report.rows_loaded + report.rows_rejected
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    hashed = [c for c in table.columns if c.kind == schema.HASHED_KEY and c.name in staged.columns]
+    hashed = [c for c in table.columns if c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) and c.name in staged.columns]
     exprs = [f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional]
     exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed]
     # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)

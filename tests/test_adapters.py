@@ -86,7 +86,7 @@ def test_ga4_rows_and_broken_lines(tmp_path):
     accounting(ws)
     assert (rep.rows_read, rep.rows_loaded, rep.rows_rejected) == (4, 2, 2)
     assert ws.rows("SELECT event_id, value, currency, consent_ads, gclid, platform FROM pixel_events ORDER BY event_time") == [
-        ("881281", 58.0, "USD", "denied", "Cj0KCQabc123456", "google"), (None, 58.0, "USD", "denied", "Cj0KCQabc123456", "google")]
+        ("881281", 58.0, "USD", "denied", "Cj0KCQabc123456", "ga4"), (None, 58.0, "USD", "denied", "Cj0KCQabc123456", "ga4")]
 
 
 def test_ga4_samples_json_and_array(tmp_path, samples):
@@ -111,8 +111,11 @@ def test_click_conversions_time_zones(tmp_path):
     accounting(ws)
     assert (rep.rows_loaded, rep.rows_rejected) == (3, 2)
     assert ws.rows("SELECT line, reason FROM rejects ORDER BY line") == [(6, "not a time"), (7, "too few fields")]
-    got = ws.rows("SELECT event_id, hour(event_time AT TIME ZONE 'UTC'), consent_ads, gclid FROM server_events ORDER BY event_id")
-    assert got == [("o1", 17, "granted", "g1"), ("o2", 11, "denied", "g2"), ("o3", 11, None, "g3")]
+    got = ws.rows("SELECT event_id, hour(event_time AT TIME ZONE 'UTC'), consent_ad_user_data, consent_ads, gclid, destination "
+                  "FROM server_events ORDER BY event_id")
+    # `Ad User Data` is ad_user_data consent, never ad_storage (consent_ads)
+    assert got == [("o1", 17, "granted", None, "g1", "Purchase"), ("o2", 11, "denied", None, "g2", "Purchase"),
+                   ("o3", 11, None, None, "g3", "Purchase")]
 
 
 def test_google_report_pivot_and_totals(tmp_path, samples):

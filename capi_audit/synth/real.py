@@ -30,7 +30,8 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
     _shopify(_read(canonical, "orders"), out / "shopify_orders.csv")
     pixel = _read(canonical, "pixel_events")
     _pixel_urls(pixel[pixel.platform == "meta"], out / "meta_pixel_hits.txt")
-    _ga4(pixel[pixel.platform == "google"], out / "ga4_events.jsonl")
+    _google_tag(pixel[pixel.platform == "google"], out / "google_tag_hits.log")
+    _ga4(pixel[pixel.platform == "ga4"], out / "ga4_events.jsonl")
     server = _read(canonical, "server_events")
     _capi(server[server.platform == "meta"], out / "meta_capi_requests.jsonl")
     _clicks(server[server.platform == "google"], out / "google_click_conversions.csv")
@@ -43,6 +44,7 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
     sources = [
         ("orders", "shopify_orders.csv", "shopify_orders", ""),
         ("pixel_events", "meta_pixel_hits.txt", "meta_pixel_hits", ""),
+        ("pixel_events", "google_tag_hits.log", "google_tag_hits", f'options = {{ actions = {{ "{ADS_LABEL}" = "Purchase" }} }}'),
         ("pixel_events", "ga4_events.jsonl", "ga4_export", ""),
         ("server_events", "meta_capi_requests.jsonl", "meta_capi_payload", ""),
         ("server_events", "google_click_conversions.csv", "google_ads_click_conversions",
@@ -83,6 +85,32 @@ def _pixel_urls(px: pd.DataFrame, path: Path) -> None:
                       ("fbp", r.fbp), ("fbc", r.fbc), ("dl", r.page_url)]
             q = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params if v)
             fh.write(f"https://www.facebook.com/tr/?{q}\n")
+
+
+ADS_ID, ADS_LABEL = "987654321", "AbC-D_efGhI"
+
+
+def _google_tag(px: pd.DataFrame, path: Path) -> None:
+    """Google Ads conversion hits as access-log lines (gcs carries ad_storage; gcd ad_user_data)."""
+    gcs = {"granted": "&gcs=G111", "denied": "&gcs=G100", "": ""}
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in px.itertuples():
+            t = dt.datetime.fromtimestamp(int(r.event_time) / 1000, dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            q = f"label={ADS_LABEL}&oid={quote(r.event_id)}"
+            if r.value:
+                q += f"&value={r.value}"
+            if r.currency:
+                q += f"&currency_code={r.currency}"
+            if r.gclid:
+                q += f"&gclaw={quote(r.gclid)}"
+            cookieless = getattr(r, "cookieless", "") in ("true", "True", True)
+            if not cookieless:
+                q += "&auid=1.1700000000"
+            q += gcs[r.consent_ads]
+            if getattr(r, "consent_ad_user_data", ""):
+                q += "&gcd=13" + {"granted": "v", "denied": "q"}[r.consent_ads or "granted"] + "3v3" \
+                     + {"granted": "v", "denied": "q"}[r.consent_ad_user_data] + "3v5l1"
+            fh.write(f'81.2.69.160 - - [{t}] "GET /pagead/conversion/{ADS_ID}/?{q} HTTP/1.1" 200 42\n')
 
 
 def _ga4(px: pd.DataFrame, path: Path) -> None:

@@ -15,7 +15,7 @@ from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
 from capi_audit.workspace import Workspace
 
-SECTIONS = ("load", "dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency")
+SECTIONS = ("load", "dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency", "google")
 
 
 @dataclass
@@ -59,6 +59,12 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
             frame, head = fn(ws)
         frames[name] = frame
         summary[name] = head.summary()
+    with progress.step("google"):
+        from capi_audit.metrics.google import google_metrics
+
+        g_frames, g_head = google_metrics(ws)
+    frames.update(g_frames)
+    summary["google"] = g_head.summary()
     if summary["dedup"].get("available", True) is not False:
         frames["dedup_daily"] = metrics.dedup_daily(ws)
     frames.update(chart_frames(ws, summary, frames))
@@ -70,7 +76,7 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
 
 def chart_frames(ws: Workspace, summary: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
     """Small extra frames the charts need (per-day key validity, latency bins, tiers)."""
-    from capi_audit.metrics.consent import by_country
+    from capi_audit.metrics.consent import by_country, by_day
     from capi_audit.metrics.latency import latency_values
     from capi_audit.metrics.match_keys import match_keys_daily, tiers_by_event
 
@@ -82,6 +88,7 @@ def chart_frames(ws: Workspace, summary: dict[str, Any], frames: dict[str, Any])
         out["latency_bins"] = {p: latency_values(ws, platform=p) for p in summary["latency"]}
     if summary["consent"].get("available", True) is not False:
         out["consent_by_country"] = by_country(frames["consent"])
+        out["consent_by_day"] = by_day(frames["consent"])
     return out
 
 

@@ -71,7 +71,7 @@ class Ga4MeasurementProtocolReader(Reader):
         sent = _first("doc", "$.timestamp", "$.sent_at", "$.time", "$.startedDateTime")
         fields = {
             "platform": "'ga4'",
-            "destination": (f"coalesce(CAST($dest AS VARCHAR), json_extract_string(doc, '$.measurement_id'), "
+            "destination": ("coalesce(CAST($dest AS VARCHAR), json_extract_string(doc, '$.measurement_id'), "
                             "NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), ''), '[?&]measurement_id=([^&#]*)', 1), ''))"),
             "event_name": f"json_extract_string({ev}, '$.name')",
             "event_id": f"json_extract_string({ev}, '$.params.transaction_id')",

@@ -147,8 +147,8 @@ class GoogleUploadLogReader(Reader):
             c = "c"
             dm = "kind = 'data_manager'"
             dm_status = f"upper(coalesce({_g('diag', '$.requestStatusPerDestination[0].requestStatus')}, ''))"
-            dm_reasons = (f"array_to_string(CAST(coalesce(json_extract_string(diag, '$.requestStatusPerDestination[0].errorInfo.errorCounts[*].reason'), "
-                          f"json_extract_string(diag, '$.request_status_per_destination[0].error_info.error_counts[*].reason')) AS VARCHAR[]), ',')")
+            dm_reasons = ("array_to_string(CAST(coalesce(json_extract_string(diag, '$.requestStatusPerDestination[0].errorInfo.errorCounts[*].reason'), "
+                          "json_extract_string(diag, '$.request_status_per_destination[0].error_info.error_counts[*].reason')) AS VARCHAR[]), ',')")
             fields = {
                 "platform": "'google'",
                 "destination": f"CASE WHEN {dm} THEN {named(_g('r', '$.destinations[0].productDestinationId'))} "
@@ -190,7 +190,7 @@ class GoogleUploadLogReader(Reader):
             f"CROSS JOIN LATERAL (SELECT unnest(range(CAST(json_array_length({lists[k]}) AS BIGINT))) AS i) WHERE kind = '{k}'"
             for k in kinds)
         ws.execute(f"CREATE OR REPLACE TEMP TABLE _items AS SELECT * FROM ({items})")
-        ws.execute(f"""
+        ws.execute("""
             CREATE OR REPLACE TEMP TABLE _items AS
             SELECT t.*, x.code FROM _items t
             LEFT JOIN (SELECT line, idx, min(code) AS code FROM _errs GROUP BY line, idx) x

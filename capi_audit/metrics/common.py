@@ -53,6 +53,16 @@ def within_window(a: str, b: str) -> str:
     return f"(w.window_ms IS NULL OR abs(date_diff('millisecond', {a}, {b})) <= w.window_ms)"
 
 
+def seconds_between(a: str, b: str) -> str:
+    """SQL: seconds from TIMESTAMPTZ a to TIMESTAMPTZ b (negative when b is earlier)."""
+    return f"(date_diff('millisecond', {a}, {b}) / CAST(1000 AS DOUBLE))"
+
+
+def median(expr: str) -> str:
+    """SQL aggregate: the (interpolated) median of expr."""
+    return f"quantile_cont({expr}, 0.5)"
+
+
 def params(ws: Workspace) -> dict[str, Any]:
     """Named parameters every metric query may use."""
     return {"tz": ws.config.timezone, "conv": ws.config.conversion_event}

@@ -126,7 +126,7 @@ def _rules_sql() -> str:
         "address_field_hashed": "(" + " OR ".join(f"{k}__hashed = 1" for k in validity.schema.ADDRESS_KEYS) + ")",
         "gbraid_and_wbraid": f"{google} AND gbraid__present = 1 AND wbraid__present = 1",
         "more_than_one_click_id": f"{google} AND gclid__present + gbraid__present + wbraid__present > 1",
-        "order_id_contains_pii": f"platform IN ('google', 'ga4') AND (order_id LIKE '%@%' "
+        "order_id_contains_pii": "platform IN ('google', 'ga4') AND (order_id LIKE '%@%' "
                                  "OR regexp_full_match(order_id, '\\+?[0-9 ()-]{10,}'))",
         "value_negative": "value < 0",
         "consent_missing_ad_user_data": f"{google} AND consent_ad_user_data IS NULL",

@@ -15,7 +15,7 @@ from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
 from capi_audit.workspace import Workspace
 
-SECTIONS = ("load", "dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency", "google")
+SECTIONS = ("load", "dedup", "double_counting", "capi_effect", "recovery", "match_keys", "consent", "validation", "latency", "google")
 
 
 @dataclass
@@ -45,6 +45,7 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
     families = (
         ("dedup", metrics.dedup_overlap),
         ("double_counting", metrics.double_counting),
+        ("capi_effect", lambda w: metrics.capi_effect(w, bootstrap_reps=bootstrap_reps)),
         ("recovery", lambda w: metrics.recovery(w, bootstrap_reps=bootstrap_reps)),
         ("match_keys", metrics.match_keys),
         ("consent", metrics.consent),
@@ -167,13 +168,5 @@ def describe(summary: dict[str, Any], cfg: AuditConfig) -> str:
         for plat, m in dc.items():
             lines.append(f"{plat}: {m['orders_double_counted']} of {m['orders_matched']} orders counted more than "
                          f"once (inflation {_pct(m['inflation_rate'])})")
-    rec = summary["recovery"]
-    if rec.get("available", True) is not False:
-        for plat, evs in rec.items():
-            for ev, m in evs.items():
-                s = metrics.headline_sentence(m)
-                if s:
-                    lines.append(f"{plat} {ev}: {s}")
-    else:
-        lines.append(f"recovery: not available ({rec['reason']})")
+    lines += metrics.headline_sentences(summary)
     return "\n".join(lines)

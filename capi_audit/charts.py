@@ -126,70 +126,116 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
         return ax
 
 
-def decomposition_frame(values: dict) -> pd.DataFrame:
-    """The recovery split of one platform/event as a small frame for `plot_recovery`."""
-    parts = [("reported change", values.get("reported_change_per_day")),
-             ("recovered", values.get("recovered_per_day")),
-             ("double counted", values.get("double_counted_per_day")),
-             ("net new sales", values.get("net_new_per_day")),
-             ("unexplained", values.get("unexplained_per_day"))]
-    ci = values.get("capture_rate_change_ci") or [None, None]
-    o_post = values.get("orders_per_day_post")
-    lo = hi = None
-    if None not in ci and o_post is not None:
-        lo, hi = ci[0] * o_post, ci[1] * o_post
-    return pd.DataFrame({"component": [p[0] for p in parts], "per_day": [p[1] for p in parts],
-                         "measurement_ci_low": lo, "measurement_ci_high": hi})
+WATERFALL = (("capi_reported_recovered_per_day", "CAPI: recovered", "green"),
+             ("capi_reported_double_counted_per_day", "CAPI: double counted", "vermillion"),
+             ("capi_reported_unlinked_per_day", "CAPI: unlinked", "purple"),
+             ("net_new_per_day", "net new (orders moving)", "blue"),
+             ("pixel_capture_change_per_day", "pixel capture change", "sky"),
+             ("attribution_change_per_day", "attribution change", "yellow"))
 
 
-def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str = "How the change splits") -> Axes:
-    """Bars: reported change per day and its parts; the error bar spans the 95% CI of the
-    measurement part (recovered + double counted + unexplained)."""
+def waterfall_frame(values: dict) -> pd.DataFrame:
+    """The four-term identity of one platform/class (design §3.4) as a small frame for
+    `plot_waterfall`: one row per term (CAPI split into its parts) and the total, with intervals."""
+    rows = []
+    for key, label, color in (*WATERFALL, ("reported_change_per_day", "reported change", "black")):
+        ci = values.get(f"{key}_ci") or [None, None]
+        rows.append({"term": key, "label": label, "color": OKABE_ITO[color], "per_day": values.get(key),
+                     "ci_low": ci[0], "ci_high": ci[1]})
+    return pd.DataFrame(rows)
+
+
+def plot_waterfall(frame: pd.DataFrame, *, ax: Axes | None = None,
+                   title: str = "The reported change, decomposed") -> Axes:
+    """Waterfall: each term of the exact identity stacks on the previous ones and the last bar is
+    the reported change per day; whiskers are each term's 95 % week-bootstrap interval (around
+    the term's own step; the intervals do not add)."""
     with house_style():
         ax = _ax(ax)
         if not len(frame) or frame["per_day"].isna().all():
             return _empty(ax, title)
-        colors = [OKABE_ITO["black"], OKABE_ITO["green"], OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["grey"]]
-        vals = frame["per_day"].fillna(0).to_numpy(float)
-        bars = ax.bar(frame["component"], vals, color=colors[: len(vals)])
-        for b, v in zip(bars, vals, strict=True):
-            ax.annotate(f"{v:+.1f}", (b.get_x() + b.get_width() / 2, v), ha="center",
-                        va="bottom" if v >= 0 else "top", fontsize=9)
-        lo, hi = frame["measurement_ci_low"].iloc[0], frame["measurement_ci_high"].iloc[0]
-        if pd.notna(lo) and pd.notna(hi):
-            meas = vals[1] + vals[2] + vals[4]
-            ax.errorbar([0], [vals[3] + meas], yerr=[[vals[3] + meas - (vals[3] + lo)], [(vals[3] + hi) - (vals[3] + meas)]],
-                        fmt="none", ecolor=OKABE_ITO["grey"], capsize=6, lw=1.5, label="95% CI (measurement part)")
-            ax.legend(fontsize=8)
+        parts, total = frame.iloc[:-1], frame.iloc[-1]
+        level = 0.0
+        for i, r in enumerate(parts.itertuples()):
+            v = 0.0 if pd.isna(r.per_day) else float(r.per_day)
+            ax.bar(i, v, bottom=level, color=r.color, edgecolor=OKABE_ITO["black"], lw=0.5)
+            if pd.notna(r.ci_low) and pd.notna(r.ci_high):
+                ax.errorbar([i], [level + v], yerr=[[v - r.ci_low], [r.ci_high - v]], fmt="none",
+                            ecolor=OKABE_ITO["grey"], capsize=4, lw=1.2)
+            ax.annotate(f"{v:+.1f}", (i, level + v), ha="center", va="bottom" if v >= 0 else "top", fontsize=8)
+            level += v
+        n = len(parts)
+        tv = 0.0 if pd.isna(total.per_day) else float(total.per_day)
+        ax.bar(n, tv, color=total.color)
+        if pd.notna(total.ci_low) and pd.notna(total.ci_high):
+            ax.errorbar([n], [tv], yerr=[[tv - total.ci_low], [total.ci_high - tv]], fmt="none",
+                        ecolor=OKABE_ITO["grey"], capsize=4, lw=1.2)
+        ax.annotate(f"{tv:+.1f}", (n, tv), ha="center", va="bottom" if tv >= 0 else "top", fontsize=8)
+        ax.set_xticks(range(n + 1), [*parts["label"], total.label], rotation=25, ha="right")
         ax.axhline(0, color=OKABE_ITO["black"], lw=0.8)
         ax.set_title(title)
-        ax.set_ylabel("conversions per day")
+        ax.set_ylabel("report conversions per day")
         return ax
 
 
-def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
-    """Daily reported conversions / real orders, with the mean before and after enablement."""
+def plot_capi_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                    conv_class: str | None = None) -> Axes:
+    """Post days: L (units counted from all logs) over P (the pixel alone); the gap between them,
+    what the server added, is shaded as recovered and double counted (frame `capi_effect`)."""
     with house_style():
         ax = _ax(ax)
-        title = f"{platform}: capture rate (reported ÷ real orders) before and after CAPI"
+        title = f"{platform}: counted with the server (L) vs by the pixel alone (P)"
         f = _rows(frame, platform)
+        if len(f) and conv_class is not None:
+            f = f[f["conv_class"] == conv_class]
+        elif len(f):
+            f = f[f["conv_class"] == sorted(f["conv_class"].unique())[0]]
         if not len(f):
             return _empty(ax, title)
         days = pd.to_datetime(f["day"])
-        rate = f["reported"] / f["orders"].where(f["orders"] > 0)
-        ax.plot(days, rate, color=OKABE_ITO["blue"], marker=".", lw=1, label="daily")
-        for period, color in (("pre", OKABE_ITO["grey"]), ("post", OKABE_ITO["orange"])):
-            g = f[f["period"] == period]
-            if len(g) and g["orders"].sum():
-                c = g["reported"].sum() / g["orders"].sum()
-                ax.hlines(c, pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=color, lw=2.5,
-                          label=f"{period}: {c:.0%}")
-        post = f[f["period"] != "pre"]
-        if len(post):
-            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        p, rec = f["P"].to_numpy(float), f["recovered"].to_numpy(float)
+        rest = f["L"].to_numpy(float) - p - rec
+        ax.fill_between(days, p, p + rec, color=OKABE_ITO["green"], alpha=0.45, step="mid", label="recovered")
+        ax.fill_between(days, p + rec, p + rec + rest, color=OKABE_ITO["vermillion"], alpha=0.45, step="mid",
+                        label="double counted / unlinked")
+        ax.step(days, f["L"], where="mid", color=OKABE_ITO["black"], lw=1.2, label="L: with server")
+        ax.step(days, p, where="mid", color=OKABE_ITO["blue"], lw=1.2, label="P: pixel alone")
         ax.set_title(title)
-        ax.set_ylabel("capture rate")
+        ax.set_ylabel("counted units per day")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        _dates(ax)
+        ax.legend(fontsize=8)
+        return ax
+
+
+def plot_bridge(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                conv_class: str | None = None) -> Axes:
+    """ρ (report ÷ log units) and π (pixel units ÷ real orders) per settled day, with the
+    enable day marked and the compared whole weeks emphasised (frame `recovery`)."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: report-to-log ratio ρ and pixel capture π"
+        f = _rows(frame, platform)
+        if len(f) and conv_class is not None:
+            f = f[f["conv_class"] == conv_class]
+        elif len(f):
+            f = f[f["conv_class"] == sorted(f["conv_class"].unique())[0]]
+        if not len(f) or "rho" not in f:
+            return _empty(ax, title)
+        days = pd.to_datetime(f["day"])
+        ax.plot(days, f["rho"], color=OKABE_ITO["orange"], marker=".", lw=1, label="ρ = R ÷ L")
+        ax.plot(days, f["pi"], color=OKABE_ITO["blue"], marker=".", lw=1, label="π = P ÷ O")
+        for period in ("pre", "post"):
+            g = f[f["period"] == period]
+            if len(g):
+                ax.axvspan(pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=OKABE_ITO["grey"],
+                           alpha=0.08)
+        post = f[f["period"].str.startswith("post")]
+        if len(post):
+            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1,
+                       label="first post day")
+        ax.set_title(title)
+        ax.set_ylabel("ratio")
         _dates(ax)
         ax.legend(fontsize=8)
         return ax
@@ -358,11 +404,16 @@ def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
     for p in plats:
         out.append((f"{p}_dedup_daily", plot_dedup_daily(fr.get("dedup_daily", pd.DataFrame()), platform=p, event_name=conv)))
         out.append((f"{p}_dedup_leaks", plot_dedup_leaks(fr.get("double_counting", pd.DataFrame()), platform=p)))
-        rec = s.get("recovery", {})
-        if rec.get("available", True) is not False and p in rec:
-            for ev, vals in rec[p].items():
-                out.append((f"{p}_recovery", plot_recovery(decomposition_frame(vals), title=f"{p} · {ev}: how the change in reported conversions splits")))
-            out.append((f"{p}_capture_rate", plot_capture_rate(fr.get("recovery", pd.DataFrame()), platform=p)))
+        eff, rec = s.get("capi_effect", {}), s.get("recovery", {})
+        if eff.get("available", True) is not False and isinstance(eff.get(p), dict):
+            out.append((f"{p}_capi_daily", plot_capi_daily(fr.get("capi_effect", pd.DataFrame()), platform=p,
+                                                           conv_class=conv)))
+        if rec.get("available", True) is not False and isinstance(rec.get(p), dict):
+            vals = rec[p].get(conv, {})
+            if vals.get("available", True) is not False:
+                out.append((f"{p}_waterfall", plot_waterfall(waterfall_frame(vals),
+                                                             title=f"{p} · {conv}: the reported change, decomposed")))
+                out.append((f"{p}_bridge", plot_bridge(fr.get("recovery", pd.DataFrame()), platform=p, conv_class=conv)))
         out.append((f"{p}_match_keys", plot_match_keys_heatmap(fr.get("match_keys_daily", pd.DataFrame()), platform=p)))
         out.append((f"{p}_consent_funnel", plot_consent_funnel(fr.get("consent", pd.DataFrame()), platform=p)))
         out.append((f"{p}_consent_violations", plot_consent_violations(fr.get("consent_by_country", pd.DataFrame()), platform=p)))

@@ -39,6 +39,16 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class GoogleAction:
+    """One `[[google_actions]]` entry: a Google Ads conversion action and how it counts."""
+
+    name: str
+    type: str = "webpage"
+    primary: bool = True
+    counting: str = "one"
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """Everything an audit needs to know besides the data itself."""
 
@@ -51,6 +61,20 @@ class AuditConfig:
     default_platform: str | None = None
     sources: tuple[SourceSpec, ...] = ()
     path: Path | None = None
+    # Periods (design §3.0): days skipped after enablement, final days dropped while reports settle.
+    burn_in_days: int = 2
+    settle_days: int = 3
+    # Per-platform time zone of the ad account's report dates (design §2 platform_report).
+    report_timezone: dict[str, str] = field(default_factory=dict)
+
+    # Order linkage and conversion classes (design v2 §3.0): see `_parse_linkage`.
+    order_key: str = "auto"
+    event_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    google_actions: tuple[GoogleAction, ...] = ()
+
+    def report_zone(self, platform: str) -> str:
+        """The zone a platform's report days are cut in: `[report_timezone]`, else the audit's."""
+        return self.report_timezone.get(platform, self.timezone)
 
     def window_hours(self, platform: str) -> float | None:
         """Dedup window in hours for a platform; None means unbounded."""
@@ -62,6 +86,10 @@ _AUDIT_KEYS = {
     "dedup_window_hours": (int, float),
     "conversion_event": str,
     "default_platform": str,
+    "burn_in_days": int,
+    "settle_days": int,
+    "order_key": str,
+    "event_aliases": dict,
 }
 _SOURCE_KEYS = {
     "table": str,
@@ -71,7 +99,13 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "report_timezone"}
+ORDER_KEYS = ("auto", "order_id", "event_id")
+GOOGLE_ACTION_KEYS = {"name": str, "type": str, "primary": bool, "counting": str}
+GOOGLE_COUNTING = ("one", "every")
+# Raw customer columns an orders source may map: hashed per platform at load into `identities`,
+# never stored (design v2 §2).
+IDENTITY_COLUMNS = ("email", "phone", "first_name", "last_name", "zip", "city", "state", "country_code")
 
 
 def _fail(where: Path | str, msg: str) -> ConfigError:
@@ -156,7 +190,13 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     sources = tuple(
         _parse_source(where, base, i, s, default_platform) for i, s in enumerate(raw_sources, 1)
     )
+    periods = _parse_periods(where, audit, data)
+    order_key, aliases, actions = _parse_linkage(where, audit, data.get("google_actions", []))
     return AuditConfig(
+        **periods,
+        order_key=order_key,
+        event_aliases=aliases,
+        google_actions=actions,
         timezone=tz,
         conversion_event=audit.get("conversion_event", "Purchase"),
         dedup_window_hours=windows,
@@ -165,6 +205,68 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         sources=sources,
         path=path,
     )
+
+
+def _parse_periods(where: Path | str, audit: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`[audit] burn_in_days`, `settle_days` (whole days, >= 0) and `[report_timezone]`."""
+    out: dict[str, Any] = {}
+    for key in ("burn_in_days", "settle_days"):
+        if key in audit:
+            if audit[key] < 0 or audit[key] > 60:
+                raise _fail(where, f"key 'audit.{key}' must be a whole number of days from 0 to 60")
+            out[key] = int(audit[key])
+    zones = data.get("report_timezone", {})
+    if not isinstance(zones, dict):
+        raise _fail(where, "[report_timezone] must be a table of platform = IANA zone")
+    out["report_timezone"] = {}
+    for plat, zone in zones.items():
+        _check_platform(where, f"report_timezone.{plat}", plat)
+        _check_type(where, f"report_timezone.{plat}", zone, str)
+        out["report_timezone"][plat] = check_timezone(where, zone)
+    return out
+
+
+def _parse_linkage(
+    where: Path | str, audit: dict[str, Any], raw_actions: Any
+) -> tuple[str, dict[str, tuple[str, ...]], tuple[GoogleAction, ...]]:
+    """`[audit] order_key`, `[audit] event_aliases` and `[[google_actions]]` (design v2 §5)."""
+    order_key = audit.get("order_key", "auto")
+    if order_key not in ORDER_KEYS:
+        raise _fail(where, f"key 'audit.order_key' must be one of {', '.join(ORDER_KEYS)}, got {order_key!r}")
+    aliases: dict[str, tuple[str, ...]] = {}
+    for cls, names in audit.get("event_aliases", {}).items():
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _fail(where, f"key 'audit.event_aliases.{cls}' must be a list of event names")
+        aliases[str(cls)] = tuple(names)
+    if not isinstance(raw_actions, list):
+        raise _fail(where, "[[google_actions]] must be an array of tables")
+    actions = []
+    for i, act in enumerate(raw_actions, 1):
+        label = f"google_actions[{i}]"
+        if not isinstance(act, dict):
+            raise _fail(where, f"{label} must be a table")
+        for key, value in act.items():
+            if key not in GOOGLE_ACTION_KEYS:
+                raise _fail(where, f"unknown key '{key}' in {label} (known: {', '.join(GOOGLE_ACTION_KEYS)})")
+            typ = GOOGLE_ACTION_KEYS[key]
+            if typ is bool:
+                if not isinstance(value, bool):
+                    raise _fail(where, f"key '{label}.{key}' must be true or false, got {value!r}")
+            else:
+                _check_type(where, f"{label}.{key}", value, typ)
+        if not act.get("name"):
+            raise _fail(where, f"{label} is missing required key 'name'")
+        counting = act.get("counting", "one")
+        if counting not in GOOGLE_COUNTING:
+            raise _fail(where, f"key '{label}.counting' must be one of {', '.join(GOOGLE_COUNTING)}, got {counting!r}")
+        actions.append(GoogleAction(name=act["name"], type=act.get("type", "webpage"),
+                                    primary=act.get("primary", True), counting=counting))
+    names = [a.name for a in actions]
+    if len(set(names)) != len(names):
+        raise _fail(where, "[[google_actions]] names a conversion action twice")
+    return order_key, aliases, tuple(actions)
 
 
 def _check_platform(where: Path | str, key: str, plat: Any) -> None:
@@ -197,6 +299,8 @@ def _parse_source(
         raise _fail(where, f"{label}.table: {table!r} is not a table format {fmt!r} fills (use one of {', '.join(choices)})")
     columns = src.get("columns", {})
     known_cols = {c.name for c in TABLES[table].columns}
+    if table == "orders":
+        known_cols |= set(IDENTITY_COLUMNS)
     for canon, source_col in columns.items():
         if canon not in known_cols:
             raise _fail(where, f"{label}.columns: {canon!r} is not a column of {table} (known: {', '.join(sorted(known_cols))})")

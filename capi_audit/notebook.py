@@ -10,7 +10,7 @@ import pandas as pd
 from IPython.display import Image, Markdown
 
 from capi_audit.audit import AuditResult, compute
-from capi_audit.metrics import headline_sentence
+from capi_audit.metrics import headline_sentences
 from capi_audit.workspace import Workspace
 
 RATE_WORDS = ("rate", "coverage", "share", "present", "valid", "plaintext", "strong", "click", "browser", "none")
@@ -39,7 +39,7 @@ def _fmt(metric: str, value: Any) -> str:
         return "–"
     if isinstance(value, list):
         return "[" + ", ".join(_fmt(metric, v) for v in value) + "]"
-    if isinstance(value, bool):
+    if isinstance(value, bool | str | dict):
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
@@ -90,16 +90,7 @@ def rejects_table(result: AuditResult) -> pd.DataFrame:
 
 def headline(result: AuditResult) -> Markdown:
     """The report's headline sentences, one per platform."""
-    rec = result.summary["recovery"]
-    if rec.get("available", True) is False:
-        return Markdown(f"Recovery split not available: {rec['reason']}.")
-    lines = []
-    for plat, evs in rec.items():
-        for ev, vals in evs.items():
-            s = headline_sentence(vals)
-            if s:
-                lines.append(f"- **{plat} · {ev}:** {s}")
-    return Markdown("\n".join(lines))
+    return Markdown("\n".join(f"- {s}" for s in headline_sentences(result.summary)))
 
 
 def match_key_table(result: AuditResult, platform: str) -> pd.DataFrame:

@@ -340,3 +340,28 @@ def test_google_samples_every_row_accounted_for(tmp_path, samples):
         accounted(ws)
         assert reps[0].rows_rejected == 0
         assert ws.scalar("SELECT count(*) FROM pixel_events WHERE platform <> 'ga4'") == 0
+
+
+def test_primary_action_overlap(tmp_path):
+    """The tag counts order o1 in `Purchase`, an upload counts it again in `Offline sale`: both are
+    primary, so Google counts it twice; a secondary action does not count."""
+    pixel = ("platform,destination,event_name,event_id,event_time\n"
+             "google,Purchase,Purchase,o1,2026-03-10T12:00:00Z\ngoogle,Purchase,Purchase,o2,2026-03-10T12:00:00Z\n")
+    server = ("platform,destination,event_name,event_id,event_time\n"
+              "google,Offline sale,Offline sale,o1,2026-03-10T12:00:00Z\n"
+              "google,Purchase,Purchase,o2,2026-03-10T12:00:00Z\n"
+              "google,Lead,Lead,o2,2026-03-10T12:00:00Z\n")
+    orders = "order_id,created_at\no1,2026-03-10T11:00:00Z\no2,2026-03-10T11:00:00Z\n"
+    cfg = config_from_dict({
+        "google_actions": [{"name": "Purchase", "type": "webpage", "primary": True},
+                           {"name": "Offline sale", "type": "upload_clicks", "primary": True},
+                           {"name": "Lead", "type": "upload_clicks", "primary": False}],
+        "sources": [{"table": "pixel_events", "path": put(tmp_path, "p.csv", pixel)},
+                    {"table": "server_events", "path": put(tmp_path, "s.csv", server)},
+                    {"table": "orders", "path": put(tmp_path, "o.csv", orders)}]}, path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    ws.load()
+    frames, head = google_metrics(ws)
+    assert head.values["google"]["primary_action_overlap"] == {"orders": 1, "extra_counts": 1, "rate": 0.5, "rate_n": 2}
+    assert frames["google_action_overlap"].to_dict("records") == [
+        {"action_a": "Offline sale", "action_b": "Purchase", "orders": 1}]

@@ -88,22 +88,30 @@ BOOKS = {
             chart('charts.plot_latency(result.frames["latency_bins"]["meta"], platform="meta")'),
         ]),
     "03_recovered_vs_net_new": notebook(
-        "Recovered vs net-new: how the rise in reported conversions splits",
-        "Reported conversions per day changed after enablement. This notebook splits the change into real "
-        "new sales (your order system's growth at the old capture rate), recovered browser losses (orders only "
-        "the server reported), double counts, and an unexplained rest, with a confidence interval.",
+        "The CAPI effect, and how the change in reported conversions splits",
+        "The pixel keeps running after enablement, so what the platform would have counted without the server "
+        "is observable on the same days and orders. This notebook shows what the server added (recovered orders, "
+        "double counts), then splits the change in the platform's report exactly into what CAPI added, real "
+        "orders moving, pixel capture changing and the report counting a different share.",
         [
-            md("## The split\n`reported_change_per_day = net_new_per_day + measurement_change_per_day`, and the "
-               "measurement part is `recovered + double_counted + unexplained`. `capture_rate_change_ci` is a 95% "
-               "day-block bootstrap interval for the change in capture rate (reported ÷ real orders)."),
+            md("## What the server added (post days)\nL counts units the platform counts from all logs, P the "
+               "units it would count from the pixel alone (same rules). `capi_added_per_day = mean(L − P)` splits "
+               "exactly into recovered, server double counted and unlinked. Intervals: sampling noise of a per-day "
+               "mean only (7-day block bootstrap)."),
+            code('nb.table(result, "capi_effect", event_name="Purchase")'),
+            chart('charts.plot_capi_daily(result.frames["capi_effect"], platform="meta", conv_class="Purchase")'),
+            md("## The reported change, decomposed\nWhole weeks before and after, burn-in and settle days left "
+               "out: `reported_change = capi_reported + net_new + pixel_capture_change + attribution_change`, "
+               "exactly. Intervals resample whole weeks; they do not cover trends or anything that changed with "
+               "the rollout (see docs/holdout.md)."),
             code('nb.table(result, "recovery", event_name="Purchase")'),
             code("nb.headline(result)"),
-            chart('charts.plot_recovery(charts.decomposition_frame(result.summary["recovery"]["meta"]["Purchase"]), '
-                  'title="meta: how the change splits")'),
-            md("## Capture rate before and after\nIf the capture rate rose but part of the rise is double counting, "
-               "optimisation and ROAS are overstated by that part. Days cut by the enable time are left out."),
-            chart('charts.plot_capture_rate(result.frames["recovery"], platform="meta")'),
-            chart('charts.plot_capture_rate(result.frames["recovery"], platform="google")'),
+            chart('charts.plot_waterfall(charts.waterfall_frame(result.summary["recovery"]["meta"]["Purchase"]), '
+                  'title="meta: the reported change, decomposed")'),
+            md("## Report bridge\nρ = report ÷ log units (attribution, modelling, matching); π = pixel units ÷ "
+               "real orders. A jump in ρ at enablement means the report counts a different share."),
+            chart('charts.plot_bridge(result.frames["recovery"], platform="meta", conv_class="Purchase")'),
+            chart('charts.plot_bridge(result.frames["recovery"], platform="google", conv_class="Purchase")'),
         ]),
     "04_match_keys": notebook(
         "Match keys: coverage, validity and plaintext leaks",

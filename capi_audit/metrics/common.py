@@ -54,8 +54,8 @@ def within_window(a: str, b: str) -> str:
 
 
 def seconds_between(a: str, b: str) -> str:
-    """SQL: seconds from TIMESTAMPTZ a to TIMESTAMPTZ b (negative when b is earlier)."""
-    return f"(date_diff('millisecond', {a}, {b}) / CAST(1000 AS DOUBLE))"
+    """SQL: whole seconds from TIMESTAMPTZ a to b (negative when b is earlier)."""
+    return f"date_diff('second', {a}, {b})"
 
 
 def median(expr: str) -> str:

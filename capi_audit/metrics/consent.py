@@ -128,11 +128,7 @@ def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         frames.append(f)
         s = f.drop(columns=["platform", "country", "day"]).sum()
         v = _rates(s)
-        gov = consent_rules.governing_column(ws, plat)
-        v["governing_consent"] = {"consent_ads": "ad_storage", "consent_ad_user_data": "ad_user_data"}[gov]
-        if plat in ("google", "ga4") and gov == "consent_ads":
-            v["governing_consent_note"] = ("orders record no ad_user_data: their ads consent stands in for it; "
-                                           "record ad_user_data at checkout to audit uploads by it")
+        v["governing_consent"] = consent_rules.governing_name(plat, ws)
         by_type: dict = {}
         _rate(by_type.setdefault("ad_storage", {}), "denied_rate", s["denied"], s["known"])
         _rate(by_type.setdefault("ad_user_data", {}), "denied_rate", s["denied_ad_user_data"], s["known_ad_user_data"])

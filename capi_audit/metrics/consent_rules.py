@@ -1,26 +1,24 @@
-"""Per-order consent classification, per platform — the ONE place these rules live (used by the
-consent family and by the CAPI-effect split of recovered orders).
+"""The consent state of an order and whether a server send is restricted — one place for the rule
+(design §3.6), shared by the CAPI-effect split (§3.3) and the consent family.
 
-For an order o and a platform p:
-- the *governing* consent is the type that decides whether p may receive the order's data:
-  Meta: the ads consent recorded at checkout (`orders.consent_ads`; Meta's CAPI has no consent
-  field, the sender must decide before sending, https://developers.facebook.com/docs/meta-pixel/implementation/gdpr);
-  Google Ads and GA4: `ad_user_data` (`orders.consent_ad_user_data`), which governs sending user
-  data for ads, uploads included (https://support.google.com/google-ads/answer/14310715). When
-  the orders record no ad_user_data at all, the ads consent stands in for it and the consent
-  headline says so (`governing_consent`).
-- a server send is *restricted* — not a violation — only when the platform's restriction
-  applies: Meta Limited Data Use (`data_processing_options` LDU) on a US order (LDU is a
-  US-state-law control, https://developers.facebook.com/docs/marketing-api/data-processing-options;
-  an LDU flag on any other order, unknown country included, is `ldu_outside_us`, still a
-  violation); Google / GA4 sends marked `ad_user_data` denied (Google does not use their user
-  data for ads).
-- class: `granted`; `unknown` (no consent recorded); `denied_restricted` (denied, and no send of
-  p's server channel escaped the restriction — including orders with no send at all);
-  `denied_violation` (denied, and at least one unrestricted send).
+- An order's state is `granted`, `unknown` (no recorded state) or denied; a denied order reached by
+  server sends is `denied_restricted` when every send the platform received for it is restricted,
+  else `denied_violation`.
+- A send is *restricted* only where the platform's restriction applies:
+  Meta Limited Data Use (`data_processing_options` contains LDU) for a US order — LDU is a US
+  state-law flag, so on an EU/UK denied order it restricts nothing
+  (https://developers.facebook.com/docs/marketing-apis/data-processing-options);
+  Google uploads sent with `ad_user_data` denied
+  (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks#consent).
+- For Google the order's ad_user_data state governs uploads; ad_storage (`consent_ads`) stands in
+  when ad_user_data was not recorded.
 
-Every server row counts as a send (accepted or not: it was sent). Orders link by order_id, else
-by event_id when it equals an order id.
+The functions return SQL expressions over the column expressions they are given (portable SQL:
+CASE, upper, LIKE, coalesce). `materialize(ws)` applies them once to every order and platform
+(table `order_consent`) for the consent family: there a denied order with no send at all counts
+as restricted (nothing escaped the restriction), and `ldu_outside_us` marks denied orders whose
+LDU flag did not cover them because the order is not a US order. Orders link by order_id, else by
+event_id when it equals an order id.
 """
 
 from __future__ import annotations
@@ -30,9 +28,32 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
-CLASSES = ("granted", "unknown", "denied_restricted", "denied_violation")
-LDU_COUNTRIES = ("US",)
-GOOGLE_PLATFORMS = ("google", "ga4")
+CONSENT_STATES = ("granted", "unknown", "denied_restricted", "denied_violation")
+
+
+def order_consent_sql(platform: str, consent_ads: str, consent_ad_user_data: str) -> str:
+    """SQL: the order's recorded consent ('granted', 'denied' or NULL) that governs a platform's
+    server sends."""
+    return (f"CASE WHEN {platform} = 'meta' THEN lower({consent_ads}) "
+            f"ELSE lower(coalesce({consent_ad_user_data}, {consent_ads})) END")
+
+
+def restricted_send_sql(platform: str, data_processing_options: str, send_ad_user_data: str,
+                        send_consent_ads: str, order_country: str) -> str:
+    """SQL: TRUE when one server send falls under the platform's restriction."""
+    return (f"(({platform} = 'meta' AND upper(coalesce({data_processing_options}, '')) LIKE '%LDU%' "
+            f"AND upper(coalesce({order_country}, '')) = 'US') "
+            f"OR ({platform} <> 'meta' AND lower(coalesce({send_ad_user_data}, {send_consent_ads}, '')) = 'denied'))")
+
+
+def consent_state_sql(order_consent: str, all_sends_restricted: str) -> str:
+    """SQL: one of CONSENT_STATES from the order's consent and whether every send was restricted
+    (an integer 1/0 or boolean expression; NULL when the order had no send)."""
+    return (f"CASE WHEN {order_consent} = 'granted' THEN 'granted' "
+            f"WHEN {order_consent} = 'denied' AND coalesce({all_sends_restricted}, 0) = 1 THEN 'denied_restricted' "
+            f"WHEN {order_consent} = 'denied' THEN 'denied_violation' ELSE 'unknown' END")
+
+
 TABLE = "order_consent"
 
 
@@ -43,64 +64,50 @@ def linked_sql(table: str) -> str:
             f"LEFT JOIN (SELECT DISTINCT order_id FROM orders) oe ON e.order_id IS NULL AND oe.order_id = e.event_id")
 
 
-def governing_column(ws: Workspace, platform: str) -> str:
-    """`consent_ad_user_data` for Google / GA4 when the orders record it, else `consent_ads`."""
-    if platform in GOOGLE_PLATFORMS and ws.scalar(
-            "SELECT count(*) FROM orders WHERE consent_ad_user_data IS NOT NULL"):
-        return "consent_ad_user_data"
-    return "consent_ads"
+def ldu_outside_us_sql(platform: str, data_processing_options: str, order_country: str) -> str:
+    """SQL: a Meta send flagged LDU for an order not known to be a US order (LDU restricts nothing there)."""
+    return (f"({platform} = 'meta' AND upper(coalesce({data_processing_options}, '')) LIKE '%LDU%' "
+            f"AND upper(coalesce({order_country}, '')) <> 'US')")
 
 
-def restricted_sql() -> str:
-    """SQL over a server row `s` joined to its order `o`: the send is restricted."""
-    ldu = " , ".join(f"'{c}'" for c in LDU_COUNTRIES)
-    google = ", ".join(f"'{p}'" for p in GOOGLE_PLATFORMS)
-    return (f"((s.platform = 'meta' AND upper(coalesce(s.data_processing_options, '')) LIKE '%LDU%' "
-            f"AND upper(coalesce(o.country, '')) IN ({ldu})) "
-            f"OR (s.platform IN ({google}) AND s.consent_ad_user_data = 'denied'))")
-
-
-def ldu_outside_us_sql() -> str:
-    """SQL over `s` joined to `o`: an LDU flag on an order that is not known to be a US order."""
-    ldu = " , ".join(f"'{c}'" for c in LDU_COUNTRIES)
-    return (f"(s.platform = 'meta' AND upper(coalesce(s.data_processing_options, '')) LIKE '%LDU%' "
-            f"AND upper(coalesce(o.country, '')) NOT IN ({ldu}))")
+def governing_name(platform: str, ws: Workspace) -> str:
+    """Which consent type governs a platform's server sends in these orders (for the headline)."""
+    if platform == "meta":
+        return "ad_storage"
+    known = ws.scalar("SELECT count(*) FROM orders WHERE consent_ad_user_data IS NOT NULL")
+    return "ad_user_data" if known else "ad_storage (ad_user_data not recorded)"
 
 
 def materialize(ws: Workspace) -> str:
-    """Create `order_consent(platform, order_id, consent, governing, has_server, unrestricted,
-    ldu_outside_us, consent_class)`: one row per platform seen in an event table and order.
-    Idempotent per loaded data; returns the table name."""
+    """Create `order_consent(platform, order_id, consent, has_server, unrestricted, ldu_outside_us,
+    consent_class)`: one row per order and platform seen in an event table. Idempotent per loaded
+    data; returns the table name."""
     token = (id(ws.config), ws.count("orders"), ws.count("server_events"), ws.count("pixel_events"))
     if getattr(ws, "_order_consent_for", None) == token:
         return TABLE
-    plats = [r[0] for r in ws.rows("SELECT platform FROM pixel_events UNION SELECT platform FROM server_events ORDER BY 1")
-             if r[0] is not None]
-    parts = []
-    for plat in plats:
-        col = governing_column(ws, plat)
-        parts.append(f"""
-            SELECT '{plat}' AS platform, o.order_id, o.{col} AS consent, '{col}' AS governing,
-                   CASE WHEN s.order_id IS NULL THEN 0 ELSE 1 END AS has_server,
-                   coalesce(s.unrestricted, 0) AS unrestricted, coalesce(s.ldu_outside_us, 0) AS ldu_outside_us
-            FROM (SELECT order_id, min({col}) AS {col} FROM orders GROUP BY order_id) o
-            LEFT JOIN (
-                SELECT s.linked_order AS order_id,
-                       max(CASE WHEN {restricted_sql()} THEN 0 ELSE 1 END) AS unrestricted,
-                       max(CASE WHEN {ldu_outside_us_sql()} THEN 1 ELSE 0 END) AS ldu_outside_us
-                FROM ({linked_sql('server_events')}) s
-                JOIN (SELECT order_id, min(country) AS country FROM orders GROUP BY order_id) o ON o.order_id = s.linked_order
-                WHERE s.platform = '{plat}'
-                GROUP BY s.linked_order
-            ) s ON s.order_id = o.order_id""")
-    body = " UNION ALL ".join(parts) if parts else (
-        "SELECT CAST(NULL AS VARCHAR) AS platform, CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS consent, "
-        "CAST(NULL AS VARCHAR) AS governing, 0 AS has_server, 0 AS unrestricted, 0 AS ldu_outside_us WHERE FALSE")
+    restricted = restricted_send_sql("s.platform", "s.data_processing_options", "s.consent_ad_user_data",
+                                     "s.consent_ads", "o.country")
+    outside = ldu_outside_us_sql("s.platform", "s.data_processing_options", "o.country")
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE {TABLE} AS
-        SELECT *, CASE WHEN consent = 'granted' THEN 'granted' WHEN consent IS NULL THEN 'unknown'
-                       WHEN unrestricted = 1 THEN 'denied_violation' ELSE 'denied_restricted' END AS consent_class
-        FROM ({body})
+        WITH o AS (SELECT order_id, min(consent_ads) AS consent_ads, min(consent_ad_user_data) AS consent_ad_user_data,
+                          min(country) AS country FROM orders GROUP BY order_id),
+        p AS (SELECT DISTINCT platform FROM pixel_events WHERE platform IS NOT NULL
+              UNION SELECT DISTINCT platform FROM server_events WHERE platform IS NOT NULL),
+        s AS (
+            SELECT s.platform, s.linked_order AS order_id,
+                   max(CASE WHEN {restricted} THEN 0 ELSE 1 END) AS unrestricted,
+                   max(CASE WHEN {outside} THEN 1 ELSE 0 END) AS ldu_outside_us
+            FROM ({linked_sql('server_events')}) s JOIN o ON o.order_id = s.linked_order
+            GROUP BY s.platform, s.linked_order
+        ),
+        x AS (
+            SELECT p.platform, o.order_id, {order_consent_sql('p.platform', 'o.consent_ads', 'o.consent_ad_user_data')} AS consent,
+                   CASE WHEN s.order_id IS NULL THEN 0 ELSE 1 END AS has_server,
+                   coalesce(s.unrestricted, 0) AS unrestricted, coalesce(s.ldu_outside_us, 0) AS ldu_outside_us
+            FROM p CROSS JOIN o LEFT JOIN s ON s.platform = p.platform AND s.order_id = o.order_id
+        )
+        SELECT *, {consent_state_sql('consent', '1 - unrestricted')} AS consent_class FROM x
     """)
     ws._order_consent_for = token
     return TABLE

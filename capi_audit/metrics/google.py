@@ -89,7 +89,7 @@ s AS (
     WHERE s.platform = 'google' AND (s.order_id IS NULL OR {NOT_TEST.format(col='s.order_id')})
 ),
 a AS (
-    SELECT s.*, {seconds_between('seen.first_seen', 's.event_time')} / 86400 AS age_days
+    SELECT s.*, {seconds_between('seen.first_seen', 's.event_time')} / CAST(86400 AS DOUBLE) AS age_days
     FROM s LEFT JOIN seen ON seen.click_id = s.click_id
 )
 """

@@ -38,11 +38,9 @@ RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_m
 META_RULES_ONLY = ("event_too_old", "missing_action_source", "website_missing_user_agent",
                    "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old")
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending
-# Meta physical_store (offline) events may be uploaded up to 62 days after the event
-# (https://developers.facebook.com/docs/marketing-api/conversions-api/offline-events); GA4 MP
-# events backdated over 72 h are dropped. Google Ads uploads have no send-age limit of their own
-# (the click window applies, checked against the click time where known).
-AGE_LIMIT_BY_SOURCE_S = {("meta", "physical_store"): 62 * 86400}
+# Age limits per platform and action_source live with the counting rules (metrics.units:
+# Meta 7 days, physical_store 62 days, GA4 Measurement Protocol 72 h); Google Ads uploads have
+# no send-age limit of their own (the click window applies, checked against the click time).
 GA4_BACKDATE_S = 72 * 3600
 GOOGLE_MAX_CONVERSIONS_PER_REQUEST = 2000
 FUTURE_SKEW_S = 300
@@ -78,10 +76,9 @@ def _weak_sql() -> str:
 
 def age_limit_sql() -> str:
     """SQL: the send-age limit in seconds of a server event's platform and action_source (NULL: none)."""
-    by_source = " ".join(f"WHEN platform = '{p}' AND lower(coalesce(action_source, '')) = '{a}' THEN {v}"
-                         for (p, a), v in AGE_LIMIT_BY_SOURCE_S.items())
-    by_platform = " ".join(f"WHEN platform = '{p}' THEN {v}" for p, v in {**AGE_LIMIT_S, "ga4": GA4_BACKDATE_S}.items())
-    return f"(CASE {by_source} {by_platform} END)"
+    from capi_audit.metrics.units import age_limit_sql as limits
+
+    return limits()
 
 
 def conversion_names(ws: Workspace) -> list[str]:

@@ -32,7 +32,7 @@ def load_section(ws: Workspace) -> dict[str, Any]:
     rows = dict(((t, (r, lo, j)) for t, r, lo, j in ws.rows(
         "SELECT table_name, sum(rows_read), sum(rows_loaded), sum(rows_rejected) FROM load_report GROUP BY 1")))
     out = {}
-    for t in ("orders", "pixel_events", "server_events", "platform_report"):
+    for t in ("orders", "pixel_events", "server_events", "platform_report") + (("enhancements",) if "enhancements" in rows else ()):
         r, lo, j = rows.get(t, (0, 0, 0))
         out[t] = {"rows_read": int(r), "rows_loaded": int(lo), "rows_rejected": int(j)}
     return out

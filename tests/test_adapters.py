@@ -212,8 +212,20 @@ def test_real_formats_give_the_same_summary(tmp_path):
         ws.load(cfg)
         summaries.append(compute(ws, bootstrap_reps=200).summary)
     canonical, real = summaries
-    for section in ("dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency"):
-        assert_matches(real[section], canonical[section], section)
+    # The Google Ads tag carries the order only as its transaction id, so a tag hit without one
+    # links to no order in the real files, while the canonical rows keep their order_id: the
+    # order-linked Google figures differ by design and are compared on the canonical files only.
+    linked = {"double_counting": None, "capi_effect": None, "consent": ("browser_loss_rate", "consent_drop_rate",
+              "pixel_fired_without_consent"), "google": ("primary_action_overlap",)}
+    for section in ("dedup", "double_counting", "capi_effect", "recovery", "match_keys", "consent", "validation",
+                    "latency", "google"):
+        for plat, want in canonical[section].items():
+            got = real[section][plat]
+            if plat == "google" and section in linked:
+                if linked[section] is None:
+                    continue
+                want = {k: v for k, v in want.items() if not k.startswith(linked[section])}
+            assert_matches(got, want, f"{section}.{plat}")
     for table in ("pixel_events", "server_events", "platform_report"):
         assert real["load"][table] == canonical["load"][table]
     # the shop export has one row per line item: more rows, the same orders

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -122,6 +123,7 @@ class PlatformDay:
     keys: dict[str, np.ndarray]        # per-order key value (server row 1 and its retry), "" = absent
     key_labels: dict[str, np.ndarray]  # per-order defect labels for keys
     row_flags: dict[str, np.ndarray]   # per-order payload flags
+    google: Any = None                 # synth.google.GoogleDay on the google platform
 
 
 def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_number: int) -> OrderDay:
@@ -199,8 +201,13 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     flags["currency_invalid"] = (u >= params.missing_currency_rate) & (
         u < params.missing_currency_rate + params.invalid_currency_rate)
     flags["pixel_gclid"] = rng.random(n) < 0.5
-    return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
-                       retry_delay, rnd1, rnd2, keys, labels, flags)
+    out = PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
+                      retry_delay, rnd1, rnd2, keys, labels, flags)
+    if platform == "google":
+        from capi_audit.synth import google
+
+        out.google = google.plant(params.seed, o, out)
+    return out
 
 
 def _gen_keys(params: ScenarioParams, rng: np.random.Generator, o: OrderDay, platform: str,
@@ -318,12 +325,17 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
         "consent_ads": consent, "country": o.country,
         "is_test": np.where(o.is_test, "true", "false"),
     })
-    pixel_parts, server_parts = [], []
+    pixel_parts, server_parts, extra = [], [], {}
     for pd_ in pds:
         pixel_parts.append(_pixel_rows(o, pd_, consent))
         server_parts.append(_server_rows(o, pd_, consent))
+        if pd_.google is not None:
+            from capi_audit.synth import google
+
+            server_parts[-1] = google.rewrite_server(server_parts[-1], o, pd_, pd_.google)
+            extra["enhancements"] = google.enhancement_rows(o, pd_.google)
     return {"orders": orders, "pixel_events": pd.concat(pixel_parts, ignore_index=True),
-            "server_events": pd.concat(server_parts, ignore_index=True)}
+            "server_events": pd.concat(server_parts, ignore_index=True)[list(SERVER_COLUMNS)], **extra}
 
 
 def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFrame:
@@ -346,7 +358,7 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
 SERVER_COLUMNS = ("platform", "event_name", "event_id", "event_time", "order_id", "value", "currency",
                   "sent_at", "action_source", "event_source_url", "em", "ph", "fn", "ln", "ge", "db",
                   "ct", "st", "zp", "country", "external_id", "client_ip_address",
-                  "client_user_agent", "fbc", "fbp", "gclid", "consent_ads",
+                  "client_user_agent", "fbc", "fbp", "gclid", "consent_ads", "consent_ad_user_data",
                   "data_processing_options", "status", "error")
 
 
@@ -383,6 +395,7 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         # leaves it unspecified
         cols["consent_ads"] = np.where(o.denied, np.where(p.ldu, "denied", ""), consent)
         cols["data_processing_options"] = ""
+    cols["consent_ad_user_data"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
     base = pd.DataFrame(cols)

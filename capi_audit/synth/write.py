@@ -17,6 +17,8 @@ from capi_audit.synth.params import ScenarioParams
 from capi_audit.synth.truth import Truth
 
 TABLE_FILES = ("orders", "pixel_events", "server_events", "platform_report")
+# Written only when the scenario plants them (synth.google: enhanced conversions for web).
+OPTIONAL_FILES = ("enhancements",)
 NUMERIC = {"value": pa.float64(), "event_time": pa.int64(), "conversions": pa.float64()}
 
 
@@ -67,7 +69,7 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     bounds = day_bounds(params)
     pools = build_pools(params)
     suffix = ".csv" if fmt == "csv" else ".parquet"
-    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES}
+    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES + OPTIONAL_FILES}
     tr = Truth(params, bounds, full=truth)
     number = 1
     for day in range(params.days):
@@ -84,8 +86,10 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     for s in sinks.values():
         s.close()
     for name, s in sinks.items():
-        tr.rows_written[name] = s.rows
-    (out / "audit.toml").write_text(audit_toml(params, suffix), encoding="utf-8")
+        if name in TABLE_FILES or s.rows:
+            tr.rows_written[name] = s.rows
+    extra = tuple(t for t in OPTIONAL_FILES if sinks[t].rows)
+    (out / "audit.toml").write_text(audit_toml(params, suffix, extra), encoding="utf-8")
     result: dict[str, Any] = {"events": sinks["pixel_events"].rows + sinks["server_events"].rows,
                               "orders": sinks["orders"].rows}
     if real:
@@ -111,8 +115,9 @@ def _report_frame(params: ScenarioParams, bounds: np.ndarray, tr: Truth) -> pd.D
             for d in range(params.days):
                 n = t.report.get((d, ev), 0.0)
                 rows.append({"platform": pl, "date": (start + dt.timedelta(days=d)).isoformat(),
-                             "event_name": ev, "conversions": float(n), "source": "total"})
-    return pd.DataFrame(rows, columns=["platform", "date", "event_name", "conversions", "source"])
+                             "event_name": ev, "conversions": float(n), "source": "total",
+                             "date_basis": "conversion" if pl == "google" else ""})
+    return pd.DataFrame(rows, columns=["platform", "date", "event_name", "conversions", "source", "date_basis"])
 
 
 def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
@@ -121,7 +126,7 @@ def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
             for pl, d in sorted(params.enable_day.items()) if pl in params.platforms}
 
 
-def audit_toml(params: ScenarioParams, suffix: str) -> str:
+def audit_toml(params: ScenarioParams, suffix: str, extra: tuple[str, ...] = ()) -> str:
     """The audit.toml that loads a written scenario."""
     bounds = day_bounds(params)
     lines = [
@@ -134,7 +139,7 @@ def audit_toml(params: ScenarioParams, suffix: str) -> str:
         "[capi_enabled_at]",
     ]
     lines += [f'{pl} = "{ts}"' for pl, ts in enabled_at(params, bounds).items()]
-    for t in TABLE_FILES:
+    for t in TABLE_FILES + extra:
         lines += ["", "[[sources]]", f'table = "{t}"', f'path = "{t}{suffix}"', 'format = "canonical"']
     return "\n".join(lines) + "\n"
 

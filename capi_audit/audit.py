@@ -15,7 +15,8 @@ from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
 from capi_audit.workspace import Workspace
 
-SECTIONS = ("load", "dedup", "double_counting", "capi_effect", "recovery", "match_keys", "consent", "validation", "latency", "google")
+SECTIONS = ("load", "linkage", "dedup", "double_counting", "capi_effect", "recovery", "match_keys", "consent",
+            "validation", "latency", "google")
 
 
 @dataclass
@@ -42,7 +43,10 @@ def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
     """Compute every metric family on a loaded workspace."""
     frames: dict[str, pd.DataFrame] = {}
     summary: dict[str, Any] = {"load": load_section(ws)}
+    from capi_audit.metrics.linkage import linkage
+
     families = (
+        ("linkage", linkage),
         ("dedup", metrics.dedup_overlap),
         ("double_counting", metrics.double_counting),
         ("capi_effect", lambda w: metrics.capi_effect(w, bootstrap_reps=bootstrap_reps)),
@@ -95,7 +99,9 @@ def chart_frames(ws: Workspace, summary: dict[str, Any], frames: dict[str, Any])
 
 def notes(ws: Workspace) -> list[str]:
     """Caveats that apply to this run's numbers."""
-    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)"]
+    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)",
+           "server events with no logged status that break a hard rejection rule (too old, Meta's insufficient "
+           "customer information) are assumed rejected, with every other event of their Meta request"]
     n = ws.scalar("SELECT count(*) FROM server_events WHERE sent_at IS NULL")
     if n:
         out.append(f"{n} server events have no sent_at: their event_time stands in for the receipt time")
@@ -165,8 +171,11 @@ def describe(summary: dict[str, Any], cfg: AuditConfig) -> str:
                 lines.append(f"{plat} other event names: " + "; ".join(others))
     dc = summary["double_counting"]
     if dc.get("available", True) is not False:
-        for plat, m in dc.items():
-            lines.append(f"{plat}: {m['orders_double_counted']} of {m['orders_matched']} orders counted more than "
-                         f"once (inflation {_pct(m['inflation_rate'])})")
+        for plat, classes in dc.items():
+            for cls, m in classes.items():
+                flag = "" if m.get("reliable", True) else f" [unreliable: {m.get('reason')}]"
+                lines.append(f"{plat} {cls}: {m['orders_double_counted']} of {m['orders_matched']} orders counted more "
+                             f"than once (inflation {_pct(m['inflation_rate'])}; {m['server_caused']} extra counts "
+                             f"caused by the server, {m['pre_existing']} pre-existing){flag}")
     lines += metrics.headline_sentences(summary)
     return "\n".join(lines)

@@ -109,7 +109,7 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
         f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
-        causes = f.sort_values("cause")
+        causes = f.groupby("cause", as_index=False)["extra_counts"].sum().sort_values("cause")
         names = [c.replace("_", " ") for c in causes["cause"]]
         vals = causes["extra_counts"].to_numpy(float)
         start = np.concatenate([[0], np.cumsum(vals)[:-1]])

@@ -50,6 +50,16 @@ def _fmt(metric: str, value: Any) -> str:
     return f"{value:,.2f}"
 
 
+def _flatten(v: dict, prefix: str, out: dict[str, str]) -> None:
+    """Nested summary values as dotted metric names (formatted by their last part)."""
+    for k, x in v.items():
+        name = f"{prefix}{k}"
+        if isinstance(x, dict):
+            _flatten(x, name + ".", out)
+        else:
+            out[name] = _fmt(str(k), x)
+
+
 def table(result: AuditResult, section: str, *, event_name: str | None = None) -> pd.DataFrame | Markdown:
     """One summary section as a formatted table: metrics as rows, platforms as columns."""
     data = result.summary[section]
@@ -61,13 +71,8 @@ def table(result: AuditResult, section: str, *, event_name: str | None = None) -
             v = v[event_name]
         if not isinstance(v, dict):
             continue
-        flat = {}
-        for k, x in v.items():
-            if isinstance(x, dict):
-                for k2, x2 in x.items():
-                    flat[f"{k}.{k2}"] = _fmt(k2, x2)
-            else:
-                flat[k] = _fmt(k, x)
+        flat: dict[str, str] = {}
+        _flatten(v, "", flat)
         cols[plat] = flat
     frame = pd.DataFrame(cols)
     frame.index.name = "metric"

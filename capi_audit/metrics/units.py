@@ -11,6 +11,8 @@ Every order-level figure (double counting, the CAPI effect, recovery, Google ove
   dataset and event_name sharing fbp and/or external_id within W (browser first only, never within
   one channel); each pixel unit absorbs at most one server unit (our reading, documented).
 - Google Ads: key (conversion action = destination, else event_name; transaction_id), no window.
+- The destination is part of a key only when both channels of the platform log it (a CAPI log
+  often lacks the dataset id the pixel hit carries); otherwise keys ignore it, and say so.
   https://support.google.com/google-ads/answer/6386790
 - GA4: key (destination = stream, transaction_id) for `purchase` only, no window.
   https://support.google.com/analytics/answer/12313109
@@ -178,15 +180,22 @@ def _src_sql(ws: Workspace) -> str:
         LEFT JOIN known ko ON ko.order_id = n.order_id
         LEFT JOIN known ke ON ke.order_id = n.event_id
     ),
+    dk AS (  -- the destination is in the key only when both channels of the platform log it
+        SELECT platform,
+            max(CASE WHEN channel = 'pixel' AND destination IS NOT NULL THEN 1 ELSE 0 END)
+            * max(CASE WHEN channel = 'server' AND destination IS NOT NULL THEN 1 ELSE 0 END) AS use_dest
+        FROM numbered GROUP BY platform
+    ),
     cls AS (
         SELECT l.*,
-            CASE WHEN l.platform = 'google' THEN coalesce(l.destination, l.event_name)
-                 ELSE coalesce(l.destination, '') END AS kdest,
+            CASE WHEN l.platform = 'google' THEN
+                     CASE WHEN dk.use_dest = 1 THEN coalesce(l.destination, l.event_name) ELSE l.event_name END
+                 WHEN dk.use_dest = 1 THEN coalesce(l.destination, '') ELSE '' END AS kdest,
             CASE WHEN l.platform = 'meta' THEN l.event_name
                  WHEN l.platform = 'ga4' THEN l.event_name ELSE '' END AS kname,
             (l.event_id IS NOT NULL AND (l.platform <> 'meta' OR l.event_id <> '')
                  AND (l.platform <> 'ga4' OR l.event_name = 'purchase')) AS has_key
-        FROM linked l
+        FROM linked l LEFT JOIN dk ON dk.platform = l.platform
     )
     SELECT c.*,
         CASE WHEN c.platform = 'google' THEN
@@ -290,7 +299,8 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
                 CAST(sum(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS BIGINT) AS n_pixel_rows,
                 CAST(sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS BIGINT) AS n_server_rows,
                 max(mb_paired_by) AS mb_paired_by, max(CASE WHEN paired_a THEN 1 ELSE 0 END) AS paired_a,
-                CAST(count(DISTINCT linked_order) AS BIGINT) AS n_orders
+                CAST(count(DISTINCT linked_order) AS BIGINT) AS n_orders,
+                max(fbp) AS fbp, max(external_id) AS external_id
             FROM {rows} GROUP BY unit_id
         ),
         ord AS (
@@ -307,7 +317,8 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
                  WHEN a.paired_a = 1 THEN 'event_id' END AS paired_by,
             f.value, f.currency,
             CASE WHEN f.has_key THEN f.event_id END AS event_id, f.kdest AS dedup_destination,
-            a.first_receipt_time, a.n_pixel_rows, a.n_server_rows, a.n_orders, o.link_via
+            a.first_receipt_time, a.n_pixel_rows, a.n_server_rows, a.n_orders, o.link_via,
+            a.fbp, a.external_id
         FROM agg a
         JOIN {rows} f ON f.unit_id = a.unit_id AND f.pos = 1
         LEFT JOIN ord o ON o.unit_id = a.unit_id
@@ -335,7 +346,8 @@ def counted_units(ws: Workspace, *, with_server: bool = True) -> str:
     Columns: platform, destination, event_name, conv_class, unit_id, day, first_event_time, post,
     order_id, has_pixel, has_server, paired_by, value, currency (stable), plus event_id (the key's
     id, NULL for an event without id), dedup_destination, first_receipt_time, n_pixel_rows,
-    n_server_rows, n_orders (distinct linked orders among the unit's rows), link_via.
+    n_server_rows, n_orders (distinct linked orders among the unit's rows), link_via, fbp and
+    external_id (any value among the unit's rows).
     The row-level relation `unit_rows(ws, with_server=...)` maps every counted row to its unit.
     """
     prepare_src(ws)

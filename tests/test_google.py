@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from capi_audit import Workspace
@@ -365,3 +366,35 @@ def test_primary_action_overlap(tmp_path):
     assert head.values["google"]["primary_action_overlap"] == {"orders": 1, "extra_counts": 1, "rate": 0.5, "rate_n": 2}
     assert frames["google_action_overlap"].to_dict("records") == [
         {"action_a": "Offline sale", "action_b": "Purchase", "orders": 1}]
+
+
+@pytest.mark.parametrize("seed", [3, 41])
+def test_google_and_consent_match_planted_truth(tmp_path, seed):
+    """Consent, match keys, validation and the google section equal the truth of the planted labels
+    (synth.google) on more than one seed."""
+    from capi_audit.audit import run_audit
+    from capi_audit.synth.params import ScenarioParams
+    from capi_audit.synth.write import write_scenario
+
+    from .helpers import assert_matches
+
+    p = ScenarioParams(seed=seed, days=14, orders_per_day=30.0, enable_day={"meta": 5, "google": 6}, customer_pool=3000)
+    write_scenario(p, tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    summary = run_audit(tmp_path / "audit.toml", tmp_path / "out", charts=False).summary
+    for section in ("load", "consent", "match_keys", "validation", "google"):
+        assert_matches(summary[section], truth[section], section)
+    g = truth["google"]["google"]["enhanced_conversions"]
+    assert g["enhanced_24h"] > 0 and g["enhanced_late"] + g["enhancements_without_tag_conversion"] > 0
+    assert truth["consent"]["meta"]["ldu_outside_us"] > 0  # EU users with LDU are planted
+
+
+def test_consent_by_type_and_enhancement_charts():
+    from capi_audit import charts
+
+    frame = pd.DataFrame([{"platform": "google", "denied": 2, "known": 10, "denied_ad_user_data": 3, "known_ad_user_data": 5}])
+    ax = charts.plot_consent_by_type(frame, platform="google")
+    assert [round(b.get_height(), 2) for b in ax.patches] == [0.2, 0.6]
+    enh = pd.DataFrame([{"destination": "P", "day": "2026-03-01", "tag_conversions": 4, "enhanced_24h": 2, "enhanced_late": 1}])
+    ax = charts.plot_google_enhancements(enh)
+    assert [b.get_height() for b in ax.patches] == [2, 1]

@@ -227,6 +227,12 @@ def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
     return frames, Headline("google", values)
 
 
-def compute(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
-    """Family entry point: (frames, headline)."""
-    return google_metrics(ws)
+def compute(ws: Workspace) -> Any:
+    """Family entry point: a `FamilyResult(headline, frames)` where the registry defines it (else the
+    pair (frames, headline))."""
+    frames, head = google_metrics(ws)
+    try:
+        from capi_audit.metrics.common import FamilyResult  # type: ignore[attr-defined]
+    except ImportError:
+        return frames, head
+    return FamilyResult(head, frames)

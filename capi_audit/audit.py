@@ -107,6 +107,9 @@ def notes(ws: Workspace) -> list[str]:
         out.append(f"{n} server events have no sent_at: their event_time stands in for the receipt time")
     if not ws.config.capi_enabled_at:
         out.append("no CAPI enable time configured: dedup and double counting cover every event")
+    from capi_audit.metrics.google import google_notes
+
+    out += google_notes(ws)
     return out
 
 

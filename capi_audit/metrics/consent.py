@@ -17,7 +17,8 @@ flag outside the US, and they are in the violations).
 
 Consent types stay apart: `by_consent_type` gives each type's denied rate (ad_storage from
 `consent_ads`, ad_user_data from `consent_ad_user_data`) with its own denominator. Every rate has
-its denominator as `<rate>_n`. The frame holds the same counts per platform, country and local day.
+its denominator as `<rate>_n`. Events link to orders as the counted units link them
+(`[audit] order_key`). The frame holds the same counts per platform, country and local day.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     plats = sorted({r[0] for r in ws.rows("SELECT platform FROM pixel_events UNION SELECT platform FROM server_events")
                     if r[0] is not None})
     for plat in plats:
-        q = {**params(ws), "p": plat, "e": ws.config.capi_enabled_at.get(plat)}
+        q = {**params(ws), "p": plat, "e": ws.config.capi_enabled_at.get(plat),
+             "order_key": getattr(ws.config, "order_key", "auto")}
         f = ws.df(_BASE_SQL, q)
         f.insert(0, "platform", plat)
         frames.append(f)

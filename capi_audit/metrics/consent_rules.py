@@ -17,8 +17,8 @@ The functions return SQL expressions over the column expressions they are given 
 CASE, upper, LIKE, coalesce). `materialize(ws)` applies them once to every order and platform
 (table `order_consent`) for the consent family: there a denied order with no send at all counts
 as restricted (nothing escaped the restriction), and `ldu_outside_us` marks denied orders whose
-LDU flag did not cover them because the order is not a US order. Orders link by order_id, else by
-event_id when it equals an order id.
+LDU flag did not cover them because the order is not a US order. Orders link as the counted units link them
+(`[audit] order_key`).
 """
 
 from __future__ import annotations
@@ -58,10 +58,14 @@ TABLE = "order_consent"
 
 
 def linked_sql(table: str) -> str:
-    """SQL: the rows of an event table with `linked_order` (order_id, else event_id when it is an
-    order id)."""
-    return (f"SELECT e.*, coalesce(e.order_id, oe.order_id) AS linked_order FROM {table} e "
-            f"LEFT JOIN (SELECT DISTINCT order_id FROM orders) oe ON e.order_id IS NULL AND oe.order_id = e.event_id")
+    """SQL: the rows of an event table with `linked_order`, by the same rule as the counted units
+    (`[audit] order_key`, bound as `$order_key`): order_id when it is a known order, else event_id
+    when it equals a known order id (`auto`); only one of them with `order_id` / `event_id`."""
+    return (f"SELECT e.*, CASE WHEN $order_key <> 'event_id' AND ko.order_id IS NOT NULL THEN ko.order_id "
+            f"WHEN $order_key <> 'order_id' AND ke.order_id IS NOT NULL THEN ke.order_id END AS linked_order "
+            f"FROM {table} e "
+            f"LEFT JOIN (SELECT DISTINCT order_id FROM orders) ko ON ko.order_id = e.order_id "
+            f"LEFT JOIN (SELECT DISTINCT order_id FROM orders) ke ON ke.order_id = e.event_id")
 
 
 def ldu_outside_us_sql(platform: str, data_processing_options: str, order_country: str) -> str:
@@ -108,6 +112,6 @@ def materialize(ws: Workspace) -> str:
             FROM p CROSS JOIN o LEFT JOIN s ON s.platform = p.platform AND s.order_id = o.order_id
         )
         SELECT *, {consent_state_sql('consent', '1 - unrestricted')} AS consent_class FROM x
-    """)
+    """, {"order_key": getattr(ws.config, "order_key", "auto")})
     ws._order_consent_for = token
     return TABLE

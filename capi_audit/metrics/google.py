@@ -227,6 +227,26 @@ def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
     return frames, Headline("google", values)
 
 
+def google_notes(ws: Workspace) -> list[str]:
+    """Caveats about the Google inputs of this run (for summary.json `notes`)."""
+    out = []
+    n = ws.scalar("SELECT count(*) FROM platform_report WHERE platform = 'google' AND date_basis = 'interaction'")
+    if n:
+        out.append(f"{n} Google report rows are dated by the ad interaction (click), not by the conversion: recent "
+                   "days are still growing; download `Conversions (by conv. time)` to compare with logs")
+    tagged = ws.scalar("SELECT count(*) FROM pixel_events WHERE platform = 'google' AND destination LIKE 'AW-%/%'")
+    if tagged and ws.scalar("SELECT count(*) FROM server_events WHERE platform = 'google'"):
+        out.append(f"{tagged} Google Ads tag hits name their conversion action only by label (AW-…/…): map labels "
+                   "to action names (options.actions) or they never share a dedup key with uploads")
+    if ws.scalar("SELECT count(*) FROM pixel_events WHERE platform IN ('google', 'ga4') AND cookieless"):
+        out.append("Google cookieless pings (Advanced Consent Mode) are counted apart, never as consent violations")
+    if ws.scalar("SELECT count(*) FROM server_events WHERE platform IN ('google', 'ga4')") and not ws.scalar(
+            "SELECT count(*) FROM orders WHERE consent_ad_user_data IS NOT NULL") and ws.scalar(
+            "SELECT count(*) FROM orders WHERE consent_ads IS NOT NULL"):
+        out.append("orders record no ad_user_data consent: their ads consent stands in for it in Google's consent rules")
+    return out
+
+
 def compute(ws: Workspace) -> Any:
     """Family entry point: a `FamilyResult(headline, frames)` where the registry defines it (else the
     pair (frames, headline))."""

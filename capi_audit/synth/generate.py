@@ -334,8 +334,18 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
 
             server_parts[-1] = google.rewrite_server(server_parts[-1], o, pd_, pd_.google)
             extra["enhancements"] = google.enhancement_rows(o, pd_.google)
-    return {"orders": orders, "pixel_events": pd.concat(pixel_parts, ignore_index=True),
-            "server_events": pd.concat(server_parts, ignore_index=True)[list(SERVER_COLUMNS)], **extra}
+            pixel_parts.append(google.ga4_pixel_rows(o, pd_, pd_.google, consent))
+            server_parts.append(google.ga4_server_rows(o, pd_, pd_.google, consent))
+    pixel = pd.concat(pixel_parts, ignore_index=True)
+    pixel = _blank(pixel[[c for c in PIXEL_COLUMNS if c in pixel.columns]])
+    server = _blank(pd.concat(server_parts, ignore_index=True)[list(SERVER_COLUMNS)])
+    return {"orders": orders, "pixel_events": pixel, "server_events": server, **extra}
+
+
+def _blank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns a part did not have become empty strings (numbers keep their NaN)."""
+    text = [c for c in frame.columns if c not in ("value", "event_time")]
+    return frame.assign(**{c: frame[c].fillna("") for c in text})
 
 
 def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFrame:
@@ -355,11 +365,13 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     return out.sort_values(["event_time", "order_id"], kind="stable")
 
 
-SERVER_COLUMNS = ("platform", "event_name", "event_id", "event_time", "order_id", "value", "currency",
+PIXEL_COLUMNS = ("platform", "destination", "event_name", "event_id", "event_time", "order_id", "value", "currency",
+                 "fbp", "fbc", "gclid", "consent_ads", "page_url")
+SERVER_COLUMNS = ("platform", "destination", "event_name", "event_id", "event_time", "order_id", "value", "currency",
                   "sent_at", "action_source", "event_source_url", "em", "ph", "fn", "ln", "ge", "db",
                   "ct", "st", "zp", "country", "external_id", "client_ip_address",
                   "client_user_agent", "fbc", "fbp", "gclid", "consent_ads", "consent_ad_user_data",
-                  "data_processing_options", "status", "error")
+                  "data_processing_options", "status", "error", "source_api")
 
 
 def _iso(ts: np.ndarray) -> list[str]:
@@ -396,6 +408,8 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         cols["consent_ads"] = np.where(o.denied, np.where(p.ldu, "denied", ""), consent)
         cols["data_processing_options"] = ""
     cols["consent_ad_user_data"] = ""
+    cols["destination"] = ""
+    cols["source_api"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
     base = pd.DataFrame(cols)

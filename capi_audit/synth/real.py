@@ -35,6 +35,7 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
     server = _read(canonical, "server_events")
     _capi(server[server.platform == "meta"], out / "meta_capi_requests.jsonl")
     _clicks(server[server.platform == "google"], out / "google_click_conversions.csv")
+    _mp(server[server.platform == "ga4"], out / "ga4_mp_requests.jsonl")
     if (canonical / "enhancements.csv").exists():
         _enhancements(_read(canonical, "enhancements"), out / "google_enhancements.jsonl")
     report = _read(canonical, "platform_report")
@@ -47,7 +48,8 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
         ("orders", "shopify_orders.csv", "shopify_orders", ""),
         ("pixel_events", "meta_pixel_hits.txt", "meta_pixel_hits", ""),
         ("pixel_events", "google_tag_hits.log", "google_tag_hits", f'options = {{ actions = {{ "{ADS_LABEL}" = "Purchase" }} }}'),
-        ("pixel_events", "ga4_events.jsonl", "ga4_export", ""),
+        ("pixel_events", "ga4_events.jsonl", "ga4_export", f'options = {{ measurement_id = "{GA4_ID}" }}'),
+        ("server_events", "ga4_mp_requests.jsonl", "ga4_mp_payload", ""),
         ("server_events", "meta_capi_requests.jsonl", "meta_capi_payload", ""),
         ("server_events", "google_click_conversions.csv", "google_ads_click_conversions",
          'columns = { sent_at = "Sent At", order_id = "Shop Order ID", status = "Upload Status", ct = "City", '
@@ -94,6 +96,7 @@ def _pixel_urls(px: pd.DataFrame, path: Path) -> None:
 
 
 ADS_ID, ADS_LABEL = "987654321", "AbC-D_efGhI"
+GA4_ID = "G-SYNTH0001"
 ADS_ACTION = "customers/1234567890/conversionActions/555"
 
 
@@ -126,6 +129,22 @@ def _google_tag(px: pd.DataFrame, path: Path) -> None:
                 q += "&auid=1.1700000000"
             q += gcs[r.consent_ads]
             fh.write(f'81.2.69.160 - - [{t}] "GET /pagead/conversion/{ADS_ID}/?{q} HTTP/1.1" 200 42\n')
+
+
+def _mp(sv: pd.DataFrame, path: Path) -> None:
+    """GA4 Measurement Protocol requests as a server logs them (one request per event)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in sv.itertuples():
+            body: dict = {"client_id": "555.1700000000", "timestamp_micros": int(r.event_time) * 1_000_000,
+                          "events": [{"name": r.event_name, "params": {"transaction_id": r.event_id,
+                                                                       "value": float(r.value), "currency": r.currency}}]}
+            if r.consent_ad_user_data:
+                body["consent"] = {"ad_user_data": r.consent_ad_user_data.upper()}
+            if r.country:
+                body["user_data"] = {"address": [{"country": r.country}]}
+            fh.write(json.dumps({"timestamp": r.sent_at, "body": body,
+                                 "url": f"https://www.google-analytics.com/mp/collect?measurement_id={r.destination}"
+                                        "&api_secret=REDACTED"}) + "\n")
 
 
 def _ga4(px: pd.DataFrame, path: Path) -> None:

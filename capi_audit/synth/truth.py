@@ -165,6 +165,7 @@ class Truth:
             self._server_rows(o, p, t, nt)
             if p.google is not None:
                 self.google.add(o, p, p.google)
+                self.google.add_ga4(o, p, p.google)
 
     @staticmethod
     def _consent_rules(o, p, c, denied, has_px, sent_any) -> None:
@@ -281,6 +282,9 @@ class Truth:
                 out["validation"][pl]["address_field_hashed"] = self.google.c["address_field_hashed"]
                 out["validation"][pl]["consent_missing_ad_user_data"] = self.google.c["consent_missing_ad_user_data"]
                 out["google"] = self.google.section(out["match_keys"][pl]["identifier_tiers"])
+                for sec, vals in self.google.ga4_sections().items():
+                    if vals:
+                        out[sec]["ga4"] = vals
         return out
 
     params_conversion = "Purchase"

@@ -8,9 +8,10 @@ is no id); `value` / `currency` / `page_location` come from `event_params`, else
 the export has no ad_user_data);
 the click id from `collected_traffic_source.gclid`
 (https://support.google.com/analytics/answer/7029846, domain/google.md §5). A custom
-`order_id` event parameter, when a shop sends one, is used as the order reference. `options = { measurement_id = "G-…" }` sets the destination (the export names
-the stream by `stream_id`, Measurement Protocol logs by measurement id: give the same id to both
-so GA4's dedup key agrees).
+`order_id` event parameter, when a shop sends one, is used as the order reference.
+`options = { measurement_id = "G-…" }` sets the destination (the export names the stream by
+`stream_id`, Measurement Protocol logs by measurement id: give the same id to both so GA4's dedup
+key agrees).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Ga4ExportReader(Reader):
 
     name = "ga4_export"
     tables = ("pixel_events",)
+    options = {"measurement_id": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per exported event."""

@@ -56,6 +56,7 @@ class Ga4MeasurementProtocolReader(Reader):
 
     name = "ga4_mp_payload"
     tables = ("server_events",)
+    options = {"measurement_id": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event of each logged request."""

@@ -133,6 +133,7 @@ class GoogleAdsReportReader(Reader):
 
     name = "google_ads_report"
     tables = ("platform_report",)
+    options = {"event_name": str, "date_basis": str}  # noqa: RUF012  (hostile's per-format option check)
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per day (and conversion action), skipping Total rows."""

@@ -60,6 +60,7 @@ class GoogleTagHitsReader(Reader):
 
     name = "google_tag_hits"
     tables = ("pixel_events",)
+    options = {"actions": dict, "event_name": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per conversion hit / GA4 event; count and skip other requests."""

@@ -75,6 +75,7 @@ class GoogleUploadLogReader(Reader):
 
     name = "google_upload_log"
     tables = ("server_events", "enhancements")
+    options = {"actions": dict}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per uploaded conversion, Data Manager event or enhancement."""

@@ -45,13 +45,16 @@ def load(config: str | Path) -> dict:
             "conv": cfg["audit"].get("conversion_event", "Purchase")}
 
 
-def _events(data: dict) -> pd.DataFrame:
+def _events(data: dict, *, assume_rejected: bool = False) -> pd.DataFrame:
     f = data["frames"]
     test = set(f["orders"].loc[f["orders"]["is_test"], "order_id"])
     px = f["pixel_events"].assign(channel="pixel")
     px["receipt"] = px["event_time"]
     sv = f["server_events"]
     sv = sv[sv["status"].fillna("").str.lower() != "rejected"].assign(channel="server")
+    if assume_rejected:  # GA4 drops Measurement Protocol events backdated over 72 h (counted units' rule)
+        late = (sv["platform"] == "ga4") & ((sv["sent_at"] - sv["event_time"]) > pd.Timedelta(hours=72))
+        sv = sv[~late]
     sv["receipt"] = sv["sent_at"].fillna(sv["event_time"])
     ev = pd.concat([px, sv], ignore_index=True)[["channel", "platform", "event_name", "event_id",
                                                 "event_time", "receipt", "order_id"]]
@@ -61,12 +64,12 @@ def _events(data: dict) -> pd.DataFrame:
     return ev
 
 
-WINDOW = {"meta": pd.Timedelta(hours=48), "google": None}
+WINDOW = {"meta": pd.Timedelta(hours=48), "google": None, "ga4": None}
 
 
 def dedup(data: dict) -> pd.DataFrame:
     """both / both_outside_window / pixel_only / server_only per platform and event_name."""
-    ev = _events(data)
+    ev = _events(data, assume_rejected=True)
     ev = ev[ev["post"] & ev["event_id"].notna()]
     g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     g = g.reindex(columns=["pixel", "server"])

@@ -211,7 +211,7 @@ def plot_capi_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: st
 def plot_bridge(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
                 conv_class: str | None = None) -> Axes:
     """ρ (report ÷ log units) and π (pixel units ÷ real orders) per settled day, with the
-    enable day marked and the compared whole weeks emphasised (frame `recovery`)."""
+    enable day marked and the compared whole weeks shaded (frame `recovery`)."""
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: report-to-log ratio ρ and pixel capture π"
@@ -222,18 +222,18 @@ def plot_bridge(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = 
             f = f[f["conv_class"] == sorted(f["conv_class"].unique())[0]]
         if not len(f) or "rho" not in f:
             return _empty(ax, title)
-        days = pd.to_datetime(f["day"])
-        ax.plot(days, f["rho"], color=OKABE_ITO["orange"], marker=".", lw=1, label="ρ = R ÷ L")
-        ax.plot(days, f["pi"], color=OKABE_ITO["blue"], marker=".", lw=1, label="π = P ÷ O")
+        f = f.assign(day=pd.to_datetime(f["day"])).set_index("day")
+        full = f.reindex(pd.date_range(f.index.min(), f.index.max(), freq="D"))  # burn-in days break the line
+        ax.plot(full.index, full["rho"], color=OKABE_ITO["orange"], marker=".", lw=1, label="ρ = R ÷ L")
+        ax.plot(full.index, full["pi"], color=OKABE_ITO["blue"], marker=".", lw=1, label="π = P ÷ O")
         for period in ("pre", "post"):
             g = f[f["period"] == period]
             if len(g):
-                ax.axvspan(pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=OKABE_ITO["grey"],
-                           alpha=0.08)
-        post = f[f["period"].str.startswith("post")]
-        if len(post):
-            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1,
-                       label="first post day")
+                ax.axvspan(g.index.min(), g.index.max(), color=OKABE_ITO["grey"], alpha=0.08)
+        pre = f[f["period"].str.startswith("pre")]
+        if len(pre):
+            ax.axvline(pre.index.max() + pd.Timedelta(days=1), color=OKABE_ITO["black"], ls="--", lw=1,
+                       label="CAPI enabled")
         ax.set_title(title)
         ax.set_ylabel("ratio")
         _dates(ax)

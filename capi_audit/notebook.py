@@ -101,7 +101,8 @@ def headline(result: AuditResult) -> Markdown:
 def match_key_table(result: AuditResult, platform: str) -> pd.DataFrame:
     """Per key: present / valid / plaintext / shared shares for one platform."""
     mk = result.summary["match_keys"].get(platform, {})
-    rows = {k: {m: _fmt(m, v) for m, v in vals.items()} for k, vals in mk.items() if k != "identifier_tiers"}
+    rows = {k: {m: _fmt(m, v) for m, v in vals.items()} for k, vals in mk.items()
+            if k not in ("identifier_tiers", "hash_agreement")}
     frame = pd.DataFrame(rows).T
     frame.index.name = "key"
     return frame

@@ -4,7 +4,7 @@ What the intervals here cover, and what they do not:
 - `day_block_interval` — a moving-block bootstrap over consecutive days with 7-day blocks: the
   sampling noise of a per-day mean over the audited days (how much it could differ in another
   stretch of days like these). Not drift, not anything that changed with the rollout.
-- `week_bootstrap_interval` — whole weeks resampled independently before and after: every
+- `week_bootstrap` — whole weeks resampled independently before and after: every
   resample keeps each weekday once per week, so the weekday mix cannot bias a pre/post term.
   It covers week-to-week noise; it does not cover a trend, seasonality or anything else that
   moved at the same time as enablement (see the placebo check and docs/holdout.md).
@@ -72,21 +72,45 @@ def week_resamples(weeks: int, reps: int, rng: np.random.Generator) -> np.ndarra
 
 def week_bootstrap(pre: dict[str, np.ndarray], post: dict[str, np.ndarray],
                    stat: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], dict[str, np.ndarray]],
-                   *, reps: int = 2000, seed: int = SEED) -> dict[str, list[float | None]]:
+                   *, reps: int = 2000, seed: int = SEED, level: float = LEVEL) -> dict[str, list[float | None]]:
     """95 % interval of every term stat returns, resampling whole weeks before and after
-    independently. Columns hold n·7 days per side (n whole weeks, aligned to the period)."""
+    independently. Columns hold n·7 days per side (n whole weeks, aligned to the period).
+
+    Welch-style: the variance from resampling the pre weeks (post held fixed) and from resampling
+    the post weeks (pre held fixed) are estimated separately, each scaled by w/(w−1) for w weeks;
+    the interval is estimate ± t(df)·√(v_pre + v_post) with Welch–Satterthwaite df, so a term that
+    depends on one side only gets that side's degrees of freedom."""
     n_pre = len(next(iter(pre.values()))) // 7
     n_post = len(next(iter(post.values()))) // 7
-    point = stat({k: v[None, :] for k, v in pre.items()}, {k: v[None, :] for k, v in post.items()})
+    one = {k: v[None, :] for k, v in pre.items()}, {k: v[None, :] for k, v in post.items()}
+    point = stat(*one)
     if min(n_pre, n_post) < 2:
         return {k: [None, None] for k in point}
     rng = np.random.default_rng(seed)
     ip, iq = week_resamples(n_pre, reps, rng), week_resamples(n_post, reps, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
-        samples = stat({k: v[ip] for k, v in pre.items()}, {k: v[iq] for k, v in post.items()})
-    blocks = min(n_pre, n_post)
-    df = n_pre + n_post - 2
-    return {k: _t_interval(float(point[k][0]), np.asarray(samples[k], float), blocks, df) for k in point}
+        s_pre = stat({k: v[ip] for k, v in pre.items()}, one[1])
+        s_post = stat(one[0], {k: v[iq] for k, v in post.items()})
+    out: dict[str, list[float | None]] = {}
+    for k in point:
+        est = float(point[k][0])
+        # a term that does not depend on one side comes back unresampled (shape 1): no variance there
+        a = np.broadcast_to(np.asarray(s_pre[k], float), (reps,))
+        b = np.broadcast_to(np.asarray(s_post[k], float), (reps,))
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if not np.isfinite(est) or len(a) < 10 or len(b) < 10:
+            out[k] = [None, None]
+            continue
+        v1 = float(np.var(a, ddof=1)) * n_pre / (n_pre - 1)
+        v2 = float(np.var(b, ddof=1)) * n_post / (n_post - 1)
+        if v1 + v2 <= 0:
+            out[k] = [est, est]
+            continue
+        df = (v1 + v2) ** 2 / (v1**2 / (n_pre - 1) + v2**2 / (n_post - 1))
+        q = float(sps.t.ppf(0.5 + level / 2, df))
+        half = q * math.sqrt(v1 + v2)
+        out[k] = [est - half, est + half]
+    return out
 
 
 def orders_change(orders: np.ndarray, weekday: np.ndarray, post: np.ndarray) -> dict:
@@ -127,10 +151,15 @@ def orders_change(orders: np.ndarray, weekday: np.ndarray, post: np.ndarray) -> 
     }
 
 
-def placebo_p_value(actual: float | None, placebos: list[float]) -> float | None:
-    """Share of placebo changes at least as large (in absolute value) as the actual one, with
-    the actual counted among them: (1 + #{|placebo| ≥ |actual|}) / (1 + N)."""
-    if actual is None or not placebos:
+def change_vs_weekly_noise(actual: float | None, weekly: np.ndarray, m: int) -> float | None:
+    """Two-sided p-value of a change between two m-week means, against the week-to-week variation
+    of `weekly` (weekly means before enablement): t = actual / √(2·s²/m), df = len(weekly) − 1."""
+    w = np.asarray(weekly, float)
+    w = w[np.isfinite(w)]
+    if actual is None or not np.isfinite(actual) or len(w) < 3 or m < 1:
         return None
-    a = abs(actual)
-    return (1 + sum(1 for p in placebos if abs(p) >= a - 1e-12)) / (1 + len(placebos))
+    s2 = float(np.var(w, ddof=1))
+    if s2 <= 0:
+        return 0.0 if actual != 0 else 1.0
+    t = actual / math.sqrt(2 * s2 / m)
+    return float(2 * sps.t.sf(abs(t), len(w) - 1))

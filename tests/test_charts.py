@@ -61,7 +61,7 @@ def test_capi_daily_shades_the_gap(result):
 def test_bridge_marks_the_enable_day(result):
     ax = charts.plot_bridge(result.frames["recovery"], platform="meta", conv_class="Purchase")
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[:2] == ["ρ = R ÷ L", "π = P ÷ O"] and "first post day" in labels
+    assert labels[:2] == ["ρ = R ÷ L", "π = P ÷ O"] and "CAPI enabled" in labels
     plt.close(ax.figure)
 
 

@@ -287,3 +287,28 @@ def test_capture_drift_and_weekday_mix_are_not_called_capi():
     # 5 pre days and 9 post days: no whole week before, so no pre/post figure at all
     short = recovery(weeks_scenario(5, 9), bootstrap_reps=50)[1].values["meta"]["Purchase"]
     assert short["available"] is False
+
+
+def test_pre_existing_double_counting_is_not_charged_to_capi():
+    """Review F3: thank-you-page reloads without an id double count with or without the server;
+    only what the server adds is CAPI's."""
+    orders, pixel, server = [], [], []
+    for d in range(20):
+        for k in range(5):
+            oid = f"o{d}-{k}"
+            orders.append({"order_id": oid, "created_at": t(d)})
+            pixel.append({"event_id": oid, "event_time": t(d, 1), "order_id": oid})
+            if k == 0:  # a reload without eid: a second pixel unit for this order, every day
+                pixel.append({"event_time": t(d, 5), "order_id": oid})
+            if d >= 10:
+                server.append({"event_id": oid, "event_time": t(d, 1), "sent_at": t(d, 2), "order_id": oid})
+    ws = with_periods(make_ws(pixel=pixel, server=server, orders=orders, enabled={"meta": DAY0 + dt.timedelta(days=10)}))
+    v = capi_effect(ws, bootstrap_reps=50)[1].values["meta"]["Purchase"]
+    assert v["capi_added"] == 0 and v["server_double_counted"] == 0 and v["pixel_only_units_per_day"] == 6.0
+
+
+def test_weak_linkage_makes_the_split_unreliable():
+    ws = tiny_effect_ws()
+    ws.execute("UPDATE pixel_events SET order_id = NULL, event_id = 'x' || event_id")
+    v = capi_effect(ws, bootstrap_reps=50)[1].values["meta"]["Purchase"]
+    assert v["reliable"] is False and "link to an order" in v["reason"]

@@ -90,6 +90,16 @@ def resolve_columns(
             mapping[col.name] = lower[src.lower()]
         elif col.name in spec.columns:
             raise InputError(f"{file}: column {src!r} (mapped to {col.name}) not found in the file")
+    if table.name == "orders":  # raw customer columns, hashed into identities at load
+        from capi_audit.io.identities import mapped
+
+        for raw, src in mapped(spec.columns).items():
+            if src in available:
+                mapping[raw] = src
+            elif src.lower() in lower:
+                mapping[raw] = lower[src.lower()]
+            else:
+                raise InputError(f"{file}: column {src!r} (mapped to {raw}) not found in the file")
     has_default_platform = spec.platform is not None
     for req in table.required:
         if req not in mapping and not (req == "platform" and has_default_platform):
@@ -209,6 +219,13 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
          "i": json.dumps(report.ignored_columns), "s": report.skipped,
          "n": _join_notes(report)},
     )
+    if table.name == "orders":
+        from capi_audit.io.identities import ingest
+
+        n_id = ingest(ws, list(staged.columns))
+        if n_id:
+            ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) WHERE file = $f AND table_name = 'orders'",
+                       {"n": f"customer keys hashed locally into {n_id} identities rows (raw values not kept)", "f": fname})
     ws.drop("_parsed", "_stage", "_reader_rejects")
     return report
 

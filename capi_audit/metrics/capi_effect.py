@@ -50,6 +50,7 @@ TIERS = ("strong", "click", "browser", "none", "unknown")
 CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
 SPLIT = ("recovered", "server_double_counted", "unlinked_added")
 MIN_POST_DAYS = 14  # two 7-day blocks: fewer and the interval is not defined
+LINK_RATE_MIN = 0.8  # design §3.0 order linkage
 
 
 def _units_sql(rel: str) -> str:
@@ -83,6 +84,8 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
                                   AND x.order_id = lk.order_id AND x.event_name = lk.event_name) THEN 'name_variant'
                  WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
                               AND x.order_id = lk.order_id AND x.event_id = lk.event_id) THEN 'outside_window'
+                 WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
+                              AND x.order_id = lk.order_id AND x.event_id IS NULL) THEN 'missing_event_id'
                  WHEN EXISTS (SELECT 1 FROM srv_paired s WHERE s.conv_class = lk.conv_class
                               AND s.order_id = lk.order_id) THEN 'server_retry_new_id'
                  ELSE 'id_mismatch' END AS cause
@@ -168,6 +171,29 @@ def _recovered_sql(with_rel: str, without_rel: str) -> str:
     """
 
 
+_LINK_SQL = """
+SELECT channel, count(*) AS n, sum(CASE WHEN linked_order IS NOT NULL THEN 1 ELSE 0 END) AS linked
+FROM u_src WHERE platform = $p AND conv_class IS NOT NULL AND (excluded IS NULL OR excluded <> 'test_order')
+GROUP BY channel
+"""
+
+
+def weak_linkage(ws: Workspace, platform: str) -> str | None:
+    """The §3.0 linkage rule: a channel whose link rate is below 0.8 while the other channel's is
+    higher cannot support an order-level split. Returns the reason, or None."""
+    from capi_audit.metrics.units import prepare_src
+
+    prepare_src(ws)
+    rates = {ch: (linked / n if n else None) for ch, n, linked in ws.rows(_LINK_SQL, {"p": platform})}
+    px, sv = rates.get("pixel"), rates.get("server")
+    for ch, mine, other in (("pixel", px, sv), ("server", sv, px)):
+        if mine is not None and mine < LINK_RATE_MIN and (other is None or other > mine):
+            return (f"only {100 * mine:.0f}% of {platform} {ch} events link to an order (needs "
+                    f"{100 * LINK_RATE_MIN:.0f}%): recovered vs double counted depends on linkage; send the "
+                    "order id with every event or set [audit] order_key")
+    return None
+
+
 def log_coverage(ws: Workspace, platform: str, tz: str) -> dict[str, Coverage]:
     """Days each log source covers for a platform (days with rows), in zone tz."""
     q = {"p": platform, "tz": tz}
@@ -223,7 +249,7 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, reps: int) -> list[float | None]
 
 
 def summarize_class(per: Periods, daily: pd.DataFrame, value: pd.DataFrame, recovered: pd.DataFrame,
-                    *, reps: int = 2000) -> tuple[dict[str, Any], pd.DataFrame]:
+                    *, reps: int = 2000, weak: str | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     """The §3.3 figures of one platform and class over the post days, and its daily frame."""
     days = per.post_days
     cols = ["L", "P", *SPLIT, *[f"cause__{c}" for c in CAUSES[:-1]]]
@@ -277,6 +303,8 @@ def summarize_class(per: Periods, daily: pd.DataFrame, value: pd.DataFrame, reco
         g = "; ".join(f"{s}: {', '.join(x.isoformat() for x in days_)}" for s, days_ in sorted(per.post_gaps.items()))
         reasons.append(f"days without rows inside the post days ({g}): load the missing logs or "
                        f"shorten the audit window around them")
+    if weak:
+        reasons.append(weak)
     if reasons:
         out["reliable"] = False
         out["reason"] = "; ".join(reasons)
@@ -310,16 +338,22 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
                             f"('{cfg.conversion_event}', its case variants and [audit] event_aliases)"}
             continue
         values[plat] = {}
+        weak = weak_linkage(ws, plat)
         for cls in classes:
             sel = {k: f[f["conv_class"] == cls] for k, f in parts.items()}
-            out, frame = summarize_class(per, sel["daily"], sel["value"], sel["recovered"], reps=bootstrap_reps)
+            out, frame = summarize_class(per, sel["daily"], sel["value"], sel["recovered"], reps=bootstrap_reps,
+                                         weak=weak)
             values[plat][cls] = out
             frames.append(frame.assign(platform=plat, conv_class=cls))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return tidy(frame, ["platform", "conv_class", "day"]) if len(frame) else frame, Headline("capi_effect", values)
 
 
-def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once `result` lands
-    """Family entry point (registry contract): headline and frames."""
+def compute(ws: Workspace):  # noqa: ANN201 — FamilyResult once the `result` registry lands
+    """Family entry point (registry contract): the `capi_effect` section and the frame `capi_effect`."""
+    from capi_audit.metrics import common
+
     frame, head = capi_effect(ws)
-    return head, {"capi_effect": frame}
+    family_result = getattr(common, "FamilyResult", None)
+    frames = {"capi_effect": frame}
+    return family_result(head, frames) if family_result else (head, frames)

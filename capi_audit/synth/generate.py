@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from capi_audit.synth import realism
 from capi_audit.synth.params import DEFECTS, ScenarioParams
 
 D = {name: i for i, name in enumerate(DEFECTS)}
@@ -133,6 +134,7 @@ def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_numbe
     lam = params.orders_per_day * params.weekday_factors[start.weekday()]
     if day >= params.enable_day.get("meta", params.days):
         lam *= 1.0 + params.sales_growth_after_enable
+    lam *= realism.order_rate_noise(params, day)
     n = int(rng.poisson(lam))
     length = int(bounds[day + 1] - bounds[day])
     t0 = bounds[day] + np.sort(rng.integers(0, length, n))
@@ -145,7 +147,7 @@ def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_numbe
     bnames = list(params.browsers)
     bshares = np.array([params.browsers[b][0] for b in bnames])
     bidx = rng.choice(len(bnames), n, p=bshares / bshares.sum())
-    is_test = rng.random(n) < params.test_order_rate
+    is_test = rng.random(n) < params.test_order_rate + realism.qa_test_share(params, day)
     value = np.round(rng.lognormal(np.log(55.0), 0.6, n), 2)
     cust = rng.integers(0, params.customer_pool, n)
     ids = np.array([f"ORD-{first_number + i:08d}" for i in range(n)], dtype=object)
@@ -164,6 +166,7 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     n = len(o.t0)
     enable = int(bounds[params.enable_day[platform]]) if platform in params.enable_day else 2**62
     loss = np.array([params.browsers[b][1] for b in params.browsers])[o.browser]
+    loss = loss + realism.capture_drift(params, o.day)
     lost = rng.random(n) < loss
     viol_px = rng.random(n) < params.pixel_despite_denied
     fired = ~lost & (~o.denied | viol_px)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from capi_audit.synth import linkage as linkage_truth
+from capi_audit.synth.effect_truth import EffectTruth
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
 from capi_audit.synth.params import ScenarioParams
 
@@ -83,11 +83,23 @@ class Truth:
         from capi_audit.synth.google import GoogleTruth
 
         self.google = GoogleTruth()
+        # §3.3–§3.5 truth (synth/effect_truth.py); the written report per platform (synth/reports.py)
+        self.effect = EffectTruth(params, bounds) if full else None
+        self.report_written: dict[str, np.ndarray] = {}
 
     def add_day(self, o: OrderDay, pds: list[PlatformDay]) -> None:
         """Fold one day's labels into the sums."""
         for p in pds:
             self._platform_day(o, p, self.p[p.platform])
+        if self.effect is not None:
+            self.effect.add_day(o, pds)
+
+    def report_counts(self, platform: str) -> np.ndarray:
+        """The platform's count per day behind its report (test orders included)."""
+        if self.effect is not None:
+            return self.effect.count_all[platform]
+        t = self.p[platform]
+        return np.array([t.report.get((d, "Purchase"), 0.0) for d in range(self.params.days)])
 
     def _platform_day(self, o: OrderDay, p: PlatformDay, t: PlatformTruth) -> None:
         nt = ~o.is_test
@@ -271,7 +283,9 @@ class Truth:
             out["dedup"][pl] = self._dedup(pl, t)
             out["double_counting"][pl] = {cls: linkage_truth.dc_result(c) for cls, c in sorted(t.dc2.items())
                                           if c["orders_matched"]}
-            out["recovery"][pl] = {self.params_conversion: self._recovery(pl, t)}
+            if self.effect is not None:
+                out.setdefault("capi_effect", {})[pl] = self.effect.capi_effect(pl)
+                out["recovery"][pl] = self.effect.recovery(pl, self.report_written[pl])
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)
             out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES}
@@ -294,7 +308,8 @@ class Truth:
         ed = self.params.enable_day[pl]
         for ev, c in sorted(t.dedup.items()):
             exp = sum(v for (day, e), v in t.expected.items() if e == ev and day >= ed)
-            rep = sum(v for (day, e), v in t.report.items() if e == ev and day >= ed)
+            written = self.report_written.get(pl)
+            rep = float(np.nansum(written[ed:])) if written is not None else 0.0
             res[ev] = linkage_truth.dedup_result(c)
             res[ev]["expected_platform_count"] = int(exp)
             # the written report carries the conversion event only
@@ -305,36 +320,6 @@ class Truth:
                 "test_order_events": int(t.counted_by[(ev, "test_order_events")]),
                 "test_event_code_counted": 0}
         return res
-
-    def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
-        ed, days = self.params.enable_day[pl], self.params.days
-        pre_days, post_days = ed, days - ed
-        orders_d = np.array([t.orders_per_day.get(d, 0) for d in range(days)], dtype=float)
-        rep_d = np.array([t.report.get((d, "Purchase"), 0.0) for d in range(days)])
-        o_pre, o_post = orders_d[:ed].mean(), orders_d[ed:].mean()
-        r_pre, r_post = rep_d[:ed].mean(), rep_d[ed:].mean()
-        c_pre, c_post = r_pre / o_pre, r_post / o_post
-        net_new = c_pre * (o_post - o_pre)
-        meas = (c_post - c_pre) * o_post
-        recovered = t.rec["orders_post_server_only"] / post_days
-        dbl = t.dc_conv_extra / post_days
-        n_pre, n_post = int(orders_d[:ed].sum()), int(orders_d[ed:].sum())
-        pval = stats.binomtest(n_post, n_pre + n_post, post_days / days).pvalue
-        return {
-            **{k: int(t.rec[k]) for k in ("orders_post_pixel_and_server", "orders_post_server_only",
-                                          "orders_post_pixel_only", "orders_post_unreported")},
-            "pre_days": pre_days, "post_days": post_days,
-            "reported_per_day_pre": r_pre, "reported_per_day_post": r_post,
-            "orders_per_day_pre": o_pre, "orders_per_day_post": o_post,
-            "capture_rate_pre": c_pre, "capture_rate_post": c_post,
-            "reported_change_per_day": r_post - r_pre,
-            "net_new_per_day": net_new,
-            "measurement_change_per_day": meas,
-            "recovered_per_day": recovered,
-            "double_counted_per_day": dbl,
-            "unexplained_per_day": meas - recovered - dbl,
-            "sales_change_p_value": float(pval),
-        }
 
     def _consent(self, t: PlatformTruth) -> dict[str, Any]:
         c = t.consent

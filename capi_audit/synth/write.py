@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from capi_audit.synth.generate import build_pools, day_bounds, day_frames, gen_orders, gen_platform
 from capi_audit.synth.params import ScenarioParams
+from capi_audit.synth.reports import report_frame
 from capi_audit.synth.truth import Truth
 
 TABLE_FILES = ("orders", "pixel_events", "server_events", "platform_report")
@@ -81,7 +82,7 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
             if len(frame):
                 sinks[name].write(frame)
         tr.add_day(o, pds)
-    report = _report_frame(params, bounds, tr)
+    report, tr.report_written = report_frame(params, {pl: tr.report_counts(pl) for pl in params.platforms})
     sinks["platform_report"].write(report)
     for s in sinks.values():
         s.close()
@@ -105,21 +106,6 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     return result
 
 
-def _report_frame(params: ScenarioParams, bounds: np.ndarray, tr: Truth) -> pd.DataFrame:
-    start = dt.date.fromisoformat(params.start)
-    rows = []
-    for pl in params.platforms:
-        t = tr.p[pl]
-        # Like a real export, the report carries the conversion event only.
-        for ev in ("Purchase",):
-            for d in range(params.days):
-                n = t.report.get((d, ev), 0.0)
-                rows.append({"platform": pl, "date": (start + dt.timedelta(days=d)).isoformat(),
-                             "event_name": ev, "conversions": float(n), "source": "total",
-                             "date_basis": "conversion" if pl == "google" else ""})
-    return pd.DataFrame(rows, columns=["platform", "date", "event_name", "conversions", "source", "date_basis"])
-
-
 def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
     """CAPI enable time per platform (local midnight of its enable day), as UTC ISO strings."""
     return {pl: dt.datetime.fromtimestamp(int(bounds[d]), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,6 +121,8 @@ def audit_toml(params: ScenarioParams, suffix: str, extra: tuple[str, ...] = ())
         f'timezone = "{params.timezone}"',
         "dedup_window_hours = 48",
         'conversion_event = "Purchase"',
+        f"burn_in_days = {params.burn_in_days}",
+        f"settle_days = {params.settle_days}",
         "",
         "[capi_enabled_at]",
     ]

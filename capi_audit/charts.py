@@ -390,6 +390,50 @@ def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform:
         return ax
 
 
+def plot_consent_by_type(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "google") -> Axes:
+    """Denied share of each consent type, kept apart (ad storage vs ad_user_data), with the number
+    of orders each share is over (from the `consent` frame)."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: denied share by consent type"
+        f = _rows(frame, platform)
+        if not len(f) or "known_ad_user_data" not in f:
+            return _empty(ax, title)
+        s = f[["denied", "known", "denied_ad_user_data", "known_ad_user_data"]].sum()
+        types = [("ad_storage", s["denied"], s["known"]), ("ad_user_data", s["denied_ad_user_data"], s["known_ad_user_data"])]
+        shares = [d / n if n else 0.0 for _, d, n in types]
+        bars = ax.bar([t for t, _, _ in types], shares, color=[OKABE_ITO["blue"], OKABE_ITO["purple"]])
+        for bar, (_, d, n) in zip(bars, types, strict=True):
+            label = f"{int(d):,} of {int(n):,}" if n else "not recorded"
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                        fontsize=8, xytext=(0, 3), textcoords="offset points")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel("denied share of orders with a recorded state")
+        ax.set_title(title)
+        return ax
+
+
+def plot_google_enhancements(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Google Ads tag conversions per day and how many were enhanced within 24 h or later
+    (from the `google_enhancements` frame)."""
+    with house_style():
+        ax = _ax(ax)
+        title = "google: tag conversions enhanced (enhanced conversions for web)"
+        if not len(frame):
+            return _empty(ax, title)
+        d = frame.groupby("day", sort=True)[["tag_conversions", "enhanced_24h", "enhanced_late"]].sum()
+        x = pd.to_datetime(d.index)
+        ax.bar(x, d["enhanced_24h"], color=OKABE_ITO["green"], label="enhanced within 24 h")
+        ax.bar(x, d["enhanced_late"], bottom=d["enhanced_24h"], color=OKABE_ITO["orange"], label="enhanced later")
+        ax.plot(x, d["tag_conversions"], color=OKABE_ITO["black"], lw=1.2, label="tag conversions")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.set_ylabel("conversions")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        return ax
+
+
 def png_bytes(ax: Axes) -> bytes:
     """The Axes' figure rendered as PNG (for notebooks and reports)."""
     import io
@@ -438,6 +482,8 @@ def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str
                 out.append((chart.view, chart.caption, _drawer(plot, frame, opts)))
                 continue
             plats = sorted(str(p) for p in frame["platform"].dropna().unique()) if "platform" in frame else []
+            if chart.platforms is not None:
+                plats = [p for p in plats if p in chart.platforms]
             for p in plats:
                 opts = {"platform": p, **(chart.options(result, p) if chart.options else {})}
                 if chart.view in ("dedup_daily", "capture_rate"):
@@ -447,7 +493,7 @@ def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str
     return out
 
 
-_PLATFORM_NAMES = {"meta": "Meta", "google": "Google"}
+_PLATFORM_NAMES = {"meta": "Meta", "google": "Google", "ga4": "GA4"}
 
 
 def _local_enable(result: AuditResult, platform: str) -> pd.Timestamp | None:

@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from capi_audit.errors import ConfigError
 from capi_audit.schema import SOURCE_TABLES, TABLES
 
-PLATFORMS = ("meta", "google")
+PLATFORMS = ("meta", "google", "ga4")
 # Meta: duplicates are removed only within 48 h of the first receipt of an event_id.
 # https://developers.facebook.com/docs/marketing-api/conversions-api/deduplicate-pixel-and-server-events
-DEFAULT_WINDOW_HOURS: dict[str, float | None] = {"meta": 48.0, "google": None}
+# Google Ads (transaction_id per conversion action) and GA4 (transaction_id) document no window.
+DEFAULT_WINDOW_HOURS: dict[str, float | None] = {"meta": 48.0, "google": None, "ga4": None}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from capi_audit.metrics import capi_effect as _capi_effect
 from capi_audit.metrics import consent as _consent
 from capi_audit.metrics import dedup as _dedup
 from capi_audit.metrics import double_counting as _double_counting
+from capi_audit.metrics import google as _google
 from capi_audit.metrics import latency as _latency
 from capi_audit.metrics import linkage as _linkage
 from capi_audit.metrics import load as _load
@@ -43,7 +44,7 @@ class Chart:
     """One chart of a family: `charts.plot_<view>(frames[frame], ...)`.
 
     `per_platform`: drawn once per platform that has rows in the frame (platforms without data get
-    no chart, not an empty one). `options(result, platform)` returns extra keyword arguments taken
+    no chart, not an empty one), limited to `platforms` when given. `options(result, platform)` returns extra keyword arguments taken
     from the result (conversion event, windows, age limits), so views never restate platform rules.
     """
 
@@ -52,6 +53,7 @@ class Chart:
     caption: str
     per_platform: bool = True
     options: Callable[[Any, str | None], dict[str, Any]] | None = None
+    platforms: tuple[str, ...] | None = None  # drawn only for these platforms (None: every platform)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,10 @@ FAMILIES: tuple[Family, ...] = (
            charts=(Chart("consent_funnel", "consent",
                          "Orders after enablement: consent granted, then reached by each channel"),
                    Chart("consent_violations", "consent_by_country",
-                         "Orders sent despite denied ads consent, by country"))),
+                         "Orders sent despite denied ads consent, by country"),
+                   Chart("consent_by_type", "consent",
+                         "Denied share by consent type (ad storage vs ad_user_data), kept apart",
+                         platforms=("google", "ga4")))),
     Family("validation", "Payload validity: what the platform would reject or degrade", _validation.compute,
            needs="server_events",
            intro="Each server event checked against the platform's documented payload rules.",
@@ -164,6 +169,15 @@ FAMILIES: tuple[Family, ...] = (
            charts=(Chart("latency", "latency_bins",
                          "Distribution of the server's send delay, with the dedup window and age limit",
                          options=_latency_opts),)),
+    Family("google", "Google Ads: enhanced conversions, click ids, upload errors, primary actions", _google.compute,
+           needs="Google Ads events (tag hits, uploads or Data Manager logs; `platform = \"google\"`); "
+                 "enhanced conversions for web need an `enhancements` source",
+           intro="Tag conversions enhanced within 24 h, enhancements without a tag conversion, click-id coverage "
+                 "and click age against the click-through window, upload errors by reason, primary conversion "
+                 "actions counting one order more than once, and the best identifier on each upload.",
+           charts=(Chart("google_enhancements", "google_enhancements",
+                         "Tag conversions per day and how many were enhanced within 24 h or later",
+                         per_platform=False),)),
 )
 
 REGISTRY: dict[str, Family] = {f.name: f for f in FAMILIES}

@@ -72,6 +72,11 @@ def seconds_between(a: str, b: str) -> str:
     return f"date_diff('second', {a}, {b})"
 
 
+def median(expr: str) -> str:
+    """SQL aggregate: the (interpolated) median of expr."""
+    return f"quantile_cont({expr}, 0.5)"
+
+
 def params(ws: Workspace) -> dict[str, Any]:
     """Named parameters every metric query may use."""
     return {"tz": ws.config.timezone, "conv": ws.config.conversion_event}

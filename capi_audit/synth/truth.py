@@ -81,6 +81,9 @@ class Truth:
         self.bounds = bounds
         self.p: dict[str, PlatformTruth] = {pl: PlatformTruth() for pl in params.platforms}
         self.rows_written: Counter = Counter()
+        from capi_audit.synth.google import GoogleTruth
+
+        self.google = GoogleTruth()
         # §3.3–§3.5 truth (synth/effect_truth.py); the written report per platform (synth/reports.py)
         self.effect = EffectTruth(params, bounds) if full else None
         self.report_written: dict[str, np.ndarray] = {}
@@ -172,11 +175,32 @@ class Truth:
         c["granted_no_pixel"] += int((granted & ~has_px).sum())
         c["granted_post"] += int((granted & (o.t0 >= E)).sum())
         c["granted_post_no_server"] += int((granted & (o.t0 >= E) & ~sent_any).sum())
-        c["pixel_fired_without_consent"] += int((denied & has_px).sum())
-        c["server_sent_without_consent"] += int((denied & sent_any & ~p.ldu).sum())
+        self._consent_rules(o, p, c, denied, has_px, sent_any)
         # ---- server rows: match keys, validation, latency (all sent rows, test orders out) ----
         if self.full:  # these sums grow with the data (value counts, latencies)
             self._server_rows(o, p, t, nt)
+            if p.google is not None:
+                self.google.add(o, p, p.google)
+                self.google.add_ga4(o, p, p.google)
+
+    @staticmethod
+    def _consent_rules(o, p, c, denied, has_px, sent_any) -> None:
+        """Violations under design §3.6: Meta LDU restricts US orders only; Google sends are
+        restricted when marked ad_user_data denied (planted with the same label); a Google tag hit
+        for a denied order violates only with a click id (else it is a cookieless ping)."""
+        if p.platform == "meta":
+            restricted = p.ldu & (o.country == "US")
+            identifying = has_px
+        else:
+            restricted = p.ldu
+            on_hit = p.row_flags["pixel_gclid"] & (p.keys["gclid"] != "")
+            identifying = has_px & on_hit
+            rows = p.fired.astype(int) + p.reload.astype(int)
+            c["cookieless_pings"] += int((rows * (o.denied & ~on_hit)).sum())
+        c["pixel_fired_without_consent"] += int((denied & identifying).sum())
+        c["server_sent_without_consent"] += int((denied & sent_any & ~restricted).sum())
+        c["server_sent_restricted"] += int((denied & sent_any & restricted).sum())
+        c["ldu_outside_us"] += int((denied & sent_any & p.ldu & (o.country != "US")).sum()) if p.platform == "meta" else 0
 
     def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
         b = self.bounds
@@ -257,7 +281,8 @@ class Truth:
         out: dict[str, Any] = {"load": {k: {"rows_read": v, "rows_loaded": v, "rows_rejected": 0}
                                         for k, v in sorted(self.rows_written.items())},
                                "linkage": {}, "dedup": {}, "double_counting": {}, "recovery": {}, "match_keys": {},
-                               "consent": {}, "validation": {}, "latency": {}}
+                               "consent": {}, "validation": {}, "latency": {},
+                               "google": {"available": False, "reason": "no Google Ads events loaded"}}
         for pl, t in self.p.items():
             out["linkage"][pl] = linkage_truth.linkage_result(t)
             out["dedup"][pl] = self._dedup(pl, t)
@@ -270,6 +295,15 @@ class Truth:
             out["match_keys"][pl] = self._match_keys(t)
             out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES}
             out["latency"][pl] = self._latency(pl, t)
+            if pl == "google" and self.google.c["server_rows"]:
+                out["match_keys"][pl].update(self.google.match_keys())
+                out["consent"][pl]["cookieless_pings"] = t.consent["cookieless_pings"]
+                out["validation"][pl]["address_field_hashed"] = self.google.c["address_field_hashed"]
+                out["validation"][pl]["consent_missing_ad_user_data"] = self.google.c["consent_missing_ad_user_data"]
+                out["google"] = self.google.section(out["match_keys"][pl]["identifier_tiers"])
+                for sec, vals in self.google.ga4_sections().items():
+                    if vals:
+                        out[sec]["ga4"] = vals
         return out
 
     params_conversion = "Purchase"
@@ -305,6 +339,12 @@ class Truth:
             "server_gap_rate": div(c["granted_post_no_server"], c["granted_post"]),
             "pixel_fired_without_consent": c["pixel_fired_without_consent"],
             "server_sent_without_consent": c["server_sent_without_consent"],
+            "server_sent_restricted": c["server_sent_restricted"],
+            "ldu_outside_us": c["ldu_outside_us"],
+            "denied_rate_n": c["known"], "consent_drop_rate_n": c["known"], "browser_loss_rate_n": c["granted"],
+            "server_gap_rate_n": c["granted_post"],
+            "by_consent_type": {"ad_storage": {"denied_rate": div(c["denied"], c["known"]), "denied_rate_n": c["known"]},
+                                "ad_user_data": {"denied_rate": None, "denied_rate_n": 0}},
         }
 
     def _match_keys(self, t: PlatformTruth) -> dict[str, Any]:

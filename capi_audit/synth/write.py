@@ -18,6 +18,8 @@ from capi_audit.synth.reports import report_frame
 from capi_audit.synth.truth import Truth
 
 TABLE_FILES = ("orders", "pixel_events", "server_events", "platform_report")
+# Written only when the scenario plants them (synth.google: enhanced conversions for web).
+OPTIONAL_FILES = ("enhancements",)
 NUMERIC = {"value": pa.float64(), "event_time": pa.int64(), "conversions": pa.float64()}
 
 
@@ -68,7 +70,7 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     bounds = day_bounds(params)
     pools = build_pools(params)
     suffix = ".csv" if fmt == "csv" else ".parquet"
-    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES}
+    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES + OPTIONAL_FILES}
     tr = Truth(params, bounds, full=truth)
     number = 1
     for day in range(params.days):
@@ -85,8 +87,10 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     for s in sinks.values():
         s.close()
     for name, s in sinks.items():
-        tr.rows_written[name] = s.rows
-    (out / "audit.toml").write_text(audit_toml(params, suffix), encoding="utf-8")
+        if name in TABLE_FILES or s.rows:
+            tr.rows_written[name] = s.rows
+    extra = tuple(t for t in OPTIONAL_FILES if sinks[t].rows)
+    (out / "audit.toml").write_text(audit_toml(params, suffix, extra), encoding="utf-8")
     result: dict[str, Any] = {"events": sinks["pixel_events"].rows + sinks["server_events"].rows,
                               "orders": sinks["orders"].rows}
     if real:
@@ -108,7 +112,7 @@ def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
             for pl, d in sorted(params.enable_day.items()) if pl in params.platforms}
 
 
-def audit_toml(params: ScenarioParams, suffix: str) -> str:
+def audit_toml(params: ScenarioParams, suffix: str, extra: tuple[str, ...] = ()) -> str:
     """The audit.toml that loads a written scenario."""
     bounds = day_bounds(params)
     lines = [
@@ -123,7 +127,7 @@ def audit_toml(params: ScenarioParams, suffix: str) -> str:
         "[capi_enabled_at]",
     ]
     lines += [f'{pl} = "{ts}"' for pl, ts in enabled_at(params, bounds).items()]
-    for t in TABLE_FILES:
+    for t in TABLE_FILES + extra:
         lines += ["", "[[sources]]", f'table = "{t}"', f'path = "{t}{suffix}"', 'format = "canonical"']
         if t == "orders":  # raw customer columns: hashed locally into identities, never stored
             lines.append('columns = { email = "Email", phone = "Phone" }')

@@ -173,8 +173,11 @@ class GoogleTruth:
         tag_conv = p.fired & pid
         c = self.c
         c["tag_conversions"] += int((tag_conv & nt).sum())
-        # tag hits without a transaction id (every order: a hit without id names no order)
-        c["tag_without_id"] += int((p.fired & ~pid).sum())
+        # tag hits without a transaction id (every order: a hit without id names no order): the first
+        # hit of an order whose tag drops the id, and every thank-you reload that fires without it
+        # (synth/linkage.py `reload_no_eid`; such reloads only happen on orders whose first hit has it)
+        no_eid_reload = p.row_flags.get("reload_no_eid", np.zeros(len(pid), bool))
+        c["tag_without_id"] += int((p.fired & ~pid).sum()) + int((p.reload & no_eid_reload).sum())
         delay = g.enh_time - p.tp
         c["enhanced_24h"] += int((g.enhanced & tag_conv & (delay <= ENHANCE_WINDOW_S)).sum())
         c["enhanced_late"] += int((g.enhanced & tag_conv & (delay > ENHANCE_WINDOW_S)).sum())

@@ -62,7 +62,7 @@ def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
 def config_echo(ws: Workspace) -> ConfigEcho:
     """The settings and data span the figures depend on."""
     from capi_audit.metrics.common import local_date, platforms
-    from capi_audit.metrics.validation import AGE_LIMIT_S
+    from capi_audit.metrics.units import AGE_LIMITS_S
 
     cfg = ws.config
     plats = tuple(sorted(set(platforms(ws)) | set(cfg.capi_enabled_at)))
@@ -80,7 +80,8 @@ def config_echo(ws: Workspace) -> ConfigEcho:
         platforms=plats,
         enabled_at={p: t.astimezone(dt.UTC).isoformat() for p, t in sorted(cfg.capi_enabled_at.items())},
         windows={p: cfg.window_hours(p) for p in plats},
-        age_limit_s={p: float(v) for p, v in sorted(AGE_LIMIT_S.items()) if p in plats},
+        # the platform-wide send-age limit (per action_source exceptions stay in metrics.units)
+        age_limit_s={p: float(v) for (p, src), v in sorted(AGE_LIMITS_S.items()) if src == "*" and p in plats},
         first_day=None if span[0] is None else str(span[0]),
         last_day=None if span[1] is None else str(span[1]),
         sources=tuple({"table": s.table, "format": s.format, "file": Path(s.path).name} for s in cfg.sources),

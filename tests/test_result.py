@@ -53,10 +53,10 @@ def test_sections_follow_the_registry(result):
 def test_config_echo(result):
     cfg = result.config
     assert cfg.timezone == "Europe/Berlin" and cfg.conversion_event == "Purchase"
-    assert cfg.platforms == ("google", "meta")
-    assert cfg.windows == {"google": None, "meta": 48.0}
+    assert cfg.platforms == ("ga4", "google", "meta")
+    assert cfg.windows == {"ga4": None, "google": None, "meta": 48.0}
     assert cfg.enabled_at["meta"] == "2026-03-02T23:00:00+00:00"
-    assert cfg.age_limit_s["meta"] == 7 * 86400
+    assert cfg.age_limit_s == {"ga4": 72 * 3600, "meta": 7 * 86400}
     assert cfg.first_day == "2026-02-01" and cfg.last_day == "2026-04-01"
 
 

@@ -177,7 +177,12 @@ FAMILIES: tuple[Family, ...] = (
                  "actions counting one order more than once, and the best identifier on each upload.",
            charts=(Chart("google_enhancements", "google_enhancements",
                          "Tag conversions per day and how many were enhanced within 24 h or later",
-                         per_platform=False),)),
+                         per_platform=False),),
+           labels={"error": "Google's reason code", "source_api": "Upload API", "status": "Status",
+                   "enhanced_conversions": "Enhanced conversions for web", "click_ids": "Click ids",
+                   "upload_errors": "Upload errors", "primary_action_overlap": "Orders counted by two primary actions",
+                   "tag_conversions_without_order_id": "Tag conversions without transaction id",
+                   "enhancements_without_tag_conversion": "Enhancements without a tag conversion"}),
 )
 
 REGISTRY: dict[str, Family] = {f.name: f for f in FAMILIES}

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, local_date, params, prepare, ratio, tidy
+from capi_audit.metrics.common import (
+    Headline,
+    local_date,
+    not_test_order,
+    params,
+    prepare,
+    ratio,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -23,7 +31,7 @@ if TYPE_CHECKING:
 _BASE_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at, min(consent_ads) AS consent, min(country) AS country
-    FROM orders WHERE order_id NOT IN (SELECT order_id FROM test_orders) GROUP BY order_id
+    FROM orders WHERE {not_test_order('order_id')} GROUP BY order_id
 ),
 px AS (SELECT DISTINCT order_id FROM pixel_events WHERE platform = $p AND order_id IS NOT NULL),
 sv AS (

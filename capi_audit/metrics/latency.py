@@ -11,23 +11,23 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, prepare
+from capi_audit.metrics.common import Headline, double, ms_between, not_test_order, prepare
 from capi_audit.metrics.validation import AGE_LIMIT_S
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
-_SQL = """
+_SQL = f"""
 SELECT platform, count(*) AS events,
-    quantile_cont(lag_s, 0.5) AS median_s, quantile_cont(lag_s, 0.95) AS p95_s,
-    avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
-    avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
-    avg(CASE WHEN lag_s > $limit THEN 1.0 ELSE 0.0 END) AS share_over_age_limit
+    percentile(lag_s, 0.5) AS median_s, percentile(lag_s, 0.95) AS p95_s,
+    avg(CASE WHEN lag_s > 3600 THEN {double(1)} ELSE {double(0)} END) AS share_over_1h,
+    avg(CASE WHEN lag_s > 86400 THEN {double(1)} ELSE {double(0)} END) AS share_over_24h,
+    avg(CASE WHEN lag_s > $limit THEN {double(1)} ELSE {double(0)} END) AS share_over_age_limit
 FROM (
-    SELECT platform, date_diff('millisecond', event_time, sent_at) / 1000.0 AS lag_s
+    SELECT platform, {ms_between('event_time', 'sent_at')} / {double(1000)} AS lag_s
     FROM server_events
     WHERE sent_at IS NOT NULL AND platform = $p
-      AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+      AND {not_test_order('order_id')}
 ) GROUP BY platform
 """
 
@@ -54,10 +54,10 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
 
 def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
     """Latency in seconds binned by minute for one platform (small; for the distribution chart)."""
-    return ws.df("""
-        SELECT floor(log10(greatest(date_diff('millisecond', event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
+    return ws.df(f"""
+        SELECT floor(log10(greatest({ms_between('event_time', 'sent_at')} / {double(1000)}, 1)) * 20) / 20 AS log10_s,
                count(*) AS events
         FROM server_events WHERE sent_at IS NOT NULL AND platform = $p
-          AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+          AND {not_test_order('order_id')}
         GROUP BY 1 ORDER BY 1
     """, {"p": platform})

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import Headline, local_date, params, prepare, tidy
+from capi_audit.metrics.common import (
+    Headline,
+    double,
+    local_date,
+    not_test_order,
+    params,
+    prepare,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -39,18 +47,18 @@ def prepare_flags(ws: Workspace) -> None:
         return
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE sv_flags AS
-        SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
-               value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
-        FROM server_events
-        WHERE order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders)
-    """)
-    ws.execute("""
-        CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
+        WITH f AS (
+            SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
+                   value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
+            FROM server_events
+            WHERE {not_test_order('order_id')}
+        )
+        SELECT *,
             CASE WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'
                  WHEN fbc__valid = 1 OR gclid__valid = 1 THEN 'click'
                  WHEN fbp__valid = 1 AND client_ip_address__valid = 1 AND client_user_agent__valid = 1 THEN 'browser'
                  ELSE 'none' END AS tier
-        FROM sv_flags
+        FROM f
     """)
     ws._flags_for = ws._prepared
 
@@ -93,7 +101,7 @@ def shared_values(ws: Workspace) -> pd.DataFrame:
                 SELECT s.platform, s.{k} AS v, count(*) AS c, max(t.n) AS n FROM server_events s
                 JOIN (SELECT platform, count(*) AS n FROM sv_flags GROUP BY platform) t ON t.platform = s.platform
                 WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
-                  AND (s.order_id IS NULL OR s.order_id NOT IN (SELECT order_id FROM test_orders))
+                  AND {not_test_order('s.order_id')}
                 GROUP BY s.platform, s.{k}
             ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
             GROUP BY platform""")
@@ -112,5 +120,5 @@ def match_keys_daily(ws: Workspace) -> pd.DataFrame:
 def tiers_by_event(ws: Workspace) -> pd.DataFrame:
     """Share of server events per identifier tier, by platform and event_name."""
     prepare_flags(ws)
-    return ws.df("SELECT platform, event_name, tier, count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY platform, event_name) "
+    return ws.df(f"SELECT platform, event_name, tier, count(*) * {double(1)} / sum(count(*)) OVER (PARTITION BY platform, event_name) "
                  "AS share, count(*) AS events FROM sv_flags GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")

@@ -229,6 +229,11 @@ def spark_session(*, master: str = "local[2]", app: str = "capi_audit", conf: di
         raise ConfigError("the Spark engine needs pyspark: pip install 'capi_audit[spark]' (and a Java runtime)") from exc
     if shutil.which("java") is None and not _java_home():
         raise ConfigError("the Spark engine needs a Java runtime (java not found on PATH, JAVA_HOME unset)")
+    import warnings
+
+    # pyspark warns on every pandas hand-over that it does not know pandas 3 yet; the hand-overs
+    # here are small finished results whose types are normalized in SparkEngine.df.
+    warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _SQL = f"""
 SELECT platform, count(*) AS events,
-    percentile(lag_s, 0.5) AS median_s, percentile(lag_s, 0.95) AS p95_s,
+    percentile(lag_s, {double(0.5)}) AS median_s, percentile(lag_s, {double(0.95)}) AS p95_s,
     avg(CASE WHEN lag_s > 3600 THEN {double(1)} ELSE {double(0)} END) AS share_over_1h,
     avg(CASE WHEN lag_s > 86400 THEN {double(1)} ELSE {double(0)} END) AS share_over_24h,
     avg(CASE WHEN lag_s > $limit THEN {double(1)} ELSE {double(0)} END) AS share_over_age_limit

@@ -103,7 +103,7 @@ def shared_values(ws: Workspace) -> pd.DataFrame:
                 WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
                   AND {not_test_order('s.order_id')}
                 GROUP BY s.platform, s.{k}
-            ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
+            ) WHERE c >= greatest({SHARED_MIN_ROWS}, {double(share)} * n)
             GROUP BY platform""")
     return ws.df(" UNION ALL ".join(parts) + " ORDER BY platform, key")
 

@@ -9,7 +9,7 @@ spellings, sometimes silently):
 | `local_date(ts, tz)` | calendar day of instant `ts` in time zone `tz` |
 | `local_midnight(day, tz)` | the instant at which local day `day` starts in `tz` |
 | `ms_between(a, b)` | `epoch_ms_of(b) - epoch_ms_of(a)`: whole milliseconds, each instant truncated to its millisecond (DuckDB's `date_diff` counts unit boundaries, Spark's elapsed units: 00:00:00.9 -> 00:00:01.1 is 1 s vs 0 s) |
-| `epoch_ms_of(ts)` | milliseconds since 1970-01-01 UTC of instant `ts` (DuckDB's `epoch_ms` is overloaded both ways) |
+| `epoch_ms_of(ts)` | milliseconds since 1970-01-01 UTC of instant `ts`, truncated (DuckDB's `epoch_ms` rounds to the nearest millisecond, and is overloaded both ways: BIGINT -> TIMESTAMP too) |
 | `full_match(s, re)` | the whole of `s` matches regular expression `re` (RE2/Java common subset) |
 | `regex_find(s, re)` | `re` matches somewhere in `s` |
 | `json_list_all(js, lambda e: pred)` | `js` is a JSON list of strings, non-empty, and `pred` holds for every element (a one-element list included) |
@@ -59,12 +59,13 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "bigquery": "TIMESTAMP(DATETIME({0}), {1})",
     },
     "epoch_ms_of": {
-        "duckdb": "epoch_ms(CAST({0} AS TIMESTAMPTZ))",
+        # DuckDB's epoch_ms rounds to the nearest millisecond; Spark and BigQuery truncate.
+        "duckdb": "(epoch_us(CAST({0} AS TIMESTAMPTZ)) // 1000)",
         "spark": "unix_millis({0})",
         "bigquery": "UNIX_MILLIS({0})",
     },
     "ms_between": {
-        "duckdb": "(epoch_ms(CAST({1} AS TIMESTAMPTZ)) - epoch_ms(CAST({0} AS TIMESTAMPTZ)))",
+        "duckdb": "((epoch_us(CAST({1} AS TIMESTAMPTZ)) // 1000) - (epoch_us(CAST({0} AS TIMESTAMPTZ)) // 1000))",
         "spark": "(unix_millis({1}) - unix_millis({0}))",
         "bigquery": "(UNIX_MILLIS({1}) - UNIX_MILLIS({0}))",
     },

@@ -21,7 +21,7 @@ demo: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/capi-audit demo --out reports/demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check capi_audit tests benchmarks tools
+	$(VENV)/bin/ruff check capi_audit tests benchmarks tools notebooks
 
 test: $(STAMP) lint
 	MPLBACKEND=Agg $(VENV)/bin/pytest tests

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,81 +13,96 @@ import pandas as pd
 from capi_audit import metrics
 from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
+from capi_audit.result import AuditResult, ConfigEcho, json_safe
 from capi_audit.workspace import Workspace
 
-SECTIONS = ("load", "dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency")
-
-
-@dataclass
-class AuditResult:
-    """Everything one audit run produced: summary dict, tidy frames, a short text."""
-
-    summary: dict[str, Any]
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    text: str = ""
+SECTIONS = ("load", *(f.name for f in metrics.FAMILIES if f.name != "load"))
+__all__ = ["AuditResult", "SECTIONS", "compute", "describe", "run_audit"]
 
 
 def load_section(ws: Workspace) -> dict[str, Any]:
     """design §4 `load`: table -> rows_read / rows_loaded / rows_rejected (all tables listed)."""
-    rows = dict(((t, (r, lo, j)) for t, r, lo, j in ws.rows(
-        "SELECT table_name, sum(rows_read), sum(rows_loaded), sum(rows_rejected) FROM load_report GROUP BY 1")))
-    out = {}
-    for t in ("orders", "pixel_events", "server_events", "platform_report"):
-        r, lo, j = rows.get(t, (0, 0, 0))
-        out[t] = {"rows_read": int(r), "rows_loaded": int(lo), "rows_rejected": int(j)}
-    return out
+    return metrics.family("load").run(ws).headline.summary()
 
 
 def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> AuditResult:
-    """Compute every metric family on a loaded workspace."""
-    frames: dict[str, pd.DataFrame] = {}
-    summary: dict[str, Any] = {"load": load_section(ws)}
-    families = (
-        ("dedup", metrics.dedup_overlap),
-        ("double_counting", metrics.double_counting),
-        ("recovery", lambda w: metrics.recovery(w, bootstrap_reps=bootstrap_reps)),
-        ("match_keys", metrics.match_keys),
-        ("consent", metrics.consent),
-        ("validation", metrics.payload_validity),
-        ("latency", metrics.latency),
-    )
+    """Compute every registered metric family on a loaded workspace (once each)."""
     from capi_audit.progress import Progress
 
+    frames: dict[str, pd.DataFrame] = {}
+    summary: dict[str, Any] = {}
     progress = Progress("audit")
-    for name, fn in families:
-        with progress.step(name):
-            frame, head = fn(ws)
-        frames[name] = frame
-        summary[name] = head.summary()
-    if summary["dedup"].get("available", True) is not False:
-        frames["dedup_daily"] = metrics.dedup_daily(ws)
-    frames.update(chart_frames(ws, summary, frames))
+    for fam in metrics.FAMILIES:
+        with progress.step(fam.name):
+            out = fam.run(ws, bootstrap_reps=bootstrap_reps)
+        summary[fam.name] = out.headline.summary()
+        for name, frame in out.frames.items():
+            if name != fam.name and not name.startswith(fam.name + "_"):
+                raise ValueError(f"family {fam.name} returned frame {name!r}: frames are named "
+                                 f"{fam.name} or {fam.name}_<view>")
+            frames[name] = _normalized(frame)
     summary["conversion_event"] = ws.config.conversion_event
     summary["notes"] = notes(ws)
-    summary = clean(summary)
-    return AuditResult(summary=summary, frames=frames, text=describe(summary, ws.config))
+    return AuditResult(summary=json_safe(summary), frames=frames, config=config_echo(ws))
 
 
-def chart_frames(ws: Workspace, summary: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
-    """Small extra frames the charts need (per-day key validity, latency bins, tiers)."""
-    from capi_audit.metrics.consent import by_country
-    from capi_audit.metrics.latency import latency_values
-    from capi_audit.metrics.match_keys import match_keys_daily, tiers_by_event
+def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
+    """Index reset; an object column of numbers and missing values becomes float (as Parquet
+    reads it back), so a written result reads back equal."""
+    frame = frame.reset_index(drop=True)
+    for col in frame.columns:
+        if frame[col].dtype != object or not len(frame):
+            continue
+        present = frame[col].dropna()
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
 
-    out: dict[str, Any] = {}
-    if summary["match_keys"].get("available", True) is not False:
-        out["match_keys_daily"] = match_keys_daily(ws)
-        out["tiers"] = tiers_by_event(ws)
-    if summary["latency"].get("available", True) is not False:
-        out["latency_bins"] = {p: latency_values(ws, platform=p) for p in summary["latency"]}
-    if summary["consent"].get("available", True) is not False:
-        out["consent_by_country"] = by_country(frames["consent"])
-    return out
+
+def config_echo(ws: Workspace) -> ConfigEcho:
+    """The settings and data span the figures depend on."""
+    from capi_audit.metrics.common import local_date, platforms
+    from capi_audit.metrics.validation import AGE_LIMIT_S
+
+    cfg = ws.config
+    plats = tuple(sorted(set(platforms(ws)) | set(cfg.capi_enabled_at)))
+    span = ws.rows(f"""
+        SELECT min(d), max(d) FROM (
+            SELECT {local_date('event_time')} AS d FROM pixel_events
+            UNION ALL SELECT {local_date('event_time')} FROM server_events
+            UNION ALL SELECT {local_date('created_at')} FROM orders
+            UNION ALL SELECT date FROM platform_report)""", {"tz": cfg.timezone})[0]
+    skip = {"timezone", "conversion_event", "capi_enabled_at", "dedup_window_hours", "sources", "path"}
+    settings = {f.name: json_safe(_plain(getattr(cfg, f.name))) for f in dataclasses.fields(cfg) if f.name not in skip}
+    return ConfigEcho(
+        timezone=cfg.timezone,
+        conversion_event=cfg.conversion_event,
+        platforms=plats,
+        enabled_at={p: t.astimezone(dt.UTC).isoformat() for p, t in sorted(cfg.capi_enabled_at.items())},
+        windows={p: cfg.window_hours(p) for p in plats},
+        age_limit_s={p: float(v) for p, v in sorted(AGE_LIMIT_S.items()) if p in plats},
+        first_day=None if span[0] is None else str(span[0]),
+        last_day=None if span[1] is None else str(span[1]),
+        sources=tuple({"table": s.table, "format": s.format, "file": Path(s.path).name} for s in cfg.sources),
+        settings=settings,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 def notes(ws: Workspace) -> list[str]:
     """Caveats that apply to this run's numbers."""
-    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)"]
+    out = ["same-channel copies of one key are assumed removed by the platform (not documented by Meta)",
+           "server events with no logged status that break a hard rejection rule (too old, Meta's insufficient "
+           "customer information) are assumed rejected, with every other event of their Meta request"]
     n = ws.scalar("SELECT count(*) FROM server_events WHERE sent_at IS NULL")
     if n:
         out.append(f"{n} server events have no sent_at: their event_time stands in for the receipt time")
@@ -130,76 +145,44 @@ def open_workspace(cfg: AuditConfig, *, db: str | None = None, engine: str | Non
 
 def run_audit(config: str | Path | AuditConfig, out: str | Path, *, db: str | None = None,
               charts: bool = True, engine: str | None = None) -> AuditResult:
-    """Load a config's sources (or attach its engine's tables), compute everything, write
-    out/summary.json (and charts). The result folder is the same whatever the engine."""
+    """Load a config's sources (or attach its engine's tables), compute everything once, write the
+    result folder (and charts). The result folder is the same whatever the engine."""
     import tempfile
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="capi_audit_") as scratch, \
             open_workspace(cfg, db=db, engine=engine, scratch=Path(scratch)) as ws:
         result = compute(ws)
-        write_summary(result.summary, out / "summary.json")
-        if charts:
-            from capi_audit.charts import write_charts
-            write_charts(result, out / "charts")
+    result.write(out)
+    if charts:
+        from capi_audit.charts import write_charts
+        write_charts(result, out / "charts")
     return result
 
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:
     """Write summary.json with sorted keys (stable for diffs and CI gates)."""
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(json_safe(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def clean(obj: Any) -> Any:
-    """JSON-safe values: numpy scalars to Python, NaN to null."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        obj = obj.item()
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
-    return obj
+clean = json_safe
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
+def describe(result: AuditResult) -> str:
+    """A short plain-text summary: what was loaded, the headline sentences, the top findings."""
+    from capi_audit.findings import findings, headline_sentences
 
-
-def describe(summary: dict[str, Any], cfg: AuditConfig) -> str:
-    """A short human summary of the headline figures."""
-    lines = []
-    load = summary["load"]
-    lines.append("Loaded: " + ", ".join(f"{t} {v['rows_loaded']} (rejected {v['rows_rejected']})" for t, v in load.items()))
-    dd = summary["dedup"]
-    if dd.get("available", True) is not False:
-        for plat, evs in dd.items():
-            for ev, m in evs.items():
-                if ev != cfg.conversion_event:
-                    continue
-                gap = "no platform report" if m["report_gap"] is None else f"report gap {m['report_gap']:+.0f}"
-                lines.append(f"{plat} {ev}: event coverage {_pct(m['event_coverage'])}, dedup rate "
-                             f"{_pct(m['dedup_rate'])}, {m['both_outside_window']} pairs outside the window, "
-                             f"{m['name_mismatch']} name mismatches, {gap}")
-            others = [f"{ev} ({m['server_only']} server-only, {m['pixel_only']} pixel-only keys)"
-                      for ev, m in evs.items() if ev != cfg.conversion_event]
-            if others:
-                lines.append(f"{plat} other event names: " + "; ".join(others))
-    dc = summary["double_counting"]
-    if dc.get("available", True) is not False:
-        for plat, m in dc.items():
-            lines.append(f"{plat}: {m['orders_double_counted']} of {m['orders_matched']} orders counted more than "
-                         f"once (inflation {_pct(m['inflation_rate'])})")
-    rec = summary["recovery"]
-    if rec.get("available", True) is not False:
-        for plat, evs in rec.items():
-            for ev, m in evs.items():
-                s = metrics.headline_sentence(m)
-                if s:
-                    lines.append(f"{plat} {ev}: {s}")
-    else:
-        lines.append(f"recovery: not available ({rec['reason']})")
+    load = result.summary.get("load", {})
+    lines = ["Loaded: " + ", ".join(f"{t} {v.get('rows_loaded', 0):,} (rejected {v.get('rows_rejected', 0):,})"
+                                    for t, v in load.items() if isinstance(v, dict))]
+    lines += headline_sentences(result)
+    found = [f for f in findings(result) if f.severity != "info"]
+    for f in found[:10]:
+        lines.append(f"[{f.severity}] {f.platform or 'all'}: {f.figure} — {f.cost} → {f.action}")
+    if len(found) > 10:
+        lines.append(f"… and {len(found) - 10} more findings (see the report)")
+    for f in findings(result):
+        if f.rule == "not_measured":
+            lines.append(f"{f.figure} → {f.action}")
     return "\n".join(lines)

@@ -60,9 +60,20 @@ def _rows(frame: pd.DataFrame, platform: str) -> pd.DataFrame:
     return frame[frame["platform"] == platform] if len(frame) else frame
 
 
-def _dates(ax: Axes) -> None:
+def _dates(ax: Axes, days: pd.Series | None = None) -> None:
+    """Date ticks; the year is shown when the days span more than one calendar year."""
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    crosses = days is not None and len(days) and pd.to_datetime(days).dt.year.nunique() > 1
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %Y" if crosses else "%d %b"))
+
+
+def _enable_line(ax: Axes, enabled_at: object) -> None:
+    """A labelled vertical line at the CAPI enable time (local day boundary as configured)."""
+    if enabled_at is None:
+        return
+    x = pd.Timestamp(enabled_at)
+    x = x.tz_convert("UTC").tz_localize(None) if x.tzinfo else x
+    ax.axvline(x, color=OKABE_ITO["black"], ls="--", lw=1, label="CAPI enabled")
 
 
 def _empty(ax: Axes, title: str) -> Axes:
@@ -74,7 +85,7 @@ def _empty(ax: Axes, title: str) -> Axes:
 
 
 def plot_dedup_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
-                     event_name: str = "Purchase") -> Axes:
+                     event_name: str = "Purchase", enabled_at: object = None) -> Axes:
     """Stacked daily expected count: paired (counted once), pixel only, server only, double
     counts outside the window, events without event_id."""
     with house_style():
@@ -93,10 +104,11 @@ def plot_dedup_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
             bottom += vals
         if "reported" in f and f["reported"].notna().any():
             ax.plot(days, f["reported"], color=OKABE_ITO["black"], lw=1.5, marker=".", label="platform reported")
+        _enable_line(ax, enabled_at)
         ax.set_title(title)
         ax.set_ylabel("conversions per day")
         ax.yaxis.set_major_formatter(THOUSANDS)
-        _dates(ax)
+        _dates(ax, f["day"])
         ax.legend(ncols=3, fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12))
         return ax
 
@@ -109,7 +121,7 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
         f = _rows(frame, platform)
         if not len(f):
             return _empty(ax, title)
-        causes = f.sort_values("cause")
+        causes = f.groupby("cause", as_index=False)["extra_counts"].sum().sort_values("cause")
         names = [c.replace("_", " ") for c in causes["cause"]]
         vals = causes["extra_counts"].to_numpy(float)
         start = np.concatenate([[0], np.cumsum(vals)[:-1]])
@@ -128,25 +140,25 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
 
 def decomposition_frame(values: dict) -> pd.DataFrame:
     """The recovery split of one platform/event as a small frame for `plot_recovery`."""
-    parts = [("reported change", values.get("reported_change_per_day")),
-             ("recovered", values.get("recovered_per_day")),
-             ("double counted", values.get("double_counted_per_day")),
-             ("net new sales", values.get("net_new_per_day")),
-             ("unexplained", values.get("unexplained_per_day"))]
-    ci = values.get("capture_rate_change_ci") or [None, None]
-    o_post = values.get("orders_per_day_post")
-    lo = hi = None
-    if None not in ci and o_post is not None:
-        lo, hi = ci[0] * o_post, ci[1] * o_post
-    return pd.DataFrame({"component": [p[0] for p in parts], "per_day": [p[1] for p in parts],
-                         "measurement_ci_low": lo, "measurement_ci_high": hi})
+    from capi_audit.metrics.recovery import decomposition_frame as frame
+
+    return frame(values)
 
 
-def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str = "How the change splits") -> Axes:
+def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
+                  platform: str | None = None, event_name: str | None = None) -> Axes:
     """Bars: reported change per day and its parts; the error bar spans the 95% CI of the
-    measurement part (recovered + double counted + unexplained)."""
+    measurement part (recovered + double counted + unexplained). A frame with a `platform` column
+    (the `recovery_decomposition` frame) is first narrowed to the platform and event."""
     with house_style():
         ax = _ax(ax)
+        if platform is not None and len(frame) and "platform" in frame:
+            frame = frame[frame["platform"] == platform]
+            if event_name is not None and "event_name" in frame and (frame["event_name"] == event_name).any():
+                frame = frame[frame["event_name"] == event_name]
+        if title is None:
+            title = "How the change splits" if platform is None else \
+                f"{platform} · {event_name or ''}: how the change in reported conversions splits".replace(" · :", ":")
         if not len(frame) or frame["per_day"].isna().all():
             return _empty(ax, title)
         colors = [OKABE_ITO["black"], OKABE_ITO["green"], OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["grey"]]
@@ -167,7 +179,8 @@ def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str = "
         return ax
 
 
-def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta") -> Axes:
+def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                      enabled_at: object = None) -> Axes:
     """Daily reported conversions / real orders, with the mean before and after enablement."""
     with house_style():
         ax = _ax(ax)
@@ -185,12 +198,15 @@ def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: 
                 ax.hlines(c, pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=color, lw=2.5,
                           label=f"{period}: {c:.0%}")
         post = f[f["period"] != "pre"]
-        if len(post):
-            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1)
+        if enabled_at is not None:
+            _enable_line(ax, enabled_at)
+        elif len(post):
+            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1,
+                       label="CAPI enabled")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_title(title)
         ax.set_ylabel("capture rate")
-        _dates(ax)
+        _dates(ax, f["day"])
         ax.legend(fontsize=8)
         return ax
 
@@ -285,19 +301,23 @@ def plot_consent_violations(frame: pd.DataFrame, *, ax: Axes | None = None, plat
 
 
 def plot_latency(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
-                 age_limit_s: float | None = 7 * 86400) -> Axes:
+                 age_limit_s: float | None = 7 * 86400, window_h: float | None = 48) -> Axes:
     """Histogram of send latency (log scale) with 1 h, 24 h, 48 h and the age limit marked."""
     with house_style():
         ax = _ax(ax)
         title = f"{platform}: server send latency (sent_at − event_time)"
+        if len(frame) and "platform" in frame:
+            frame = frame[frame["platform"] == platform]
         if not len(frame):
             return _empty(ax, title)
         edges = 10 ** frame["log10_s"].to_numpy(float)
         ax.bar(edges, frame["events"], width=edges * (10 ** 0.05 - 1), align="edge", color=OKABE_ITO["blue"])
         ax.set_xscale("log")
-        marks = [(3600, "1 h"), (86400, "24 h"), (48 * 3600, "48 h dedup window")]
+        marks = [(3600, "1 h"), (86400, "24 h")]
+        if window_h:
+            marks.append((window_h * 3600, f"{window_h:g} h dedup window"))
         if age_limit_s:
-            marks.append((age_limit_s, "7 d age limit"))
+            marks.append((age_limit_s, f"{age_limit_s / 86400:g} d age limit"))
         for x, label in marks:
             ax.axvline(x, color=OKABE_ITO["vermillion"] if "limit" in label else OKABE_ITO["grey"], ls="--", lw=1)
             ax.annotate(label, (x, ax.get_ylim()[1] * 0.95), rotation=90, va="top", ha="right", fontsize=8)
@@ -349,30 +369,58 @@ def save(ax: Axes, folder: Path, name: str) -> list[Path]:
     return paths
 
 
-def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
-    """Every chart for an audit result, named."""
-    fr, s = result.frames, result.summary
-    out: list[tuple[str, Axes]] = []
-    plats = sorted(k for k, v in s.get("dedup", {}).items() if isinstance(v, dict)) if s["dedup"].get("available", True) is not False else []
-    conv = s.get("conversion_event", "Purchase")
-    for p in plats:
-        out.append((f"{p}_dedup_daily", plot_dedup_daily(fr.get("dedup_daily", pd.DataFrame()), platform=p, event_name=conv)))
-        out.append((f"{p}_dedup_leaks", plot_dedup_leaks(fr.get("double_counting", pd.DataFrame()), platform=p)))
-        rec = s.get("recovery", {})
-        if rec.get("available", True) is not False and p in rec:
-            for ev, vals in rec[p].items():
-                out.append((f"{p}_recovery", plot_recovery(decomposition_frame(vals), title=f"{p} · {ev}: how the change in reported conversions splits")))
-            out.append((f"{p}_capture_rate", plot_capture_rate(fr.get("recovery", pd.DataFrame()), platform=p)))
-        out.append((f"{p}_match_keys", plot_match_keys_heatmap(fr.get("match_keys_daily", pd.DataFrame()), platform=p)))
-        out.append((f"{p}_consent_funnel", plot_consent_funnel(fr.get("consent", pd.DataFrame()), platform=p)))
-        out.append((f"{p}_consent_violations", plot_consent_violations(fr.get("consent_by_country", pd.DataFrame()), platform=p)))
-        lat = fr.get("latency_bins", {})
-        out.append((f"{p}_latency", plot_latency(lat.get(p, pd.DataFrame()) if isinstance(lat, dict) else pd.DataFrame(),
-                                                 platform=p, age_limit_s=7 * 86400 if p == "meta" else None)))
-        out.append((f"{p}_payload_rules", plot_payload_rules(fr.get("validation", pd.DataFrame()), platform=p)))
-    if plats:
-        out.append(("identifier_tiers", plot_identifier_tiers(fr.get("tiers", pd.DataFrame()))))
+def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str, str, object]]:
+    """(file name, caption, draw) for every chart that applies to the result, in registry order.
+
+    Charts come from the family registry (`metrics.FAMILIES`); a per-platform chart is listed only
+    for platforms with rows in its frame (a figure that does not apply is omitted, not drawn
+    empty). `draw()` returns the Axes.
+    """
+    from capi_audit.metrics import FAMILIES
+
+    out: list[tuple[str, str, object]] = []
+    for fam in FAMILIES:
+        if family is not None and fam.name != family:
+            continue
+        if result.summary.get(fam.name, {}).get("available", True) is False:
+            continue
+        for chart in fam.charts:
+            frame = result.frames.get(chart.frame)
+            if frame is None or not len(frame):
+                continue
+            plot = globals()[f"plot_{chart.view}"]
+            if not chart.per_platform:
+                opts = chart.options(result, None) if chart.options else {}
+                out.append((chart.view, chart.caption, _drawer(plot, frame, opts)))
+                continue
+            plats = sorted(str(p) for p in frame["platform"].dropna().unique()) if "platform" in frame else []
+            for p in plats:
+                opts = {"platform": p, **(chart.options(result, p) if chart.options else {})}
+                if chart.view in ("dedup_daily", "capture_rate"):
+                    opts.setdefault("enabled_at", _local_enable(result, p))
+                out.append((f"{p}_{chart.view}", f"{_PLATFORM_NAMES.get(p, p)}: {chart.caption}",
+                            _drawer(plot, frame, opts)))
     return out
+
+
+_PLATFORM_NAMES = {"meta": "Meta", "google": "Google"}
+
+
+def _local_enable(result: AuditResult, platform: str) -> pd.Timestamp | None:
+    """The enable time as a naive local time (the charts' day axis is in the audit's zone)."""
+    iso = result.config.enabled_at.get(platform)
+    if not iso:
+        return None
+    return pd.Timestamp(iso).tz_convert(result.config.timezone).tz_localize(None)
+
+
+def _drawer(plot: object, frame: pd.DataFrame, opts: dict) -> object:
+    return lambda: plot(frame, **opts)  # type: ignore[operator]
+
+
+def all_charts(result: AuditResult) -> list[tuple[str, Axes]]:
+    """Every chart for an audit result, named, drawn."""
+    return [(name, draw()) for name, _, draw in chart_list(result)]  # type: ignore[operator]
 
 
 def write_charts(result: AuditResult, folder: Path) -> list[Path]:

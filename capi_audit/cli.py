@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +25,29 @@ def _print_load_table(reports: list) -> None:
     notes = [(Path(r.file).name, n) for r in reports for n in [r.note] if n]
     for name, note in notes:
         print(f"note: {name}: {note}")
+    _print_ignored(reports)
+
+
+def _print_ignored(reports: list) -> None:
+    """Source columns the loader did not use, with the canonical columns they could fill."""
+    from capi_audit.schema import suggest_columns
+
+    ignored = [(r, c) for r in reports for c in (r.ignored_columns or [])]
+    if not ignored:
+        return
+    print("\nsource columns not used (map one with `columns = { <canonical> = \"<source column>\" }` "
+          "in its [[sources]] entry; docs/loading.md lists every canonical column):")
+    for r, col in ignored:
+        hint = suggest_columns(r.table, col)
+        could = f" -> could be {' or '.join(hint)}" if hint else ""
+        print(f"  {Path(r.file).name}: {col!r}{could}")
 
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Load the sources of a config and print the load report."""
     from capi_audit.workspace import Workspace
 
+    check_db(args.db)
     with Workspace(args.db) as ws:
         reports = ws.load(args.config)
         if args.json:
@@ -62,13 +80,37 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out_dir(out: str | Path) -> None:
+    """`--out` must be a folder (existing or creatable), not a file."""
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{p}: --out names an existing file; give a folder")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{p}: --out lies under {parent}, which is a file")
+            break
+
+
+def check_db(db: str | None) -> None:
+    """`--db` must be a DuckDB file or a new file in an existing folder."""
+    if db:
+        from capi_audit.workspace import check_db_path
+
+        check_db_path(Path(db))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Load, compute every metric and write summary.json."""
     from capi_audit.audit import run_audit
 
+    check_out_dir(args.out)
+    check_db(args.db)
+
     result = run_audit(args.config, args.out, db=args.db, charts=not args.no_charts, engine=args.engine)
     print(result.text)
-    print(f"\nwrote {Path(args.out) / 'summary.json'}")
+    print(f"\nwrote the result to {args.out} (summary.json, result.json, frames/"
+          f"{', charts/' if not args.no_charts else ''})")
     return 0
 
 
@@ -87,9 +129,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the demo scenario and write the full report."""
     from capi_audit.demo import run_demo
+    from capi_audit.gates import check, print_table
 
     path = run_demo(Path(args.out), seed=args.seed, notebooks=not args.no_notebooks)
     print(f"report: {path}")
+    print(f"\nCI gates (capi-audit check --result {args.out}):")
+    print_table(check(Path(args.out)))
     return 0
 
 
@@ -97,9 +142,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Execute the curated notebooks with a config and export HTML plus charts."""
     from capi_audit.report import build_report
 
-    path = build_report(Path(args.config), Path(args.out))
+    if bool(args.config) == bool(args.result):
+        raise ConfigError("report needs exactly one of --config (audit, then render) or --result (render a result folder)")
+    path = build_report(Path(args.config) if args.config else None, Path(args.out),
+                        result_dir=Path(args.result) if args.result else None, db=args.db)
     print(f"report: {path}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Evaluate CI gates on a result folder; exit 0 pass, 1 a gate failed, 2 an error."""
+    from capi_audit.gates import check, load_gates, print_table
+
+    verdict = check(Path(args.result), load_gates(Path(args.gates)) if args.gates else None)
+    if args.json:
+        print(json.dumps(verdict, indent=2, sort_keys=True))
+    else:
+        print_table(verdict)
+    if args.write:
+        from capi_audit.gates import write_verdict
+
+        write_verdict(Path(args.result), verdict)
+    return 0 if verdict["verdict"] == "pass" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,10 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("report", help="execute the curated notebooks and export an HTML report")
-    s.add_argument("--config", required=True, help="path to audit.toml")
-    s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, summary.json")
+    s = sub.add_parser("report", help="audit once (or read a result) and render the notebooks to an HTML report")
+    s.add_argument("--config", default=None, help="path to audit.toml (audit, then render)")
+    s.add_argument("--result", default=None, help="a result folder written by `run` (render only)")
+    s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, the result")
+    s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace (with --config)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("check", help="evaluate CI gates on a result folder (exit 0 pass, 1 fail, 2 error)")
+    s.add_argument("--result", required=True, help="a result folder written by `run` or `report`")
+    s.add_argument("--gates", default=None, help="gates.toml (default: the built-in gates of design §5)")
+    s.add_argument("--json", action="store_true", help="print the verdict as JSON only")
+    s.add_argument("--write", action="store_true", help="also store the verdict in summary.json (section gates)")
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("demo", help="generate a synthetic scenario and write the full report")
     s.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
@@ -161,10 +234,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except AuditError as exc:
-        print(f"capi-audit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # the reader of our output went away (`load --json | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # never a traceback: one line, exit 2 (CAPI_AUDIT_DEBUG=1 re-raises)
+        if os.environ.get("CAPI_AUDIT_DEBUG"):
+            raise
+        text = str(exc).strip().splitlines()
+        return _error(f"{type(exc).__name__}: {text[0] if text else 'unexpected failure'}", 2)
+
+
+def _error(message: str, code: int) -> int:
+    from capi_audit.parsing import scrub
+
+    try:
+        print(f"capi-audit: error: {scrub(' '.join(message.split(chr(10))))}", file=sys.stderr)
+    except BrokenPipeError:
+        pass
+    return code
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,20 @@ class SourceSpec:
 
     def files(self) -> list[Path]:
         """The files this source names, sorted; a glob may match several."""
-        if any(ch in self.path for ch in "*?["):
-            return [Path(p) for p in sorted(glob.glob(self.path))]
-        return [Path(self.path)]
+        # a literal file wins over a glob reading of its name (`export[1].csv`)
+        if Path(self.path).exists() or not any(ch in self.path for ch in "*?["):
+            return [Path(self.path)]
+        return [Path(p) for p in sorted(glob.glob(self.path))]
+
+
+@dataclass(frozen=True)
+class GoogleAction:
+    """One `[[google_actions]]` entry: a Google Ads conversion action and how it counts."""
+
+    name: str
+    type: str = "webpage"
+    primary: bool = True
+    counting: str = "one"
 
 
 ENGINE_KINDS = ("duckdb", "spark")
@@ -67,6 +79,13 @@ class AuditConfig:
     default_platform: str | None = None
     sources: tuple[SourceSpec, ...] = ()
     path: Path | None = None
+    # Order linkage and conversion classes (design v2 §3.0): see `_parse_linkage`.
+    order_key: str = "auto"
+    event_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    google_actions: tuple[GoogleAction, ...] = ()
+    # Plausibility window of loaded times (docs/loading.md): rows outside are rejected at load.
+    plausible_from: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    plausible_until: dt.datetime | None = None  # None: one year after the newest order
     engine: EngineSpec = field(default_factory=EngineSpec)
 
     def window_hours(self, platform: str) -> float | None:
@@ -79,6 +98,10 @@ _AUDIT_KEYS = {
     "dedup_window_hours": (int, float),
     "conversion_event": str,
     "default_platform": str,
+    "order_key": str,
+    "event_aliases": dict,
+    "plausible_from": (str, dt.date),
+    "plausible_until": (str, dt.date),
 }
 _SOURCE_KEYS = {
     "table": str,
@@ -88,7 +111,13 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "engine"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "engine"}
+ORDER_KEYS = ("auto", "order_id", "event_id")
+GOOGLE_ACTION_KEYS = {"name": str, "type": str, "primary": bool, "counting": str}
+GOOGLE_COUNTING = ("one", "every")
+# Raw customer columns an orders source may map: hashed per platform at load into `identities`,
+# never stored (design v2 §2).
+IDENTITY_COLUMNS = ("email", "phone", "first_name", "last_name", "zip", "city", "state", "country_code")
 
 
 def _fail(where: Path | str, msg: str) -> ConfigError:
@@ -98,7 +127,9 @@ def _fail(where: Path | str, msg: str) -> ConfigError:
 def _check_type(where: Path | str, key: str, value: Any, typ: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, typ):
         names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise _fail(where, f"key '{key}' must be {names}, got {type(value).__name__} {value!r}")
+        from capi_audit.parsing import scrub
+
+        raise _fail(where, f"key '{key}' must be {names}, got {type(value).__name__} {scrub(repr(value))}")
 
 
 def parse_timestamp(where: Path | str, key: str, value: Any, tz: str) -> dt.datetime:
@@ -116,7 +147,10 @@ def parse_timestamp(where: Path | str, key: str, value: Any, tz: str) -> dt.date
         raise _fail(where, f"key '{key}' must be a time, got {type(value).__name__}")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=ZoneInfo(tz))
-    return ts.astimezone(dt.UTC)
+    try:
+        return ts.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise _fail(where, f"key '{key}': {value!s} cannot be converted to UTC (out of range)") from exc
 
 
 def check_timezone(where: Path | str, tz: str) -> str:
@@ -155,6 +189,10 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         if hours <= 0:
             raise _fail(where, f"key 'dedup_window_hours.{plat}' must be positive")
         windows[plat] = float(hours)
+    for plat, hours in windows.items():
+        if hours is not None and not math.isfinite(hours):
+            raise _fail(where, f"dedup window for {plat} must be a finite number of hours, got {hours!r} "
+                               "(leave the key out for the platform's default)")
     if windows["meta"] is not None and windows["meta"] <= 0:
         raise _fail(where, "key 'audit.dedup_window_hours' must be positive")
     enabled = data.get("capi_enabled_at", {})
@@ -164,6 +202,12 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     for plat, value in enabled.items():
         _check_platform(where, f"capi_enabled_at.{plat}", plat)
         enabled_at[plat] = parse_timestamp(where, f"capi_enabled_at.{plat}", value, tz)
+    plausible = {}
+    for key in ("plausible_from", "plausible_until"):
+        if key in audit:
+            plausible[key] = parse_timestamp(where, f"audit.{key}", audit[key], tz)
+    if len(plausible) == 2 and plausible["plausible_from"] >= plausible["plausible_until"]:
+        raise _fail(where, "key 'audit.plausible_from' must be before 'audit.plausible_until'")
     default_platform = audit.get("default_platform")
     if default_platform is not None:
         _check_platform(where, "audit.default_platform", default_platform)
@@ -173,7 +217,18 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     sources = tuple(
         _parse_source(where, base, i, s, default_platform) for i, s in enumerate(raw_sources, 1)
     )
+    order_key, aliases, actions = _parse_linkage(where, audit, data.get("google_actions", []))
+    seen: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(sources, 1):
+        key = (s.table, str(Path(s.path).resolve()) if not any(c in s.path for c in "*?[") else s.path)
+        if key in seen:
+            raise _fail(where, f"sources[{seen[key]}] and sources[{i}] both load {s.path!r} into {s.table}: "
+                               "every row would count twice; remove one")
+        seen[key] = i
     return AuditConfig(
+        order_key=order_key,
+        event_aliases=aliases,
+        google_actions=actions,
         timezone=tz,
         conversion_event=audit.get("conversion_event", "Purchase"),
         dedup_window_hours=windows,
@@ -182,6 +237,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         sources=sources,
         path=path,
         engine=parse_engine(where, base, data.get("engine", {})),
+        **plausible,
     )
 
 
@@ -217,6 +273,49 @@ def parse_engine(where: Path | str, base: Path, raw: Any) -> EngineSpec:
     return EngineSpec(kind=kind, format=fmt, tables=tables, master=raw.get("master", "local[2]"), conf=conf)
 
 
+def _parse_linkage(
+    where: Path | str, audit: dict[str, Any], raw_actions: Any
+) -> tuple[str, dict[str, tuple[str, ...]], tuple[GoogleAction, ...]]:
+    """`[audit] order_key`, `[audit] event_aliases` and `[[google_actions]]` (design v2 §5)."""
+    order_key = audit.get("order_key", "auto")
+    if order_key not in ORDER_KEYS:
+        raise _fail(where, f"key 'audit.order_key' must be one of {', '.join(ORDER_KEYS)}, got {order_key!r}")
+    aliases: dict[str, tuple[str, ...]] = {}
+    for cls, names in audit.get("event_aliases", {}).items():
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _fail(where, f"key 'audit.event_aliases.{cls}' must be a list of event names")
+        aliases[str(cls)] = tuple(names)
+    if not isinstance(raw_actions, list):
+        raise _fail(where, "[[google_actions]] must be an array of tables")
+    actions = []
+    for i, act in enumerate(raw_actions, 1):
+        label = f"google_actions[{i}]"
+        if not isinstance(act, dict):
+            raise _fail(where, f"{label} must be a table")
+        for key, value in act.items():
+            if key not in GOOGLE_ACTION_KEYS:
+                raise _fail(where, f"unknown key '{key}' in {label} (known: {', '.join(GOOGLE_ACTION_KEYS)})")
+            typ = GOOGLE_ACTION_KEYS[key]
+            if typ is bool:
+                if not isinstance(value, bool):
+                    raise _fail(where, f"key '{label}.{key}' must be true or false, got {value!r}")
+            else:
+                _check_type(where, f"{label}.{key}", value, typ)
+        if not act.get("name"):
+            raise _fail(where, f"{label} is missing required key 'name'")
+        counting = act.get("counting", "one")
+        if counting not in GOOGLE_COUNTING:
+            raise _fail(where, f"key '{label}.counting' must be one of {', '.join(GOOGLE_COUNTING)}, got {counting!r}")
+        actions.append(GoogleAction(name=act["name"], type=act.get("type", "webpage"),
+                                    primary=act.get("primary", True), counting=counting))
+    names = [a.name for a in actions]
+    if len(set(names)) != len(names):
+        raise _fail(where, "[[google_actions]] names a conversion action twice")
+    return order_key, aliases, tuple(actions)
+
+
 def _check_platform(where: Path | str, key: str, plat: Any) -> None:
     if plat not in PLATFORMS:
         raise _fail(where, f"key '{key}': unknown platform {plat!r} (known: {', '.join(PLATFORMS)})")
@@ -247,11 +346,20 @@ def _parse_source(
         raise _fail(where, f"{label}.table: {table!r} is not a table format {fmt!r} fills (use one of {', '.join(choices)})")
     columns = src.get("columns", {})
     known_cols = {c.name for c in TABLES[table].columns}
+    if table == "orders":
+        known_cols |= set(IDENTITY_COLUMNS)
     for canon, source_col in columns.items():
         if canon not in known_cols:
             raise _fail(where, f"{label}.columns: {canon!r} is not a column of {table} (known: {', '.join(sorted(known_cols))})")
         if not isinstance(source_col, str):
             raise _fail(where, f"{label}.columns.{canon} must be a source column name (string)")
+    options = src.get("options", {})
+    known_opts = FORMATS[fmt].options
+    for key, value in options.items():
+        if key not in known_opts:
+            known = ", ".join(sorted(known_opts)) or "none"
+            raise _fail(where, f"unknown key '{key}' in {label}.options for format {fmt!r} (known: {known})")
+        _check_type(where, f"{label}.options.{key}", value, known_opts[key])
     platform = src.get("platform", default_platform)
     if platform is not None:
         _check_platform(where, f"{label}.platform", platform)
@@ -278,4 +386,6 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from exc
     return config_from_dict(data, path=path)

@@ -7,6 +7,8 @@ the default platform are named parameters (`$tz`, `$platform`) bound at executio
 
 from __future__ import annotations
 
+import re
+
 from capi_audit import schema
 
 # Spellings that mean "no value" for typed columns; they are nulls, not coercions.
@@ -91,6 +93,11 @@ def timestamp(x: str, src_type: str) -> str:
         if src_type in ("FLOAT", "DOUBLE"):
             return _epoch_decimal(x)
         return _epoch(x)
+    if src_type.startswith("DECIMAL"):
+        return _epoch_decimal(f"CAST({x} AS DOUBLE)")
+    if src_type not in _STRINGY:
+        # BOOLEAN, TIME, BLOB, lists, structs...: no time can be read from them
+        return "CAST(NULL AS TIMESTAMPTZ)"
     t = f"trim(CAST({x} AS VARCHAR))"
     iso = f"regexp_replace(regexp_replace({t}, '\\s+(UTC|GMT)$', 'Z'), '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
     # Fast path: ISO text with an explicit offset or Z casts directly (most machine logs).
@@ -110,6 +117,8 @@ def date(x: str, src_type: str) -> str:
         return x
     if src_type.startswith("TIMESTAMP"):
         return f"CAST({x} AS DATE)"
+    if src_type not in _STRINGY:
+        return "CAST(NULL AS DATE)"
     t = f"trim(CAST({x} AS VARCHAR))"
     return (
         f"CASE WHEN regexp_full_match({t}, '[0-9]{{8}}') THEN CAST(try_strptime({t}, '%Y%m%d') AS DATE) "
@@ -215,3 +224,50 @@ def parse_expr(kind: str, x: str, src_type: str) -> str:
 def quote_ident(name: str) -> str:
     """Quote a column name as a SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+# -- personal data in free text ------------------------------------------------------------
+# An email: local@domain.tld (also URL-encoded `%40`). A phone: a `+` and 7-15 digits with
+# optional separators, or a North-American style `(123) 456-7890` / `123-456-7890`. Bare digit
+# runs are NOT phones here: they are order numbers, customer ids and error codes.
+EMAIL_RE = r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+PHONE_RE = r"(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+_EMAIL = re.compile(EMAIL_RE)
+_PHONE = re.compile(PHONE_RE)
+EMAIL_MARK = "<redacted:email>"
+PHONE_MARK = "<redacted:phone>"
+
+
+def looks_personal(text: str) -> bool:
+    """True when text holds something shaped like an email address or a phone number."""
+    return bool(_EMAIL.search(text) or _PHONE.search(text))
+
+
+def scrub(text: str) -> str:
+    """Text with every email- or phone-shaped part replaced by a marker (for messages, names)."""
+    return _PHONE.sub(PHONE_MARK, _EMAIL.sub(EMAIL_MARK, text))
+
+
+def scrub_sql(x: str) -> str:
+    """SQL: free text with email- and phone-shaped parts replaced by markers."""
+    return (f"regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
+            f"'{PHONE_RE}', '{PHONE_MARK}', 'g')")
+
+
+def personal_sql(x: str) -> str:
+    """SQL: TRUE when the text holds an email- or phone-shaped part."""
+    return f"(regexp_matches({x}, '{EMAIL_RE}') OR regexp_matches({x}, '{PHONE_RE}'))"
+
+
+# URL query parameters whose value is an email or a phone (or whose name says it is one).
+_PII_PARAM = r"(e?mail|email_address|phone|tel|telephone|mobile|em|ph)"
+URL_VALUE_RE = (r"([?&;][^=&#]*=)((?:[^&#]*(?:@|%40)[^&#]*)|(?:(?:\+|%2[Bb])[0-9][0-9 ().%+-]{5,24}[0-9]))(&|#|$)")
+
+
+def redact_url_sql(x: str) -> str:
+    """SQL: a URL with query values that are emails or phones (or named email/phone) replaced."""
+    named = rf"([?&;]{_PII_PARAM}=)[^&#]+"
+    step1 = f"regexp_replace({x}, '(?i){named}', '\\1<redacted>', 'g')"
+    # a value is consumed with its trailing separator, so run twice for adjacent parameters
+    step2 = f"regexp_replace({step1}, '{URL_VALUE_RE}', '\\1<redacted>\\3', 'g')"
+    return f"regexp_replace({step2}, '{URL_VALUE_RE}', '\\1<redacted>\\3', 'g')"

@@ -183,3 +183,20 @@ def create_table_sql(table: Table) -> str:
     """CREATE TABLE statement for a canonical table."""
     cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in table.columns)
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {cols}\n)"
+
+
+def suggest_columns(table: str, source_column: str) -> list[str]:
+    """Canonical columns of `table` an unused source column could be mapped to (by name: every
+    word of the canonical name appears in the source name, or the names are close), best first."""
+    import difflib
+    import re
+
+    if table not in TABLES:
+        return []
+    words = [w for w in re.split(r"[^a-z0-9]+", source_column.lower()) if w]
+    flat = "_".join(words)
+    names = [c.name for c in TABLES[table].columns]
+    out = [n for n in names if n == flat]
+    out += [n for n in names if n not in out and all(w in words for w in n.split("_"))]
+    out += [n for n in difflib.get_close_matches(flat, names, n=2, cutoff=0.75) if n not in out]
+    return out[:3]

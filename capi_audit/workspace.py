@@ -34,6 +34,36 @@ def columns_of(table: str) -> list[tuple[str, str]]:
     return [(c.name, c.args["kind"].sql("duckdb")) for c in tree.find_all(exp.ColumnDef)]
 
 
+MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
+
+
+def _groups(plan: list) -> list:
+    """Consecutive plan entries of one source, as (source, [files])."""
+    out: list = []
+    for spec, f in plan:
+        if out and out[-1][0] is spec:
+            out[-1][1].append(f)
+        else:
+            out.append((spec, [f]))
+    return out
+
+
+def check_db_path(path: Path) -> None:
+    """A `--db` file must be in an existing folder and, when it exists, be a DuckDB database."""
+    if path.exists():
+        if not path.is_file():
+            raise InputError(f"{path}: --db names a folder or special file, not a database file")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the database file: {exc.strerror or exc}") from exc
+        if head[8:12] != b"DUCK":
+            raise InputError(f"{path}: exists and is not a DuckDB database; name a new file or remove it")
+    elif not path.parent.is_dir():
+        raise InputError(f"{path}: the folder {path.parent} does not exist; create it first")
+
+
 class Workspace:
     """Owns one DuckDB connection (in memory, or a file for large data) and the canonical tables."""
 
@@ -54,7 +84,12 @@ class Workspace:
             self.engine, self.con = engine, None
             engine.set_timezone(self.config.timezone)
             return
-        self.con = duckdb.connect(self.path)
+        if path:
+            check_db_path(Path(path))
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise InputError(f"{path}: cannot open the database: {str(exc).splitlines()[0]}") from exc
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
@@ -95,6 +130,14 @@ class Workspace:
     def relations(self) -> dict[str, list[str]]:
         """Derived relations of this workspace and what each was built from."""
         return self.engine.relations()
+
+    def append_arrow(self, table: str, data: Any) -> None:
+        """Append a pyarrow Table (a batch built by a reader, never one row at a time) to `table`."""
+        self.con.register("_arrow_batch", data)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM _arrow_batch")
+        finally:
+            self.con.unregister("_arrow_batch")
 
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all rows as tuples."""
@@ -175,35 +218,77 @@ class Workspace:
         if config is not None:
             self.config = config
             self.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
-        plan = []
-        for spec in self.config.sources:
-            files = spec.files()
-            if not files:
-                raise InputError(f"{spec.path}: no file matches")
-            for f in files:
-                if not f.is_file():
-                    raise InputError(f"{f}: file not found")
-                plan.append((spec, f))
+        plan = self._plan()
+        from capi_audit.io.base import empty_source, finalize_files
+        from capi_audit.io.lines import is_empty
+        from capi_audit.parsing import scrub
         from capi_audit.progress import Progress
 
         progress = Progress("load")
-        reports = []
+        by_file: dict[tuple[str, str], Any] = {}
+
+        def one(spec: Any, f: Path, table: schema.Table) -> None:
+            if is_empty(f):
+                by_file[(spec.table, str(f))] = empty_source(self, spec, f, table)
+                return
+            staged = FORMATS[spec.format].stage(self, spec, f, table)
+            by_file[(spec.table, str(f))] = finalize(self, spec, f, table, staged)
+
         self.execute("BEGIN TRANSACTION")
         try:
-            for spec, f in plan:
-                with progress.step(f"{spec.table} <- {f.name}"):
-                    reader = FORMATS[spec.format]
-                    table = schema.TABLES[spec.table]
-                    staged = reader.stage(self, spec, f, table)
-                    reports.append(finalize(self, spec, f, table, staged))
-        except AuditError:
+            for spec, group in _groups(plan):
+                table = schema.TABLES[spec.table]
+                reader = FORMATS[spec.format]
+                current = group[0]
+                try:
+                    rest = group
+                    if len(group) >= MULTI_FILE_MIN and hasattr(reader, "stage_many"):
+                        # many files of one glob: one multi-file scan for those that allow it
+                        with progress.step(f"{spec.table} <- {len(group)} files of {Path(spec.path).name}"):
+                            staged, batch, rest = reader.stage_many(self, spec, group, table)
+                            if batch:
+                                for r in finalize_files(self, spec, batch, table, staged):
+                                    by_file[(spec.table, r.file)] = r
+                            else:
+                                self.drop("_stage", "_reader_rejects")
+                    for current in rest:
+                        with progress.step(f"{spec.table} <- {current.name}"):
+                            one(spec, current, table)
+                except AuditError:
+                    raise
+                except Exception as exc:  # any reader failure ends as one message naming the file
+                    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                    raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
+                                     f"{type(exc).__name__}: {first}") from exc
+        except BaseException:
             self.execute("ROLLBACK")
             raise
-        except Exception:
-            self.execute("ROLLBACK")
-            raise
+        reports = [by_file[(spec.table, str(f))] for spec, f in plan]
         self.execute("COMMIT")
         return reports
+
+    def _plan(self) -> list:
+        """(source, file) pairs to load: every file exists; no file is named twice for one table.
+        Orders load first: the plausibility window of event times ends a year after the newest order."""
+        plan = []
+        seen: dict[tuple[str, str], int] = {}
+        for i, spec in enumerate(self.config.sources, 1):
+            files = spec.files()
+            if not files:
+                raise InputError(f"{spec.path}: no file matches (sources[{i}])")
+            for f in files:
+                if not f.exists():
+                    raise InputError(f"{f}: file not found (sources[{i}])")
+                if not f.is_file():
+                    raise InputError(f"{f}: not a regular file (sources[{i}])")
+                key = (spec.table, str(f.resolve()))
+                if key in seen:
+                    raise InputError(
+                        f"{f}: the same file is named twice for table {spec.table} (sources[{seen[key]}] and "
+                        f"sources[{i}]): it would count every row twice; remove one source or narrow the glob")
+                seen[key] = i
+                plan.append((spec, f))
+        return sorted(plan, key=lambda p: p[0].table != "orders")
 
     def load_report(self) -> pd.DataFrame:
         """The load report: one row per file, sorted."""

@@ -98,7 +98,11 @@ def test_shared_samples(tmp_path, samples):
         shutil.copy(f, tmp_path / f.name)
     srcs = [{"table": "server_events", "path": f.name, "format": "meta_capi_payload"}
             for f in sorted((samples / "meta_capi").iterdir())]
+    # the sGTM test body's event_time is 123456789 (1973): outside the default plausibility window
     ws = Workspace(config=config_from_dict({"sources": srcs}, path=tmp_path / "audit.toml"))
+    assert [(r.rows_loaded, r.rows_rejected) for r in ws.load()] == [(2, 0), (0, 1), (1, 0)]
+    ws = Workspace(config=config_from_dict({"audit": {"plausible_from": "1970-01-01"}, "sources": srcs},
+                                           path=tmp_path / "audit.toml"))
     reports = ws.load()
     assert [(r.rows_loaded, r.rows_rejected) for r in reports] == [(2, 0), (1, 0), (1, 0)]
     # the sGTM body sends raw test PII: counted, replaced, never stored

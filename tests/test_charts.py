@@ -59,7 +59,7 @@ def test_capture_rate_axis_is_percent(result):
 
 
 def test_tiers_sum_to_one(result):
-    ax = charts.plot_identifier_tiers(result.frames["tiers"])
+    ax = charts.plot_identifier_tiers(result.frames["match_keys_tiers"])
     widths = {}
     for p in ax.patches:
         widths.setdefault(round(p.get_y(), 3), 0.0)

@@ -60,7 +60,7 @@ def test_defaults(tmp_path):
         ("[[sources]]\npath = \"a.csv\"\n", "missing required key 'table'"),
         ("[[sources]]\ntable = \"orders\"\npath = \"a.csv\"\nformat = \"xls\"\n", "unknown format 'xls'"),
         ("[[sources]]\ntable = \"sales\"\npath = \"a.csv\"\n", "'sales' is not a table"),
-        ("[[sources]]\ntable = \"orders\"\npath = \"a.csv\"\ncolumns = { email = \"E\" }\n", "'email' is not a column of orders"),
+        ("[[sources]]\ntable = \"server_events\"\npath = \"a.csv\"\ncolumns = { email = \"E\" }\n", "'email' is not a column of server_events"),
         ("[[sources]]\ntable = \"orders\"\npath = \"a.csv\"\nsheet = 1\n", "unknown key 'sheet' in sources[1]"),
         ("[[sources]]\ntable = \"orders\"\npath = 5\n", "'sources[1].path' must be str"),
         ("not toml ===", "not valid TOML"),
@@ -78,3 +78,41 @@ def test_config_error_exit_status(tmp_path, capsys):
     assert main(["load", "--config", str(tmp_path / "audit.toml")]) == 2
     err = capsys.readouterr().err
     assert "audit.toml" in err and "bogus" in err and "Traceback" not in err
+
+
+def test_linkage_keys(tmp_path):
+    c = cfg(tmp_path, """
+        [audit]
+        order_key = "event_id"
+        event_aliases = { Purchase = ["purchase", "Order Completed"] }
+        [[google_actions]]
+        name = "Purchase"
+        type = "webpage"
+        primary = true
+        counting = "one"
+        [[google_actions]]
+        name = "Purchase upload"
+        type = "upload_clicks"
+        primary = false
+        [[sources]]
+        table = "orders"
+        path = "orders.csv"
+        columns = { email = "Email", phone = "Phone" }
+    """)
+    assert c.order_key == "event_id"
+    assert c.event_aliases == {"Purchase": ("purchase", "Order Completed")}
+    assert [(a.name, a.primary, a.counting) for a in c.google_actions] == [
+        ("Purchase", True, "one"), ("Purchase upload", False, "one")]
+    assert c.sources[0].columns == {"email": "Email", "phone": "Phone"}
+
+
+@pytest.mark.parametrize("text, msg", [
+    ('[audit]\norder_key = "sku"', "order_key"),
+    ('[audit]\nevent_aliases = { Purchase = 3 }', "event_aliases"),
+    ('[[google_actions]]\ntype = "webpage"', "missing required key 'name'"),
+    ('[[google_actions]]\nname = "P"\ncounting = "many"', "counting"),
+    ('[[google_actions]]\nname = "P"\nprimary = "yes"', "primary"),
+])
+def test_linkage_key_errors(tmp_path, text, msg):
+    with pytest.raises(ConfigError, match=msg):
+        cfg(tmp_path, text)

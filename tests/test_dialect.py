@@ -27,6 +27,8 @@ CASES = [
     ("ms_boundary", "ms_between($t09, $t11)", 200),
     ("ms_boundary_neg", "ms_between($t11, $t09)", -200),
     ("ms_truncation", "ms_between($u09, $u11)", 1),          # .0009 s -> .0011 s: ms 0 -> ms 1
+    ("seconds_boundary", "seconds_between($t09, $t11)", 1),
+    ("seconds_same", "seconds_between($t11, $t11)", 0),
     ("whole_seconds_floor", "floor(ms_between($t09, $t11) / CAST(1000 AS DOUBLE))", 0),
     ("epoch_ms", "epoch_ms_of($t11)", 1704067201100),
     # decimal literals: Spark keeps 1.0 a DECIMAL, so 2/3 would come back rounded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from capi_audit.metrics import dedup_daily, dedup_overlap, double_counting
-from capi_audit.metrics.double_counting import per_order
+from capi_audit.metrics.double_counting import per_order_units
 
 from .helpers import at, make_ws
 
@@ -38,7 +38,9 @@ def test_overlap_counts_exact():
     assert m["pixel_duplicates"] == 1         # d reloaded
     assert m["server_duplicates"] == 1        # g retried with the same id
     assert (m["missing_event_id_pixel"], m["missing_event_id_server"]) == (1, 1)
-    assert m["event_coverage"] == 1 / 4 and m["dedup_rate"] == 1 / 2
+    # v2: every pixel unit in the coverage denominator (a, b, c, d, e, f), every server unit in the
+    # dedup-rate denominator (a, b, g, h); b (outside the window) shares a key: covered, not deduplicated
+    assert m["event_coverage"] == 2 / 6 and m["dedup_rate"] == 1 / 4
     # expected count: a once, b twice (outside 48 h), c, d, f(pixel), g once each, two rows without id
     assert m["expected_platform_count"] == 1 + 2 + 1 + 1 + 1 + 1 + 2
     assert m["report_gap"] is None            # no platform report loaded
@@ -120,16 +122,19 @@ def test_double_counting_causes_exact():
         ],
     )
     frame, head = double_counting(ws)
-    v = head.values["meta"]
+    v = head.values["meta"]["Purchase"]
     assert v["orders_matched"] == 9
     assert v["orders_double_counted"] == 7
-    assert v["counted_events"] == 16
-    assert (v["id_mismatch"], v["missing_event_id"], v["name_mismatch"], v["outside_window"],
-            v["server_retry_new_id"]) == (1, 2, 1, 1, 2)
+    assert v["counted_units"] == 16
+    x = {c: m["total"] for c, m in v["extra_counts"].items()}
+    assert x == {"id_mismatch": 1, "missing_event_id": 2, "name_variant": 1, "outside_window": 1,
+                 "server_retry_new_id": 2, "method_b_miss": 0}
+    assert all(m["pre_existing"] == 0 for m in v["extra_counts"].values())
+    assert (v["pre_existing"], v["server_caused"]) == (0, 7)
     assert v["inflation_rate"] == 7 / 9
-    orders = per_order(ws).set_index("order_id")
-    assert orders.loc["o1", "counted"] == 1 and orders.loc["o9", "counted"] == 1
-    assert orders.loc["o8", "server_retry_new_id"] == 1 and orders.loc["o2", "id_mismatch"] == 1
+    orders = per_order_units(ws).set_index("order_id")
+    assert orders.loc["o1", "l_units"] == 1 and orders.loc["o9", "l_units"] == 1
+    assert orders.loc["o8", "all_server_retry_new_id"] == 1 and orders.loc["o2", "all_id_mismatch"] == 1
 
 
 def test_double_counting_needs_order_ids():
@@ -139,5 +144,5 @@ def test_double_counting_needs_order_ids():
 
 def test_double_counting_rejected_rows_are_out():
     ws = make_ws(pixel=[px("o1", 0)], server=[sv("x", 0, order="o1", status="rejected")])
-    v = double_counting(ws)[1].values["meta"]
-    assert (v["counted_events"], v["orders_double_counted"]) == (1, 0)
+    v = double_counting(ws)[1].values["meta"]["Purchase"]
+    assert (v["counted_units"], v["orders_double_counted"]) == (1, 0)

@@ -46,11 +46,11 @@ def test_truth_is_internally_consistent(audited):
     _, truth, _ = audited
     for plat, evs in truth["dedup"].items():
         m = evs["Purchase"]
-        assert m["event_coverage"] == pytest.approx(m["both"] / (m["both"] + m["pixel_only"]))
-        dc = truth["double_counting"][plat]
-        causes = sum(dc[c] for c in ("id_mismatch", "missing_event_id", "name_mismatch",
-                                     "outside_window", "server_retry_new_id"))
-        assert causes == dc["counted_events"] - dc["orders_matched"]
+        px_units = m["both"] + m["both_outside_window"] + m["pixel_only"] + m["missing_event_id_pixel"]
+        assert m["event_coverage"] == pytest.approx((m["both"] + m["both_outside_window"] + m["method_b"]) / px_units)
+        for dc in truth["double_counting"][plat].values():
+            causes = sum(c["total"] for c in dc["extra_counts"].values())
+            assert causes == dc["counted_units"] - dc["orders_matched"] == dc["pre_existing"] + dc["server_caused"]
         rec = truth["recovery"][plat]["Purchase"]
         assert rec["reported_change_per_day"] == pytest.approx(
             rec["net_new_per_day"] + rec["measurement_change_per_day"])

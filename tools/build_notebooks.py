@@ -1,163 +1,88 @@
-"""Write the curated notebooks (cells only); `make notebooks` then executes them in place."""
+"""Write the curated notebooks (cells only) from the family registry; `make notebooks` executes them.
+
+Choice for "notebooks as notebooks": THIN CELLS. Every code cell is one call into
+`capi_audit.notebook` (e.g. `nb.headline(result, "dedup")`), so the logic is linted and tested as
+package code, and an analyst can edit or add cells in JupyterLab. The notebooks read a result
+folder (`result_dir`, what `capi-audit report` passes); opened by hand without one, they compute
+the audit once from `config`. tests/test_notebooks.py checks that the committed notebooks are what
+this builder writes.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat as nbf
 
-HERE = Path(__file__).resolve().parents[1] / "notebooks"
-PARAMS = ('# Parameters: papermill replaces these (capi-audit report passes your audit.toml).\n'
-          'config = "../data_fixtures/scenario_main/audit.toml"\n'
-          'output_dir = None')
-SETUP = ("from capi_audit import charts, notebook as nb\n"
-         "result = nb.audit(config)")
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT))
+
+PARAMS = ('# Parameters: papermill replaces these (capi-audit report passes the result folder).\n'
+          'result_dir = None  # a folder written by `capi-audit run --out DIR`\n'
+          'config = "../data_fixtures/scenario_main/audit.toml"  # used only when result_dir is None\n'
+          'output_dir = None  # the report folder: charts are saved under output_dir/charts')
+SETUP = ("from capi_audit import notebook as nb\n"
+         "\n"
+         "result = nb.open_result(result_dir, config)")
 
 
 def md(text: str) -> nbf.NotebookNode:
     return nbf.v4.new_markdown_cell(text.strip())
 
 
-def code(text: str, *, ignore: bool = False) -> nbf.NotebookNode:
-    return nbf.v4.new_code_cell(("# NBVAL_IGNORE_OUTPUT\n" if ignore else "") + text.strip())
+def code(text: str) -> nbf.NotebookNode:
+    return nbf.v4.new_code_cell(text.strip())
 
 
-def notebook(title: str, intro: str, cells: list) -> nbf.NotebookNode:
+def notebook(cells: list, params: str = PARAMS) -> nbf.NotebookNode:
     nb = nbf.v4.new_notebook()
-    params = code(PARAMS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [md(f"# {title}\n\n{intro}"), params, code(SETUP), *cells]
+    p = code(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [cells[0], p, code(SETUP), *cells[1:]]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
 
-def chart(call: str) -> nbf.NotebookNode:
-    # figures are compared by nbval only through their text; the numbers they show are stated
-    # in the tables, which are compared exactly
-    return code("nb.show(" + call + ")")
+def family_notebook(name: str, title: str, intro: str) -> nbf.NotebookNode:
+    return notebook([
+        md(f"# {title}\n\n{intro}"),
+        code(f'nb.headline(result, "{name}")'),
+        code(f'nb.charts(result, "{name}", output_dir)'),
+        code(f'nb.frames(result, "{name}")'),
+    ])
 
 
-BOOKS = {
-    "01_overview": notebook(
-        "Overview: what was loaded, and the headline",
-        "Run this first after switching on a server-side Conversions API. It checks that every input row "
-        "was loaded or rejected (with a reason), then states how the change in reported conversions splits.",
-        [
-            md("## Load report\nEvery row is either loaded or rejected: `rows_read = rows_loaded + rows_rejected`. "
-               "If anything was rejected, the next table says which column and why (values are never shown). "
-               "Fix the export or map the column in `audit.toml` before trusting the numbers below."),
-            code("nb.load_table(result)"),
-            code("nb.rejects_table(result)"),
-            md("## Headline\nOf the change in reported conversions per day after enablement, how much is browser loss "
-               "the server recovered, how much is double counting, and how much is real new sales. A p-value above "
-               "0.05 means real daily sales did not change detectably."),
-            code("nb.headline(result)"),
-            md("## Key figures\nDeduplication for the conversion event, and double counting per platform. "
-               "`event_coverage` is the share of pixel events the server also sent (Meta's goal: 75%); "
-               "`dedup_rate` the share of server events that paired with a pixel event."),
-            code('nb.table(result, "dedup", event_name="Purchase")'),
-            code('nb.table(result, "double_counting")'),
-            code('[n for n in result.summary["notes"]]'),
-        ]),
-    "02_dedup": notebook(
-        "Deduplication: where pixel and server pair, and where they leak",
-        "The platform counts a pixel hit and a server event once only when they share event_name and event_id "
-        "and arrive within the window (Meta: 48 h from the first receipt; Google: unbounded). "
-        "Everything else is counted twice or not paired.",
-        [
-            md("## Overlap after enablement\nRead `both` as healthy pairs. `both_outside_window` are pairs the "
-               "platform counts twice because the server sent too late; `name_mismatch` are ids sent under "
-               "different event names (e.g. `Purchase` vs `purchase`); `missing_event_id_*` cannot be paired at "
-               "all. `report_gap` compares what the platform reported with what it should count from these logs."),
-            code('nb.table(result, "dedup", event_name="Purchase")'),
-            md("## What the platform counts per day\nGreen is deduplicated pairs. Orange (server only) after enablement "
-               "is what CAPI adds: recovered orders, or double counts when the ids do not match. Red and purple are "
-               "counted twice or without an id. The black line is what the platform reported."),
-            chart('charts.plot_dedup_daily(result.frames["dedup_daily"], platform="meta")'),
-            chart('charts.plot_dedup_daily(result.frames["dedup_daily"], platform="google")'),
-            md("## Extra counts by cause\nEach order counted more than once, attributed to a cause. Fix the largest "
-               "bar first: `id_mismatch` means the server does not reuse the browser's eventID; "
-               "`server_retry_new_id` means retries mint a new id; `outside_window` means sends are queued too long."),
-            code('nb.table(result, "double_counting")'),
-            chart('charts.plot_dedup_leaks(result.frames["double_counting"], platform="meta")'),
-            chart('charts.plot_dedup_leaks(result.frames["double_counting"], platform="google")'),
-            md("## Send latency\nThe dedup window counts from receipt. Sends later than 48 h double count on Meta; "
-               "sends older than 7 days are rejected."),
-            code('nb.table(result, "latency")'),
-            chart('charts.plot_latency(result.frames["latency_bins"]["meta"], platform="meta")'),
-        ]),
-    "03_recovered_vs_net_new": notebook(
-        "Recovered vs net-new: how the rise in reported conversions splits",
-        "Reported conversions per day changed after enablement. This notebook splits the change into real "
-        "new sales (your order system's growth at the old capture rate), recovered browser losses (orders only "
-        "the server reported), double counts, and an unexplained rest, with a confidence interval.",
-        [
-            md("## The split\n`reported_change_per_day = net_new_per_day + measurement_change_per_day`, and the "
-               "measurement part is `recovered + double_counted + unexplained`. `capture_rate_change_ci` is a 95% "
-               "day-block bootstrap interval for the change in capture rate (reported ÷ real orders)."),
-            code('nb.table(result, "recovery", event_name="Purchase")'),
-            code("nb.headline(result)"),
-            chart('charts.plot_recovery(charts.decomposition_frame(result.summary["recovery"]["meta"]["Purchase"]), '
-                  'title="meta: how the change splits")'),
-            md("## Capture rate before and after\nIf the capture rate rose but part of the rise is double counting, "
-               "optimisation and ROAS are overstated by that part. Days cut by the enable time are left out."),
-            chart('charts.plot_capture_rate(result.frames["recovery"], platform="meta")'),
-            chart('charts.plot_capture_rate(result.frames["recovery"], platform="google")'),
-        ]),
-    "04_match_keys": notebook(
-        "Match keys: coverage, validity and plaintext leaks",
-        "How well can the platform match your server events to people? Keys must be present and valid "
-        "(hashed keys: 64 lowercase hex, never the hash of an empty string; fbc/fbp in Meta's format; a public "
-        "client IP; a browser user agent). Plaintext personal data found in the logs is counted, never shown.",
-        [
-            md("## Meta keys\n`present` and `valid` are shares of all Meta server events. A gap between them is a "
-               "bug to fix at the sender; `plaintext_pii` above zero is a privacy incident; `shared_value` is the "
-               "share of events carrying a value seen on an implausible share of events (the server's own IP, a "
-               "constant hash)."),
-            code('nb.match_key_table(result, "meta")'),
-            chart('charts.plot_match_keys_heatmap(result.frames["match_keys_daily"], platform="meta")'),
-            md("## Google keys"),
-            code('nb.match_key_table(result, "google")'),
-            md("## Best identifier per event\n`strong`: a valid hashed email or phone; `click`: a valid fbc or gclid; "
-               "`browser`: fbp with a public IP and a browser user agent; `none`: nothing usable."),
-            chart('charts.plot_identifier_tiers(result.frames["tiers"])'),
-        ]),
-    "05_consent": notebook(
-        "Consent: what denial removes, and sends that should not happen",
-        "Orders carry the ads-consent state recorded at checkout. Denied orders should reach neither channel "
-        "(unless flagged for restricted processing such as Meta's LDU); granted orders lost by the browser are "
-        "what the server channel can legitimately recover.",
-        [
-            md("## Rates and violations\n`denied_rate`: denied ÷ orders with known consent. `consent_drop_rate`: "
-               "denied orders without a pixel event ÷ known. `browser_loss_rate`: granted orders without a pixel "
-               "event ÷ granted. `server_gap_rate`: granted orders after enablement the server did not send. "
-               "Violations are order counts: any value above zero needs a fix in the tag or the server."),
-            code('nb.table(result, "consent")'),
-            chart('charts.plot_consent_funnel(result.frames["consent"], platform="meta")'),
-            md("## By country"),
-            code("nb.consent_by_country(result)"),
-            chart('charts.plot_consent_violations(result.frames["consent_by_country"], platform="meta")'),
-        ]),
-    "06_payload_validity": notebook(
-        "Payload validity: what the platform would reject or degrade",
-        "Each server event checked against the platform's documented rules. Rejected events never count; "
-        "degraded ones match worse. Counts include events the platform already rejected.",
-        [
-            md("## Rule violations per platform\n`event_too_old`: sent more than 7 days after the event (Meta rejects "
-               "the whole request). `insufficient_customer_keys`: only key combinations Meta rejects (e.g. city + "
-               "country + user agent). `unhashed_key`: plaintext where a hash was due. `click_id_too_old`: fbc older "
-               "than 90 days."),
-            code('nb.table(result, "validation")'),
-            chart('charts.plot_payload_rules(result.frames["validation"], platform="meta")'),
-            chart('charts.plot_payload_rules(result.frames["validation"], platform="google")'),
-        ]),
-}
+def books() -> dict[str, nbf.NotebookNode]:
+    """Every notebook the builder writes, by file stem."""
+    from capi_audit.metrics import FAMILIES
+
+    out = {"overview": notebook([
+        md("# capi_audit report\n\nWhat the server-side Conversions API changed, from your own logs: the audit "
+           "window, the headline, and the findings ranked by what they cost, each with what to do."),
+        code("nb.executive_summary(result)"),
+        md("## Sections\n\nEach section has its own page; a section whose inputs are missing says what would "
+           "provide them."),
+        code("nb.section_list(result, links=True)"),
+        code("nb.notes(result)"),
+    ])}
+    for fam in FAMILIES:
+        out[fam.name] = family_notebook(fam.name, fam.title, fam.intro)
+    out["section"] = notebook([
+        md("# One section of the audit\n\nThe generic page: any registered family, by name (`section`)."),
+        code("nb.title(result, section)"),
+        code("nb.headline(result, section)"),
+        code("nb.charts(result, section, output_dir)"),
+        code("nb.frames(result, section)"),
+    ], params=PARAMS + '\nsection = "dedup"  # the family to show')
+    return out
 
 
 def main() -> None:
     """Write every notebook (without outputs)."""
-    for name, nb in BOOKS.items():
+    for name, nb in books().items():
         nbf.write(nb, HERE / f"{name}.ipynb")
 
 

@@ -87,6 +87,13 @@ class AutoReader(Reader):
     name = "auto"
     tables = ()
 
+    @property
+    def options(self) -> dict[str, type]:  # type: ignore[override]
+        """Any option of the format the content points to."""
+        from capi_audit.io import FORMATS
+
+        return {k: v for r in FORMATS.values() if r is not self for k, v in r.options.items()}
+
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Detect the format, then stage with that reader."""
         from capi_audit.io import FORMATS

@@ -9,6 +9,7 @@ leaves the records the file reader itself refused in `_reader_rejects(line, reas
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class Reader:
 
     name = "base"
     tables: tuple[str, ...] = ()  # canonical tables this format can fill; empty = any
+    options: dict[str, type] = {}  # `options` keys this format reads, and their types  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Create `_stage` and `_reader_rejects` for one file."""
@@ -106,13 +108,34 @@ def resolve_columns(
 def finalize(ws: Workspace, spec: SourceSpec, file: Path,
              table: schema.Table, staged: Staged) -> FileReport:
     """Parse `_stage` into `table`, record rejects, and return the file's accounting."""
-    params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform}
-    selects, reasons = ["_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
+    return finalize_files(ws, spec, [file], table, staged)[0]
+
+
+def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
+                   table: schema.Table, staged: Staged) -> list[FileReport]:
+    """Parse `_stage` into `table`, record rejects, and return each file's accounting.
+
+    With several files (one multi-file scan), `_stage` has a `_file` column naming each row's
+    file and `_reader_rejects` is empty; every aggregate is taken per file."""
+    batch = len(files) > 1
+    file = files[0]
+    params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform, "fname": str(file)}
+    selects, reasons = ["_file" if batch else "CAST($fname AS VARCHAR) AS _file",
+                        "_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
     for col in table.columns:
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
             raw = parsing.quote_ident(col.name)
-            selects.append(f"{parsing.parse_expr(col.kind, raw, src_type)} AS {col.name}")
+            expr = parsing.parse_expr(col.kind, raw, src_type)
+            if col.name in URL_COLUMNS:
+                expr = parsing.redact_url_sql(expr)
+            elif col.name in FREE_TEXT_COLUMNS:
+                expr = parsing.scrub_sql(expr)
+            elif col.name in ID_COLUMNS:
+                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
+                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
+                        f"ELSE {expr} END")
+            selects.append(f"{expr} AS {col.name}")
             if col.kind in (schema.TEXT, schema.HASHED_KEY) and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
                 selects.append(f"FALSE AS {col.name}__given")
@@ -144,6 +167,19 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
             f"WHEN NOT {col.name}__given THEN '{col.name}\tmissing required value' "
             f"WHEN {col.name} IS NULL THEN '{col.name}\tnot {what}'"
         )
+    params.update(plausible_window(ws, table))
+    for col in table.columns:
+        if col.name not in staged.columns:
+            continue
+        if col.kind == schema.TIMESTAMP:
+            reasons.append(f"WHEN {col.name} < $p_from OR {col.name} >= $p_until THEN "
+                           f"'{col.name}\toutside the plausible time window' ")
+        elif col.kind == schema.DATE:
+            reasons.append(f"WHEN {col.name} < CAST($p_from AS DATE) OR {col.name} >= CAST($p_until AS DATE) THEN "
+                           f"'{col.name}\toutside the plausible time window' ")
+        elif col.kind == schema.DOUBLE:
+            reasons.append(f"WHEN NOT isfinite({col.name}) OR abs({col.name}) >= {MAX_ABS_NUMBER} THEN "
+                           f"'{col.name}\tnot a finite number of plausible size (|x| < 1e15)' ")
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
         reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' END"
@@ -157,52 +193,140 @@ def finalize(ws: Workspace, spec: SourceSpec, file: Path,
     note = staged.note
     from capi_audit.io.canonical import csv_line_map
 
-    if n_parse_rejects and staged.first_data_line and not csv_line_map(ws, file, staged.first_data_line):
+    if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
+            and not csv_line_map(ws, file, staged.first_data_line)):
         note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
+    _refuse_personal_categories(ws, spec, file, table, staged)
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed
     ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
-    fname = str(file)
     ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, coalesce(_line, _rec + 1), "
+        "INSERT INTO rejects SELECT $t, _file, coalesce(_line, _rec + 1), "
         "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
         "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
-        "FROM _parsed WHERE _reason IS NOT NULL ORDER BY _rec",
-        {"t": table.name, "f": fname},
+        "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) "
+        "WHERE _k <= $cap ORDER BY _file, _rec",
+        {"t": table.name, "cap": REJECTS_KEPT},
     )
     ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line",
-        {"t": table.name, "f": fname},
+        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
+        {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
     )
-    report = FileReport(table=table.name, file=fname, format=spec.format,
-                        ignored_columns=list(staged.ignored_columns), skipped=staged.skipped,
-                        note=note)
-    counts = ws.rows(
-        "SELECT coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0), "
-        "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0) FROM _parsed"
-    )[0]
-    n_reader = ws.scalar("SELECT count(*) FROM _reader_rejects")
-    report.rows_loaded = int(counts[0])
-    report.rows_rejected = int(counts[1]) + int(n_reader)
-    report.rows_read = report.rows_loaded + report.rows_rejected
+    n_reader_rej = ws.scalar("SELECT count(*) FROM _reader_rejects")
+    if batch and n_reader_rej:
+        raise AssertionError("a multi-file scan leaves no reader rejects")
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    hashed = [c for c in table.columns if c.kind == schema.HASHED_KEY and c.name in staged.columns]
-    exprs = [f"count(*) FILTER (WHERE {c.name}__given AND {c.name} IS NULL)" for c in optional]
-    exprs += [f"count(*) FILTER (WHERE {c.name} LIKE '%<plaintext:%')" for c in hashed]
+    hashed = [c for c in table.columns if (c.kind == schema.HASHED_KEY or c.name in ID_COLUMNS) and c.name in staged.columns]
+    urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
+    exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
+             "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
+             "count(*) FILTER (WHERE _reason IS NOT NULL)"]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name}__given AND {c.name} IS NULL)" for c in optional]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<plaintext:%')" for c in hashed]
+    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<redacted%')" for c in urls]
     # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)
-    exprs.append(f"count(*) - count(DISTINCT hash({cols}))")
-    row = ws.rows(f"SELECT {', '.join(exprs)} FROM _parsed WHERE _reason IS NULL")[0]
-    report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
-    report.redacted = {c.name: int(n) for c, n in zip(hashed, row[len(optional): -1], strict=True) if n}
-    report.duplicate_rows = int(row[-1])
-    ws.execute(
-        "INSERT INTO load_report VALUES ($t, $f, $fmt, $r, $l, $j, $c, $i, $s, $n)",
-        {"t": table.name, "f": fname, "fmt": spec.format, "r": report.rows_read,
-         "l": report.rows_loaded, "j": report.rows_rejected, "c": json.dumps(report.coerced, sort_keys=True),
-         "i": json.dumps(report.ignored_columns), "s": report.skipped,
-         "n": _join_notes(report)},
-    )
+    exprs.append(f"count(*) FILTER (WHERE _reason IS NULL) - count(DISTINCT hash({cols})) FILTER (WHERE _reason IS NULL)")
+    per_file = {r[0]: r[1:] for r in ws.rows(f"SELECT _file, {', '.join(exprs)} FROM _parsed GROUP BY _file")}
+    reports = []
+    ignored = [parsing.scrub(c) for c in staged.ignored_columns]
+    for f in files:
+        fname = str(f)
+        row = per_file.get(fname, (0,) * (len(exprs)))
+        n_loaded, n_rej_weighted, n_parse_rej = int(row[0]), int(row[1]), int(row[2])
+        row = row[3:]
+        file_note = note
+        n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
+        if n_unlisted:
+            by_reason = ws.rows(
+                "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed "
+                "WHERE _reason IS NOT NULL AND _file = $f UNION ALL "
+                "SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5", {"f": fname})
+            file_note = (file_note + "; " if file_note else "") + (
+                f"{n_unlisted} more rejected rows not listed (details kept for the first "
+                f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
+        report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
+                            skipped=staged.skipped, note=parsing.scrub(file_note))
+        report.rows_loaded = n_loaded
+        report.rows_rejected = n_rej_weighted + int(n_reader_rej)
+        report.rows_read = report.rows_loaded + report.rows_rejected
+        report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
+        report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional): -1], strict=True) if n}
+        report.duplicate_rows = int(row[-1])
+        reports.append(report)
+    write_load_report(ws, reports)
     ws.drop("_parsed", "_stage", "_reader_rejects")
+    return reports
+
+
+def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
+    """Append the reports' rows to `load_report` (one batch)."""
+    import pyarrow as pa
+
+    ws.append_arrow("load_report", pa.table({
+        "table_name": [r.table for r in reports], "file": [r.file for r in reports],
+        "format": [r.format for r in reports],
+        "rows_read": pa.array([r.rows_read for r in reports], pa.int64()),
+        "rows_loaded": pa.array([r.rows_loaded for r in reports], pa.int64()),
+        "rows_rejected": pa.array([r.rows_rejected for r in reports], pa.int64()),
+        "coerced": [json.dumps(r.coerced, sort_keys=True) for r in reports],
+        "ignored_columns": [json.dumps(r.ignored_columns) for r in reports],
+        "skipped": pa.array([r.skipped for r in reports], pa.int64()),
+        "note": [_join_notes(r) for r in reports],
+    }))
+
+
+# Free text and URLs may carry personal data the sender pasted in; ids may be an email.
+URL_COLUMNS = ("page_url", "event_source_url")
+FREE_TEXT_COLUMNS = ("error",)
+ID_COLUMNS = ("external_id",)
+# Columns whose values become chart categories and table labels: personal data there means a
+# mis-mapped column, and the file is refused.
+CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",
+                    "status", "source", "date_basis", "data_processing_options", "test_event_code")
+MAX_ABS_NUMBER = "CAST(1e15 AS DOUBLE)"
+REJECTS_KEPT = 1000  # reject details kept per file and kind (parse / reader); counts stay exact
+DEFAULT_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetime]:
+    """[p_from, p_until): times outside are rejected. The end defaults to one year after the newest
+    order (orders load first), else 2100-01-01; orders themselves are bounded by 2100-01-01."""
+    cfg = ws.config
+    until = cfg.plausible_until
+    if until is None:
+        newest = None if table.name == "orders" else ws.scalar(
+            "SELECT max(created_at) FROM orders WHERE created_at >= $f AND created_at < $u",
+            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})
+        until = newest + dt.timedelta(days=365) if newest is not None else DEFAULT_UNTIL
+    return {"p_from": cfg.plausible_from, "p_until": until}
+
+
+def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
+                                staged: Staged) -> None:
+    cats = [c.name for c in table.columns if c.name in CATEGORY_COLUMNS and c.name in staged.columns]
+    if not cats:
+        return
+    row = ws.rows("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE {parsing.personal_sql(c)}), min(_file) FILTER (WHERE {parsing.personal_sql(c)})"
+        for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
+    for c, n, first in zip(cats, row[::2], row[1::2], strict=True):
+        if n:
+            file = Path(first)
+            src = spec.columns.get(c)
+            mapped = f" (mapped from source column {parsing.scrub(src)!r})" if src else ""
+            raise InputError(
+                f"{file}: column {c}{mapped} holds {n} values shaped like email addresses or phone numbers; "
+                "a category column must not hold personal data: check the `columns` mapping")
+
+
+def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
+    """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
+    report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
+    ws.execute(
+        "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
+        {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
+    )
     return report
 
 

@@ -82,6 +82,8 @@ class GoogleClickConversionsReader(Reader):
         zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
         ws.execute(f"""
             UPDATE _stage SET {t} = CASE
+                WHEN regexp_matches({t}, {zoned}) AND regexp_extract({t}, {zoned}, 1) NOT IN (SELECT name FROM pg_timezone_names())
+                     THEN 'unknown time zone'  -- the row is rejected (event_time not a time)
                 WHEN regexp_matches({t}, {zoned}) THEN coalesce(strftime(timezone(regexp_extract({t}, {zoned}, 1),
                      try_cast(regexp_replace({t}, {zoned}, '') AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z'), {t})
                 WHEN regexp_matches({t}, '([+-][0-9]{{2}}:?[0-9]{{2}}|Z)$') THEN {t}
@@ -115,6 +117,7 @@ class GoogleAdsReportReader(Reader):
 
     name = "google_ads_report"
     tables = ("platform_report",)
+    options = {"event_name": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per day (and conversion action), skipping Total rows."""
@@ -142,17 +145,17 @@ class GoogleAdsReportReader(Reader):
         if conv and not pivots:
             ev = f"coalesce(NULLIF(trim({parsing.quote_ident('action')}), ''), $ev)" if action else "$ev"
             val = number(parsing.quote_ident("val")) if value else "NULL"
-            parts.append(f"SELECT _rec, 0 AS k, {d} AS raw_day, {ev} AS event_name, {number(parsing.quote_ident('conv'))} AS conversions, "
+            parts.append(f"SELECT _rec, _line, 0 AS k, {d} AS raw_day, {ev} AS event_name, {number(parsing.quote_ident('conv'))} AS conversions, "
                          f"{val} AS value FROM _stage")
         for i in range(len(pivots)):
-            parts.append(f"SELECT _rec, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, "
+            parts.append(f"SELECT _rec, _line, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, "
                          f"{number(parsing.quote_ident(f'p{i}'))} AS conversions, NULL AS value FROM _stage")
         params = {"ev": default_event, **{f"a{i}": c[: -len(PIVOT_SUFFIX)] for i, c in enumerate(pivots)}}
         ws.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {' UNION ALL '.join(parts)}", params)
         skipped = ws.scalar("SELECT count(*) FROM _stage WHERE lower(trim(day)) LIKE 'total%'")
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY r._rec, r.k) AS _rec, r._rec + $hdr AS _line,
+            SELECT row_number() OVER (ORDER BY r._rec, r.k) AS _rec, coalesce(r._line, r._rec + $hdr) AS _line,
                    'google' AS platform, CAST({date_sql.replace(d, 'r.raw_day')} AS VARCHAR) AS date,
                    r.event_name, r.conversions, r.value, 'total' AS source
             FROM _rows r WHERE lower(trim(r.raw_day)) NOT LIKE 'total%'

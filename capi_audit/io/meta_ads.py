@@ -40,6 +40,7 @@ class MetaAdsExportReader(Reader):
 
     name = "meta_ads_export"
     tables = ("platform_report",)
+    options = {"conversions": str, "value": str, "event_name": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per export line with a single reporting day."""
@@ -62,7 +63,7 @@ class MetaAdsExportReader(Reader):
                  f"{'AND NULLIF(trim(' + q('day') + '), ' + chr(39) * 2 + ') IS NULL' if day else ''})") if starts and ends else "FALSE"
         total_rows = ws.scalar(f"SELECT count(*) FROM _stage WHERE {first} IS NULL")
         # a row whose reporting range spans several days cannot be put on one day
-        ws.execute(f"INSERT INTO _reader_rejects SELECT _rec + $hdr, NULL, "
+        ws.execute(f"INSERT INTO _reader_rejects SELECT coalesce(_line, _rec + $hdr), NULL, "
                    f"'reporting range spans several days (export with a breakdown by day)' "
                    f"FROM _stage WHERE {first} IS NOT NULL AND {multi}", {"hdr": idx + 1})
         ws.execute(f"""

@@ -61,7 +61,7 @@ class MetaCapiPayloadReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event in every request body of the file."""
         ensure_file(file)
-        note = read_docs(ws, file)
+        note = read_docs(ws, file, count_events=True)
         # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _jdocs AS
@@ -80,14 +80,28 @@ class MetaCapiPayloadReader(Reader):
                 CASE WHEN json_type(b, '$.data') = 'VARCHAR' AND json_valid(json_extract_string(b, '$.data'))
                      THEN json_extract_string(b, '$.data') ELSE CAST(json_extract(b, '$.data') AS VARCHAR) END AS data,
                 json_extract_string(b, '$.test_event_code') AS test_code,
-                coalesce(json_extract(doc, '$.response'), json_extract(doc, '$.result')) AS resp
+                coalesce(json_extract(doc, '$.response'), json_extract(doc, '$.result')) AS resp,
+                -- the request this event came in (one invalid event rejects all of it), and the
+                -- dataset it was posted to (`/<pixel id>/events`), when the log has them
+                coalesce(json_extract_string(doc, '$.request_id'), json_extract_string(doc, '$.fbtrace_id'),
+                         json_extract_string(doc, '$.response.fbtrace_id'),
+                         $src || ':' || CAST(line AS VARCHAR)) AS request_id,
+                coalesce(json_extract_string(doc, '$.pixel_id'), json_extract_string(doc, '$.dataset_id'),
+                         json_extract_string(b, '$.pixel_id'),
+                         NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), json_extract_string(doc, '$.endpoint'),
+                                                        json_extract_string(doc, '$.path'), ''), '/([0-9]+)/events', 1), '')) AS dataset
             FROM (SELECT line, doc, {_body_sql()} AS b FROM _jdocs WHERE is_obj)
-        """)
+        """, {"src": file.name})
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _events AS
-            SELECT line, sent_raw, test_code, resp, i, json_extract(data, '$[' || i || ']') AS ev
-            FROM (SELECT *, unnest(range(CAST(json_array_length(data) AS BIGINT))) AS i
-                  FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY')
+            SELECT line, sent_raw, test_code, resp, request_id, dataset, i,
+                -- the SDK's EventRequest.get_params() gives each event as JSON text
+                CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
+                     THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
+            -- unnest the list: the whole batch is not copied into every event's row
+            FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
+                  FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
+                        FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
         """)
         cols = {
             "event_name": _text("$.event_name"), "event_id": _text("$.event_id"),
@@ -96,7 +110,8 @@ class MetaCapiPayloadReader(Reader):
             "order_id": _text("$.custom_data.order_id"), "value": _text("$.custom_data.value"),
             "currency": _text("$.custom_data.currency"),
             "data_processing_options": "NULLIF(array_to_string(CAST(json_extract_string(ev, '$.data_processing_options[*]') AS VARCHAR[]), ','), '')",
-            "sent_at": "sent_raw",
+            "sent_at": "sent_raw", "request_id": "request_id", "destination": "dataset",
+            "test_event_code": "test_code",
             "status": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
                       "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END",
             "error": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', json_extract_string(resp, '$.error.message'), "

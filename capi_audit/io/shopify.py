@@ -44,6 +44,7 @@ class ShopifyOrdersReader(Reader):
 
     name = "shopify_orders"
     tables = ("orders",)
+    options = {"consent_attribute": str, "test_tag": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per order; continuation rows are counted into it."""
@@ -55,15 +56,16 @@ class ShopifyOrdersReader(Reader):
                 raise InputError(f"{file}: required column {FIELDS[req][0]!r} is missing")
         wanted = {k: v for k, v in found.items() if v}
         stage_csv(ws, file, cols, wanted, skip=1)
-        attr = re.escape(spec.options.get("consent_attribute", "consent_ads|ads_consent|ad_consent|ad_user_data"))
-        attr = attr.replace("\\|", "|")
+        # the attribute name is data: escaped for the regex and bound as a parameter, never pasted
+        attr = "|".join(re.escape(a) for a in
+                        spec.options.get("consent_attribute", "consent_ads|ads_consent|ad_consent|ad_user_data").split("|"))
+        attr_re = "(?i)(?:" + attr + r")\s*:\s*([A-Za-z_]+)"
         test_tag = spec.options.get("test_tag", "test")
         q = parsing.quote_ident
         first = lambda c: f"first(NULLIF(trim({q(c)}), '') ORDER BY _rec) FILTER (WHERE NULLIF(trim({q(c)}), '') IS NOT NULL)"  # noqa: E731
         country = (f"coalesce({first('billing_country')}, {first('shipping_country')})" if found["shipping_country"] and found["billing_country"]
                    else first("billing_country") if found["billing_country"] else "NULL")
-        notes_sql = ("NULLIF(regexp_extract(" + first("notes") + ", '(?i)(?:" + attr + ")" + r"\s*:\s*([A-Za-z_]+)', 1), '')"
-                     if found["notes"] else "NULL")
+        notes_sql = ("NULLIF(regexp_extract(" + first("notes") + ", $attr_re, 1), '')" if found["notes"] else "NULL")
         tags_sql = ("CASE WHEN list_contains(list_transform(string_split(lower(coalesce(" + first("tags")
                     + ", '')), ','), lambda t: trim(t)), $tag) THEN 'true' ELSE 'false' END" if found["tags"] else "NULL")
         dropped = ws.rows(
@@ -71,7 +73,7 @@ class ShopifyOrdersReader(Reader):
             f"FROM _stage")[0]
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY min(_rec)) AS _rec, min(_rec) + 1 AS _line, count(*) AS _weight,
+            SELECT row_number() OVER (ORDER BY min(_rec)) AS _rec, coalesce(min(_line), min(_rec) + 1) AS _line, count(*) AS _weight,
                 NULLIF(trim({q('name')}), '') AS order_id,
                 {first('created')} AS created_at,
                 {first('total') if found['total'] else 'NULL'} AS value,
@@ -80,7 +82,7 @@ class ShopifyOrdersReader(Reader):
                 {notes_sql} AS consent_ads,
                 {tags_sql} AS is_test
             FROM _stage GROUP BY NULLIF(trim({q('name')}), ''), CASE WHEN NULLIF(trim({q('name')}), '') IS NULL THEN _rec END
-        """, {"tag": test_tag.lower()})
+        """, {"tag": test_tag.lower(), "attr_re": attr_re})
         n_orders = ws.scalar("SELECT count(*) FROM _stage")
         note = f"{n_orders} orders from line-item rows"
         if dropped[0] or dropped[1]:

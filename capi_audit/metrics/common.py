@@ -38,6 +38,20 @@ class Headline:
         return self.values
 
 
+@dataclass
+class FamilyResult:
+    """What one metric family's `compute(ws)` returns: its summary.json section (`headline`) and
+    every small tidy frame it owns, named `<family>` or `<family>_<view>`."""
+
+    headline: Headline
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def unavailable(cls, section: str, reason: str) -> FamilyResult:
+        """A family whose inputs are missing: no frames, the reason says what would provide them."""
+        return cls(Headline(section, available=False, reason=reason))
+
+
 # The SQL helpers below write the project's portable functions (capi_audit/sql/dialect.py
 # expands them per engine); metric SQL calls no engine-specific function directly.
 def local_date(expr: str) -> str:
@@ -55,11 +69,6 @@ def ms_between(a: str, b: str) -> str:
     return f"ms_between({a}, {b})"
 
 
-def within_window(a: str, b: str) -> str:
-    """SQL: receipt times a and b within the platform's window (window_ms NULL = unbounded)."""
-    return f"(w.window_ms IS NULL OR abs({ms_between(a, b)}) <= w.window_ms)"
-
-
 def not_test_order(col: str) -> str:
     """SQL predicate: the row's order (may be NULL) is not a test order. An anti-join (Spark plans
     `NOT IN (subquery)` as a nested loop); the inner column is renamed so an unqualified `col`
@@ -70,6 +79,16 @@ def not_test_order(col: str) -> str:
 def double(x: float | int) -> str:
     """A numeric literal typed DOUBLE on every engine (`1.0` is a DECIMAL in Spark)."""
     return f"CAST({x!r} AS DOUBLE)"
+
+
+def within_window(a: str, b: str) -> str:
+    """SQL: receipt times a and b within the platform's window (window_ms NULL = unbounded)."""
+    return f"(w.window_ms IS NULL OR abs(ms_between({a}, {b})) <= w.window_ms)"
+
+
+def seconds_between(a: str, b: str) -> str:
+    """SQL: whole seconds from TIMESTAMPTZ a to b (negative when b is earlier)."""
+    return f"seconds_between({a}, {b})"
 
 
 def params(ws: Workspace) -> dict[str, Any]:
@@ -98,7 +117,7 @@ def prepare(ws: Workspace) -> None:
     ws.from_rows("audit_params", [("platform", "VARCHAR"), ("enabled_at", "TIMESTAMPTZ"), ("window_ms", "DOUBLE")], rows)
     ws.execute("CREATE OR REPLACE TEMP TABLE test_orders AS SELECT DISTINCT order_id FROM orders WHERE is_test")
     # Rejected server events never reached the platform's counts (design §3): out of ev.
-    ws.execute(f"""
+    ws.execute("""
         CREATE OR REPLACE TEMP TABLE ev AS
         WITH rows AS (
             SELECT 'pixel' AS channel, platform, event_name, event_id, event_time,
@@ -113,7 +132,7 @@ def prepare(ws: Workspace) -> None:
         SELECT r.*, (p.enabled_at IS NULL OR r.event_time >= p.enabled_at) AS post
         FROM rows r
         LEFT JOIN audit_params p ON p.platform = r.platform
-        WHERE {not_test_order('r.order_id')}
+        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = r.order_id)
     """)
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE keys AS

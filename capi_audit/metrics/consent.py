@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit.metrics.common import (
+    FamilyResult,
     Headline,
     local_date,
-    not_test_order,
     params,
     prepare,
     ratio,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _BASE_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at, min(consent_ads) AS consent, min(country) AS country
-    FROM orders WHERE {not_test_order('order_id')} GROUP BY order_id
+    FROM orders WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id) GROUP BY order_id
 ),
 px AS (SELECT DISTINCT order_id FROM pixel_events WHERE platform = $p AND order_id IS NOT NULL),
 sv AS (
@@ -110,3 +110,12 @@ def by_country(frame: pd.DataFrame) -> pd.DataFrame:
         s = g.drop(columns=["platform", "country", "day"]).sum()
         rows.append({"platform": plat, "country": country, "orders": int(s["orders"]), **_rates(s)})
     return pd.DataFrame(rows)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `consent`: rates and violations per platform; per day and per country frames."""
+    frame, head = consent(ws)
+    frames = {"consent": frame}
+    if head.available:
+        frames["consent_by_country"] = by_country(frame)
+    return FamilyResult(head, frames)

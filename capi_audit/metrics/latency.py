@@ -11,23 +11,23 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import Headline, double, ms_between, not_test_order, prepare
+from capi_audit.metrics.common import FamilyResult, Headline, prepare
 from capi_audit.metrics.validation import AGE_LIMIT_S
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
-_SQL = f"""
+_SQL = """
 SELECT platform, count(*) AS events,
-    percentile(lag_s, {double(0.5)}) AS median_s, percentile(lag_s, {double(0.95)}) AS p95_s,
-    avg(CASE WHEN lag_s > 3600 THEN {double(1)} ELSE {double(0)} END) AS share_over_1h,
-    avg(CASE WHEN lag_s > 86400 THEN {double(1)} ELSE {double(0)} END) AS share_over_24h,
-    avg(CASE WHEN lag_s > $limit THEN {double(1)} ELSE {double(0)} END) AS share_over_age_limit
+    percentile(lag_s, CAST(0.5 AS DOUBLE)) AS median_s, percentile(lag_s, CAST(0.95 AS DOUBLE)) AS p95_s,
+    avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
+    avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
+    avg(CASE WHEN lag_s > $limit THEN 1.0 ELSE 0.0 END) AS share_over_age_limit
 FROM (
-    SELECT platform, {ms_between('event_time', 'sent_at')} / {double(1000)} AS lag_s
+    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s
     FROM server_events
     WHERE sent_at IS NOT NULL AND platform = $p
-      AND {not_test_order('order_id')}
+      AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
 ) GROUP BY platform
 """
 
@@ -54,10 +54,21 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
 
 def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
     """Latency in seconds binned by minute for one platform (small; for the distribution chart)."""
-    return ws.df(f"""
-        SELECT floor(log10(greatest({ms_between('event_time', 'sent_at')} / {double(1000)}, 1)) * 20) / 20 AS log10_s,
+    return ws.df("""
+        SELECT floor(log10(greatest(ms_between(event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
                count(*) AS events
         FROM server_events WHERE sent_at IS NOT NULL AND platform = $p
-          AND {not_test_order('order_id')}
+          AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
         GROUP BY 1 ORDER BY 1
     """, {"p": platform})
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `latency`: per platform quantiles and shares; the binned distribution."""
+    frame, head = latency(ws)
+    frames = {"latency": frame}
+    if head.available:
+        bins = [latency_values(ws, platform=p).assign(platform=p) for p in head.values]
+        frames["latency_bins"] = (pd.concat(bins, ignore_index=True)[["platform", "log10_s", "events"]]
+                                  if bins else pd.DataFrame())
+    return FamilyResult(head, frames)

@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import (
-    Headline,
-    double,
-    local_date,
-    not_test_order,
-    params,
-    prepare,
-    tidy,
-)
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, params, prepare, tidy
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -46,19 +38,19 @@ def prepare_flags(ws: Workspace) -> None:
     if getattr(ws, "_flags_for", None) == ws._prepared:
         return
     ws.execute(f"""
-        CREATE OR REPLACE TEMP TABLE sv_flags AS
-        WITH f AS (
-            SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
-                   value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
-            FROM server_events
-            WHERE {not_test_order('order_id')}
-        )
-        SELECT *,
+        CREATE OR REPLACE TEMP TABLE sv_key_flags AS
+        SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
+               value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
+        FROM server_events
+        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+    """)
+    ws.execute("""
+        CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
             CASE WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'
                  WHEN fbc__valid = 1 OR gclid__valid = 1 THEN 'click'
                  WHEN fbp__valid = 1 AND client_ip_address__valid = 1 AND client_user_agent__valid = 1 THEN 'browser'
                  ELSE 'none' END AS tier
-        FROM f
+        FROM sv_key_flags
     """)
     ws._flags_for = ws._prepared
 
@@ -101,9 +93,9 @@ def shared_values(ws: Workspace) -> pd.DataFrame:
                 SELECT s.platform, s.{k} AS v, count(*) AS c, max(t.n) AS n FROM server_events s
                 JOIN (SELECT platform, count(*) AS n FROM sv_flags GROUP BY platform) t ON t.platform = s.platform
                 WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
-                  AND {not_test_order('s.order_id')}
+                  AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = s.order_id)
                 GROUP BY s.platform, s.{k}
-            ) WHERE c >= greatest({SHARED_MIN_ROWS}, {double(share)} * n)
+            ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
             GROUP BY platform""")
     return ws.df(" UNION ALL ".join(parts) + " ORDER BY platform, key")
 
@@ -120,5 +112,15 @@ def match_keys_daily(ws: Workspace) -> pd.DataFrame:
 def tiers_by_event(ws: Workspace) -> pd.DataFrame:
     """Share of server events per identifier tier, by platform and event_name."""
     prepare_flags(ws)
-    return ws.df(f"SELECT platform, event_name, tier, count(*) * {double(1)} / sum(count(*)) OVER (PARTITION BY platform, event_name) "
+    return ws.df("SELECT platform, event_name, tier, count(*) * 1.0 / sum(count(*)) OVER (PARTITION BY platform, event_name) "
                  "AS share, count(*) AS events FROM sv_flags GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `match_keys`: per-key shares, the daily valid share and identifier tiers."""
+    frame, head = match_keys(ws)
+    frames = {"match_keys": frame}
+    if head.available:
+        frames["match_keys_daily"] = match_keys_daily(ws)
+        frames["match_keys_tiers"] = tiers_by_event(ws)
+    return FamilyResult(head, frames)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from capi_audit import stats
 from capi_audit.metrics.common import (
+    FamilyResult,
     Headline,
     local_date,
     local_midnight,
@@ -162,3 +163,33 @@ def headline_sentence(values: dict) -> str | None:
             f"{values['net_new_per_day']:.1f} are real new sales (p = {p:.3g}) "
             f"and {values['unexplained_per_day']:.1f} are unexplained.")
 
+
+def compute(ws: Workspace, *, bootstrap_reps: int = 2000) -> FamilyResult:
+    """Family `recovery`: the decomposition headline and the per-day frame."""
+    frame, head = recovery(ws, bootstrap_reps=bootstrap_reps)
+    frames = {"recovery": frame}
+    if head.available:
+        parts = [decomposition_frame(vals).assign(platform=plat, event_name=ev)
+                 for plat, evs in sorted(head.values.items()) for ev, vals in sorted(evs.items())]
+        frames["recovery_decomposition"] = (
+            pd.concat(parts, ignore_index=True)[["platform", "event_name", *parts[0].columns[:-2]]]
+            if parts else pd.DataFrame())
+    return FamilyResult(head, frames)
+
+
+def decomposition_frame(values: dict) -> pd.DataFrame:
+    """The split of one platform/event as a small frame (component, per_day, the measurement CI)."""
+    parts = [("reported change", values.get("reported_change_per_day")),
+             ("recovered", values.get("recovered_per_day")),
+             ("double counted", values.get("double_counted_per_day")),
+             ("net new sales", values.get("net_new_per_day")),
+             ("unexplained", values.get("unexplained_per_day"))]
+    ci = values.get("capture_rate_change_ci") or [None, None]
+    o_post = values.get("orders_per_day_post")
+    lo = hi = None
+    if None not in ci and o_post is not None:
+        lo, hi = ci[0] * o_post, ci[1] * o_post
+    return pd.DataFrame({"component": [p[0] for p in parts],
+                         "per_day": [float("nan") if p[1] is None else float(p[1]) for p in parts],
+                         "measurement_ci_low": lo, "measurement_ci_high": hi}).astype(
+        {"measurement_ci_low": float, "measurement_ci_high": float})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import Headline, local_date, ms_between, params, tidy
+from capi_audit.metrics.common import FamilyResult, Headline, local_date, params, tidy
 from capi_audit.metrics.match_keys import prepare_flags
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _rules_sql() -> str:
     meta = "platform = 'meta'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
-    lag = f"({ms_between('event_time', 'sent_at')} / CAST(1000 AS DOUBLE))"
+    lag = "seconds_between(event_time, sent_at)"
     exprs = {
         "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {AGE_LIMIT_S['meta']}",
         "event_in_future": f"sent_at IS NOT NULL AND {lag} < -{FUTURE_SKEW_S}",
@@ -99,3 +99,9 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     for plat, g in frame.groupby("platform", sort=True):
         values[plat] = {r: int(g[r].sum()) for r in RULES}
     return tidy(frame, ["platform", "event_name", "day"]), Headline("validation", values)
+
+
+def compute(ws: Workspace) -> FamilyResult:
+    """Family `validation`: rule violations per platform, per event name and day."""
+    frame, head = payload_validity(ws)
+    return FamilyResult(head, {"validation": frame})

@@ -9,6 +9,7 @@ spellings, sometimes silently):
 | `local_date(ts, tz)` | calendar day of instant `ts` in time zone `tz` |
 | `local_midnight(day, tz)` | the instant at which local day `day` starts in `tz` |
 | `ms_between(a, b)` | `epoch_ms_of(b) - epoch_ms_of(a)`: whole milliseconds, each instant truncated to its millisecond (DuckDB's `date_diff` counts unit boundaries, Spark's elapsed units: 00:00:00.9 -> 00:00:01.1 is 1 s vs 0 s) |
+| `seconds_between(a, b)` | whole seconds: the difference of the instants' truncated epoch seconds (00:00:00.9 -> 00:00:01.1 is 1) |
 | `epoch_ms_of(ts)` | milliseconds since 1970-01-01 UTC of instant `ts`, truncated (DuckDB's `epoch_ms` rounds to the nearest millisecond, and is overloaded both ways: BIGINT -> TIMESTAMP too) |
 | `full_match(s, re)` | the whole of `s` matches regular expression `re` (RE2/Java common subset) |
 | `regex_find(s, re)` | `re` matches somewhere in `s` |
@@ -69,6 +70,13 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "spark": "(unix_millis({1}) - unix_millis({0}))",
         "bigquery": "(UNIX_MILLIS({1}) - UNIX_MILLIS({0}))",
     },
+    "seconds_between": {
+        # whole seconds between the instants' seconds (DuckDB's date_diff('second') semantics):
+        # 00:00:00.9 -> 00:00:01.1 is 1 on every engine
+        "duckdb": "((epoch_us(CAST({1} AS TIMESTAMPTZ)) // 1000000) - (epoch_us(CAST({0} AS TIMESTAMPTZ)) // 1000000))",
+        "spark": "(unix_seconds({1}) - unix_seconds({0}))",
+        "bigquery": "(UNIX_SECONDS({1}) - UNIX_SECONDS({0}))",
+    },
     "regex_find": {
         "duckdb": "regexp_matches({0}, {1})",
         "spark": "({0} RLIKE {1})",
@@ -86,7 +94,8 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "bigquery": "UNNEST(GENERATE_DATE_ARRAY({0}, {1}))",   # moved into FROM, see _bigquery_series
     },
 }
-_ARITY = {"local_date": 2, "local_midnight": 2, "epoch_ms_of": 1, "ms_between": 2, "regex_find": 2,
+_ARITY = {"local_date": 2, "local_midnight": 2, "epoch_ms_of": 1, "ms_between": 2, "seconds_between": 2,
+          "regex_find": 2,
           "percentile": 2, "day_series": 2, "full_match": 2, "json_list_all": 2}
 FUNCTIONS = tuple(sorted(_ARITY))
 _MENTION = re.compile(r"\b(" + "|".join(FUNCTIONS) + r")\s*\(", re.IGNORECASE)

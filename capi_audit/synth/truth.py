@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from capi_audit.synth import linkage as linkage_truth
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
 from capi_audit.synth.params import ScenarioParams
 
@@ -63,6 +64,11 @@ class PlatformTruth:
     expected: dict[tuple[int, str], float] = field(default_factory=lambda: defaultdict(float))
     orders_per_day: Counter = field(default_factory=Counter)
     recovered_post_days: int = 0
+    # v2 linkage / dedup / double counting (synth/linkage.py)
+    dc2: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    counted_by: Counter = field(default_factory=Counter)
+    linkage: Counter = field(default_factory=Counter)
+    orders_reached: dict[str, set] = field(default_factory=lambda: defaultdict(set))
 
 
 class Truth:
@@ -98,22 +104,9 @@ class Truth:
         within = np.abs(p.sent_at - pfirst) <= W
         idm, rnew, name = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"]), S & (d == D["name_mismatch"])
         smiss = S & (d == D["server_missing_event_id"])
-        dd = t.dedup["Purchase"]
-        dd["both"] += int((nt & k0p & k0s & within).sum())
-        dd["both_outside_window"] += int((nt & k0p & k0s & ~within).sum())
-        dd["pixel_only"] += int((nt & k0p & ~k0s).sum())
-        dd["server_only"] += int((nt & k0s & ~k0p).sum() + (nt & idm).sum() + (nt & rnew).sum())
-        dd["name_mismatch"] += int((nt & k0p & name).sum())
-        dd["missing_event_id_pixel"] += int((prow * (nt & ~pid)).sum())
-        dd["missing_event_id_server"] += int((nt & smiss).sum())
-        dd["pixel_duplicates"] += int(((prow - 1) * (nt & k0p)).sum())
-        dd["server_duplicates"] += int((nt & S & (d == D["retry_same_key"])).sum())
-        dl = t.dedup["purchase"]
-        dl["server_only"] += int((nt & name).sum())
-        for k in ("both", "both_outside_window", "pixel_only", "name_mismatch", "missing_event_id_pixel",
-                  "missing_event_id_server", "pixel_duplicates", "server_duplicates"):
-            dl[k] += 0
-        # double counting per order (any event name), post rows, test orders out
+        linkage_truth.add_dedup(o, p, t, W)
+        # v1 double counting per order (any event name), post rows, test orders out: recovery
+        # still reads it through `double_counting.extra_counts` (conversion event only)
         k0 = k0p | k0s
         keys = k0.astype(int) + (idm | rnew).astype(int) + name.astype(int)
         m = prow * (~pid) + smiss.astype(int)
@@ -171,20 +164,8 @@ class Truth:
 
     def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
         b = self.bounds
-        k0p_all = p.fired & pid
-        within_all = np.abs(p.sent_at - p.tp) <= W
         day_t0, day_tp = _day_of(o.t0, b), _day_of(p.tp, b)
-        units: list[tuple[np.ndarray, np.ndarray, str]] = [
-            (k0p_all & k0s & within_all, day_t0, "Purchase"),
-            (k0p_all & k0s & ~within_all, day_tp, "Purchase"),
-            (k0p_all & k0s & ~within_all, day_t0, "Purchase"),
-            (k0p_all & ~k0s, day_tp, "Purchase"),
-            (~k0p_all & k0s, day_t0, "Purchase"),
-            (idm | rnew, day_t0, "Purchase"),
-            (p.fired & ~pid, day_tp, "Purchase"),
-            (smiss, day_t0, "Purchase"),
-            (name, day_t0, "purchase"),
-        ]
+        units = linkage_truth.replay_units(o, p, W, day_t0, day_tp)
         for mask, days, ev in units:
             for dd_, test in zip(days[mask], o.is_test[mask], strict=True):
                 if 0 <= dd_ < self.params.days:
@@ -258,20 +239,13 @@ class Truth:
         """The truth.json body (design §4 sections the scenario determines)."""
         out: dict[str, Any] = {"load": {k: {"rows_read": v, "rows_loaded": v, "rows_rejected": 0}
                                         for k, v in sorted(self.rows_written.items())},
-                               "dedup": {}, "double_counting": {}, "recovery": {}, "match_keys": {},
+                               "linkage": {}, "dedup": {}, "double_counting": {}, "recovery": {}, "match_keys": {},
                                "consent": {}, "validation": {}, "latency": {}}
         for pl, t in self.p.items():
+            out["linkage"][pl] = linkage_truth.linkage_result(t)
             out["dedup"][pl] = self._dedup(pl, t)
-            dc = dict(t.dc)
-            matched = dc.get("orders_matched", 0)
-            out["double_counting"][pl] = {
-                "orders_matched": matched,
-                "orders_double_counted": dc.get("orders_double_counted", 0),
-                "counted_events": dc.get("counted_events", 0),
-                "inflation_rate": (dc.get("counted_events", 0) - matched) / matched if matched else None,
-                **{c: dc.get(c, 0) for c in ("id_mismatch", "missing_event_id", "name_mismatch",
-                                             "outside_window", "server_retry_new_id")},
-            }
+            out["double_counting"][pl] = {cls: linkage_truth.dc_result(c) for cls, c in sorted(t.dc2.items())
+                                          if c["orders_matched"]}
             out["recovery"][pl] = {self.params_conversion: self._recovery(pl, t)}
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)
@@ -285,18 +259,17 @@ class Truth:
         res = {}
         ed = self.params.enable_day[pl]
         for ev, c in sorted(t.dedup.items()):
-            both, po, so = c["both"], c["pixel_only"], c["server_only"]
             exp = sum(v for (day, e), v in t.expected.items() if e == ev and day >= ed)
             rep = sum(v for (day, e), v in t.report.items() if e == ev and day >= ed)
-            res[ev] = {k: int(c[k]) for k in ("both", "both_outside_window", "pixel_only", "server_only",
-                                              "name_mismatch", "missing_event_id_pixel",
-                                              "missing_event_id_server", "pixel_duplicates",
-                                              "server_duplicates")}
-            res[ev]["event_coverage"] = both / (both + po) if both + po else None
-            res[ev]["dedup_rate"] = both / (both + so) if both + so else None
+            res[ev] = linkage_truth.dedup_result(c)
             res[ev]["expected_platform_count"] = int(exp)
             # the written report carries the conversion event only
             res[ev]["report_gap"] = float(rep - exp) if ev == self.params_conversion else None
+            res[ev]["report_to_log_ratio"] = rep / exp if ev == self.params_conversion and exp else None
+            res[ev]["counted_by_platform"] = {
+                "rejected": int(t.counted_by[(ev, "rejected")]), "assumed_rejected": 0, "batch_collateral": 0,
+                "test_order_events": int(t.counted_by[(ev, "test_order_events")]),
+                "test_event_code_counted": 0}
         return res
 
     def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from capi_audit.errors import ConfigError
-from capi_audit.sql.dialect import NotPortable, mentions_project_function, render
+from capi_audit.sql.dialect import NotPortable, mentions_project_function, quote_ident, render
 
 Params = Sequence[Any] | dict[str, Any] | None
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -186,14 +186,14 @@ class DuckDBEngine(Engine):
     def from_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
         import pyarrow as pa
 
-        cols = ", ".join(f"{c} {t}" for c, t in columns)
-        data = pa.table({c: pa.array([r[i] for r in rows]) if rows else pa.array([], pa.null())
-                         for i, (c, _) in enumerate(columns)})
+        cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
+        data = pa.table({f"c{i}": pa.array([r[i] for r in rows]) if rows else pa.array([], pa.null())
+                         for i in range(len(columns))})
         self.con.register("_rows_batch", data)
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({cols})")
             if rows:
-                sel = ", ".join(f"CAST({c} AS {t})" for c, t in columns)
+                sel = ", ".join(f"CAST(c{i} AS {t})" for i, (_, t) in enumerate(columns))
                 self.con.execute(f"INSERT INTO {name} SELECT {sel} FROM _rows_batch")
         finally:
             self.con.unregister("_rows_batch")
@@ -347,7 +347,7 @@ class SparkEngine(Engine):
         return out
 
     def from_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
-        ddl = ", ".join(f"{c} {SPARK_TYPES.get(t.upper(), t)}" for c, t in columns)
+        ddl = ", ".join(f"{quote_ident(c, 'spark')} {SPARK_TYPES.get(t.upper(), t)}" for c, t in columns)
         frame = self.spark.createDataFrame([tuple(r) for r in rows], schema=ddl)
         frame.createOrReplaceTempView(name)
         self._frames[name.lower()] = frame

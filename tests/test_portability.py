@@ -74,6 +74,9 @@ def problems(sql: str) -> list[str]:
     for node in tree.find_all(exp.In):
         if node.args.get("query") is not None and isinstance(node.parent, exp.Not):
             out.append("NOT IN (subquery): use NOT EXISTS (Spark plans NOT IN as a nested loop)")
+    names = [c.alias_or_name.lower() for c in tree.find_all(exp.CTE)]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        out.append(f"CTE name {dup!r} defined twice in one statement (Spark hoists nested WITHs into one)")
     if isinstance(tree, exp.Insert):
         out.append("INSERT from Python: build the relation with Workspace.from_rows or a query")
     if isinstance(tree, exp.Create):
@@ -124,6 +127,8 @@ def test_bigquery_snapshot(statements):
     ("CREATE OR REPLACE TEMP TABLE f AS SELECT *, 1 AS k FROM f", "replaces itself"),
     ("CREATE OR REPLACE TEMP TABLE p (a VARCHAR)", "from_rows"),
     ("INSERT INTO p VALUES ($a)", "INSERT"),
+    ("WITH a AS (WITH x AS (SELECT 1 AS v) SELECT v FROM x), b AS (WITH x AS (SELECT 2 AS v) SELECT v FROM x) "
+     "SELECT * FROM a, b", "defined twice"),
 ])
 def test_guard_catches(sql, needle):
     assert any(needle in p for p in problems(sql))

@@ -45,12 +45,23 @@ def load(config: str | Path) -> dict:
             "conv": cfg["audit"].get("conversion_event", "Purchase")}
 
 
-def _events(data: dict) -> pd.DataFrame:
+def _events(data: dict, *, counted: bool = False) -> pd.DataFrame:
     f = data["frames"]
     test = set(f["orders"].loc[f["orders"]["is_test"], "order_id"])
     px = f["pixel_events"].assign(channel="pixel")
     px["receipt"] = px["event_time"]
     sv = f["server_events"]
+    if counted:  # v2: also out when no status was logged and Meta must have rejected the request
+        unlogged = sv["status"].isna()
+        old = unlogged & (sv["platform"] == "meta") & ((sv["sent_at"] - sv["event_time"]) > pd.Timedelta(days=7))
+        bad = old | (sv["status"].fillna("").str.lower() == "rejected")
+        if "request_id" in sv:
+            bad_req = set(zip(sv.loc[bad & (sv["platform"] == "meta"), "platform"],
+                              sv.loc[bad & (sv["platform"] == "meta"), "request_id"], strict=True))
+            in_bad = pd.Series([(a, b) in bad_req for a, b in zip(sv["platform"], sv["request_id"], strict=True)],
+                               index=sv.index)
+            old = old | (unlogged & in_bad)
+        sv = sv[~old]
     sv = sv[sv["status"].fillna("").str.lower() != "rejected"].assign(channel="server")
     sv["receipt"] = sv["sent_at"].fillna(sv["event_time"])
     ev = pd.concat([px, sv], ignore_index=True)[["channel", "platform", "event_name", "event_id",
@@ -65,8 +76,9 @@ WINDOW = {"meta": pd.Timedelta(hours=48), "google": None}
 
 
 def dedup(data: dict) -> pd.DataFrame:
-    """both / both_outside_window / pixel_only / server_only per platform and event_name."""
-    ev = _events(data)
+    """both / both_outside_window / pixel_only / server_only per platform and event_name (v2:
+    server events the platform rejected or must have rejected left out)."""
+    ev = _events(data, counted=True)
     ev = ev[ev["post"] & ev["event_id"].notna()]
     g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     g = g.reindex(columns=["pixel", "server"])

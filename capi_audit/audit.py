@@ -106,6 +106,16 @@ def notes(ws: Workspace) -> list[str]:
     n = ws.scalar("SELECT count(*) FROM server_events WHERE sent_at IS NULL")
     if n:
         out.append(f"{n} server events have no sent_at: their event_time stands in for the receipt time")
+    from capi_audit.metrics.units import prepare_src
+
+    prepare_src(ws)
+    for plat, px, sv in ws.rows(
+            "SELECT platform, sum(CASE WHEN channel = 'pixel' AND destination IS NOT NULL THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN channel = 'server' AND destination IS NOT NULL THEN 1 ELSE 0 END) "
+            "FROM u_src GROUP BY 1 ORDER BY 1"):
+        if (px == 0) != (sv == 0):
+            out.append(f"{plat}: only the {'pixel' if px else 'server'} events name their destination (dataset / "
+                       "conversion action): dedup keys ignore it")
     if not ws.config.capi_enabled_at:
         out.append("no CAPI enable time configured: dedup and double counting cover every event")
     return out

@@ -144,8 +144,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if bool(args.config) == bool(args.result):
         raise ConfigError("report needs exactly one of --config (audit, then render) or --result (render a result folder)")
+    check_out_dir(args.out)
+    check_db(args.db)
     path = build_report(Path(args.config) if args.config else None, Path(args.out),
-                        result_dir=Path(args.result) if args.result else None, db=args.db)
+                        result_dir=Path(args.result) if args.result else None, db=args.db,
+                        notebooks=not args.no_notebooks)
     print(f"report: {path}")
     return 0
 
@@ -212,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--result", default=None, help="a result folder written by `run` (render only)")
     s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, the result")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace (with --config)")
+    s.add_argument("--no-notebooks", action="store_true",
+                   help="render the pages in this process from the same calls (no Jupyter kernel)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("check", help="evaluate CI gates on a result folder (exit 0 pass, 1 fail, 2 error)")

@@ -113,6 +113,12 @@ FRAME_LABELS = {
 }
 
 
+def register_labels(labels: dict[str, str]) -> None:
+    """Labels a family brings with its registry entry (`Family.labels`); existing labels win."""
+    for k, v in labels.items():
+        LABELS.setdefault(k, v)
+
+
 def humanize(key: str) -> str:
     """A readable label for a key nobody labelled yet: underscores to spaces, first letter up."""
     text = str(key).replace("_", " ").strip()

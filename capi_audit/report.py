@@ -156,19 +156,29 @@ def execute_all(jobs: list[tuple[str, Path, dict]], kernel: Kernel | None = None
     return done
 
 
-def _exporter() -> object:
-    """nbconvert's `basic` template: the cells only (no page head, no require.js or MathJax from a
-    CDN); the page around them is ours. Code and prompts hidden."""
-    from nbconvert import HTMLExporter
+def _body(nb: object) -> str:
+    """The executed notebook as HTML: markdown cells rendered (nbconvert's mistune filter), code
+    hidden, each code cell's rich output (HTML, else PNG) kept. No template: no page head, no
+    require.js or MathJax from a CDN, no stream output (warnings) — the page around it is ours."""
+    import base64 as b64
+    import re
 
-    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                        exclude_output_prompt=True, anchor_link_text="")
+    from nbconvert.filters.markdown import markdown2html
 
-
-def _body(nb: object, exporter: object | None = None) -> str:
-    """The notebook's cells as HTML."""
-    body, _ = (exporter or _exporter()).from_notebook_node(nb)  # type: ignore[attr-defined]
-    return body
+    parts = []
+    for cell in nb.cells:  # type: ignore[attr-defined]
+        if cell.cell_type == "markdown":
+            text = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", markdown2html(cell.source))
+            parts.append(f'<div class="md">{text}</div>')
+        elif cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "text/html" in data:
+                    parts.append(f'<div class="out">{"".join(data["text/html"])}</div>')
+                elif "image/png" in data:
+                    png = data["image/png"] if isinstance(data["image/png"], str) else b64.b64encode(data["image/png"])
+                    parts.append(f'<figure><img alt="chart" src="data:image/png;base64,{png.strip()}"></figure>')
+    return "\n".join(parts)
 
 
 def page(title: str, body: str, current: str, nav: list[tuple[str, str]]) -> str:
@@ -211,8 +221,7 @@ def render(result_dir: Path, out: Path, *, notebooks: bool = True, kernel: Kerne
         jobs = [(n, p, {"result_dir": str(result_dir.resolve()), "output_dir": str(out.resolve()), **extra})
                 for n, _, p, extra in plan]
         executed = execute_all(jobs, kernel)
-        exporter = _exporter()
-        bodies = {n: _body(executed[n], exporter) for n, _, _, _ in plan}
+        bodies = {n: _body(executed[n]) for n, _, _, _ in plan}
     else:
         bodies = {n: _render_inline(result, n, out) for n, _, _, _ in plan}
     for n, t, _, _ in plan:
@@ -246,6 +255,10 @@ def build_report(config: Path | None, out: Path, *, result_dir: Path | None = No
     out = Path(out)
     if result_dir is not None and Path(result_dir).resolve() == out.resolve():
         raise ConfigError(f"{out}: --out must differ from --result")
+    if out.is_dir() and any(out.iterdir()) and not (out / "result.json").is_file():
+        # the finished report replaces the folder: never one that holds something else
+        raise ConfigError(f"{out}: --out is a folder with other content; name a new or empty folder "
+                          "(or a previous report)")
     tmp = _temp_next_to(out)
     kernel = None
     try:

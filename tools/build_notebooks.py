@@ -46,10 +46,16 @@ def notebook(cells: list, params: str = PARAMS) -> nbf.NotebookNode:
     return nb
 
 
+# Richer, hand-written cells for a family's curated notebook (inserted after its headline cell):
+# family name -> cells. Keep each code cell one call into capi_audit.notebook / capi_audit.charts.
+EXTRA_CELLS: dict[str, list[nbf.NotebookNode]] = {}
+
+
 def family_notebook(name: str, title: str, intro: str) -> nbf.NotebookNode:
     return notebook([
         md(f"# {title}\n\n{intro}"),
         code(f'nb.headline(result, "{name}")'),
+        *EXTRA_CELLS.get(name, []),
         code(f'nb.charts(result, "{name}", output_dir)'),
         code(f'nb.frames(result, "{name}")'),
     ])

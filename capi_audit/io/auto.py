@@ -12,6 +12,7 @@ from capi_audit import schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.csvtools import sniff_text
+from capi_audit.io.lines import head_text
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def _first_doc(file: Path) -> dict | None:
-    text = file.read_bytes()[:1 << 20].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    text = head_text(file, 1 << 20).lstrip("\ufeff \t\r\n")
     for candidate in (text, text.split("\n", 1)[0]):
         try:
             doc = json.loads(candidate)
@@ -39,7 +40,10 @@ def candidates(file: Path, table: str) -> list[str]:
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        cols = set(pq.read_schema(file).names)
+        try:
+            cols = set(pq.read_schema(file).names)
+        except Exception as exc:  # pyarrow raises several types for a corrupt file
+            raise InputError(f"{file}: not a readable Parquet file ({type(exc).__name__})") from exc
         found = ["ga4_export"] if {"event_params", "event_timestamp"} <= cols else ["canonical"]
     else:
         enc, lines = sniff_text(file, 6)

@@ -92,6 +92,16 @@ def resolve_columns(
             mapping[col.name] = lower[src.lower()]
         elif col.name in spec.columns:
             raise InputError(f"{file}: column {src!r} (mapped to {col.name}) not found in the file")
+    if table.name == "orders":  # raw customer columns, hashed into identities at load
+        from capi_audit.io.identities import mapped
+
+        for raw, src in mapped(spec.columns).items():
+            if src in available:
+                mapping[raw] = src
+            elif src.lower() in lower:
+                mapping[raw] = lower[src.lower()]
+            else:
+                raise InputError(f"{file}: column {src!r} (mapped to {raw}) not found in the file")
     has_default_platform = spec.platform is not None
     for req in table.required:
         if req not in mapping and not (req == "platform" and has_default_platform):
@@ -255,6 +265,14 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         report.duplicate_rows = int(row[-1])
         reports.append(report)
     write_load_report(ws, reports)
+    if table.name == "orders":  # raw customer columns -> identities (hashes only)
+        from capi_audit.io.identities import ingest
+
+        if ingest(ws, list(staged.columns)):
+            for f in files:
+                ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
+                           "WHERE file = $f AND table_name = 'orders'",
+                           {"n": "customer keys hashed locally into identities (raw values not kept)", "f": str(f)})
     ws.drop("_parsed", "_stage", "_reader_rejects")
     return reports
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import parsing, schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import READER_REASONS, Reader, Staged, ensure_file, resolve_columns
-from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, iter_lines
+from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, is_gzip, iter_lines
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -234,7 +235,7 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
     for n, txt, refused in iter_lines(file, stats):
         if refused is not None:
             reason = refused.reason
-            if count_events and reason.startswith("line too long"):
+            if count_events and refused.events is not None:
                 reason += (f"; it held {refused.events} events (counted by their \"event_name\" keys)"
                            if refused.events else "; the number of events it held is unknown")
             ref_n.append(n)
@@ -278,9 +279,14 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     note = ""
     single = False
-    if not is_json_array(file) and _multiline(file):
-        single = bool(ws.scalar("SELECT CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE FALSE END FROM read_text($f)",
-                                {"f": str(file)}))
+    if not is_json_array(file) and _multiline(file) and not is_gzip(file) \
+            and file.stat().st_size < 64 * 1024 * 1024:
+        # one pretty-printed object? (probed in Python: DuckDB's read_text fails on invalid UTF-8)
+        try:
+            with open(file, "rb") as fh:
+                single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
+        except (ValueError, OSError):
+            single = False
     if is_json_array(file) or single:
         try:
             ws.execute(
@@ -311,10 +317,14 @@ def _multiline(file: Path) -> bool:
     return len(lines) > 1 and not lines[0].rstrip().endswith("}")
 
 
-def bad_docs_sql() -> str:
-    """Rows of `_jdocs` that are not JSON objects, as reader rejects."""
+def bad_docs_sql(*, count_events: bool = False) -> str:
+    """Rows of `_jdocs` that are not JSON objects, as reader rejects. With count_events (payload
+    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys."""
+    n = "((length(doc) - length(replace(doc, '\"event_name\"', ''))) // 12)"
+    held = (f"|| CASE WHEN NOT valid AND {n} > 0 THEN '; it held ' || {n} "
+            "|| ' events (counted by their \"event_name\" keys)' ELSE '' END" if count_events else "")
     return ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
-            "ELSE 'broken JSON' END AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
+            f"ELSE 'broken JSON' END {held} AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
 
 
 def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
@@ -377,7 +387,18 @@ def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSp
 
 def is_json_array(file: Path) -> bool:
     """True when a .json file holds one array rather than one object per line."""
-    return head_text(file, 4096).lstrip(" \t\r\n").startswith("[")
+    head = head_text(file, 1 << 20).lstrip(" \t\r\n")
+    if not head.startswith("["):
+        return False
+    # JSON Lines whose first line happens to be an array are not one array document
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        try:
+            json.loads(lines[0])
+            return False
+        except ValueError:
+            pass
+    return True
 
 
 class CanonicalReader(Reader):

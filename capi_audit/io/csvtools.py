@@ -11,7 +11,9 @@ from capi_audit.errors import InputError
 
 def sniff_text(file: Path, n_lines: int = 12) -> tuple[str, list[str]]:
     """(DuckDB encoding name, first lines decoded) from the BOM: UTF-16 LE/BE or UTF-8."""
-    raw = file.read_bytes()[:65536]
+    from capi_audit.io.lines import head_bytes
+
+    raw = head_bytes(file, 65536)  # decompressed when gzip
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         enc, text = "utf-16", raw.decode("utf-16", errors="ignore")
     else:

@@ -89,6 +89,15 @@ def detect_encoding(head: bytes) -> str:
     return "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
 
 
+def is_gzip(file: Path) -> bool:
+    """True when the file starts with the gzip magic bytes."""
+    try:
+        with open(file, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def head_text(file: Path, n: int = 65536) -> str:
     """The first n (decompressed) bytes decoded by the detected encoding, BOM removed."""
     head = head_bytes(file, n)
@@ -166,7 +175,7 @@ def _iter_utf8(fh: BinaryIO, file: Path, chunk: bytes, stats: LineStats, max_lin
                 try:
                     yield n, raw.decode("utf-8"), None
                 except UnicodeDecodeError:
-                    yield n, None, Refused(n, "invalid UTF-8")
+                    yield n, None, Refused(n, "invalid UTF-8", raw.count(_EVENT_KEY))
         if at_eof:
             break
         if carry and tail:

@@ -5,8 +5,8 @@ continuation rows repeat `Name`, `Email` and `Created at`. Rows are collapsed pe
 order reference) keeping the first non-empty `Created at`, `Total`, `Currency` and billing (else
 shipping) country. Ads consent is read from `Note Attributes` (`consent_ads: granted`, or the
 attribute named in `options.consent_attribute`); a tag named like `options.test_tag` (default
-`test`) marks a test order. Emails and phone numbers in the export are never loaded: the orders
-table has no place for them, and the load report counts how many were dropped.
+`test`) marks a test order. Emails and phone numbers are normalized and hashed per platform into
+`identities` (io/identities.py) and never stored in clear; the load report counts them.
 """
 
 from __future__ import annotations
@@ -80,13 +80,18 @@ class ShopifyOrdersReader(Reader):
                 {first('currency') if found['currency'] else 'NULL'} AS currency,
                 {country} AS country,
                 {notes_sql} AS consent_ads,
-                {tags_sql} AS is_test
+                {tags_sql} AS is_test,
+                {first('email') if found['email'] else 'NULL'} AS email,
+                {first('phone') if found['phone'] else 'NULL'} AS phone
             FROM _stage GROUP BY NULLIF(trim({q('name')}), ''), CASE WHEN NULLIF(trim({q('name')}), '') IS NULL THEN _rec END
         """, {"tag": test_tag.lower(), "attr_re": attr_re})
         n_orders = ws.scalar("SELECT count(*) FROM _stage")
         note = f"{n_orders} orders from line-item rows"
         if dropped[0] or dropped[1]:
-            note += f"; {dropped[0]} emails and {dropped[1]} phone numbers in the export were not loaded"
+            note += (f"; {dropped[0]} emails and {dropped[1]} phone numbers hashed per platform into identities "
+                     "(never stored in clear)")
         used = set(wanted.values())
-        return Staged(columns=dict.fromkeys(("order_id", "created_at", "value", "currency", "country", "consent_ads", "is_test"), "VARCHAR"),
+        ident = tuple(k for k in ("email", "phone") if found[k])
+        return Staged(columns=dict.fromkeys(("order_id", "created_at", "value", "currency", "country", "consent_ads",
+                                             "is_test", *ident), "VARCHAR"),
                       ignored_columns=tuple(c for c in cols if c not in used), weighted=True, note=note)

@@ -62,7 +62,7 @@ class Family:
     needs: str
     intro: str = ""
     charts: tuple[Chart, ...] = ()
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # human labels of this family's keys
 
     def run(self, ws: Workspace, **options: Any) -> FamilyResult:
         """Compute, passing only the options the family's compute accepts."""
@@ -148,6 +148,16 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 REGISTRY: dict[str, Family] = {f.name: f for f in FAMILIES}
+
+
+def _register_labels() -> None:
+    from capi_audit.fmt import register_labels
+
+    for fam in FAMILIES:
+        register_labels(fam.labels)
+
+
+_register_labels()
 
 
 def family(name: str) -> Family:

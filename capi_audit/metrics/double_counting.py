@@ -316,4 +316,7 @@ def event_names_per_order(ws: Workspace) -> pd.DataFrame:
 def compute(ws: Workspace) -> FamilyResult:
     """Family `double_counting`: per platform and class headline; extra counts by cause."""
     frame, head = double_counting(ws)
-    return FamilyResult(head, {"double_counting": frame})
+    frames = {"double_counting": frame}
+    if head.available:
+        frames["double_counting_event_names"] = event_names_per_order(ws)
+    return FamilyResult(head, frames)

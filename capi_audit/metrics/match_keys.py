@@ -78,6 +78,13 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
             rows.append({"platform": plat, "key": k, **m, "rows": n})
         pv["identifier_tiers"] = {t: r[f"tier__{t}"] / n for t in TIERS}
         values[plat] = pv
+    # hash agreement with the shop's own customer keys (its own module: metrics/hash_agreement.py)
+    from capi_audit.metrics.hash_agreement import hash_agreement
+
+    agreement = hash_agreement(ws)
+    if agreement.get("available", True) is not False:
+        for plat, pv in values.items():
+            pv["hash_agreement"] = agreement.get(plat, {})
     return tidy(pd.DataFrame(rows), ["platform", "key"]), Headline("match_keys", values)
 
 
@@ -123,4 +130,8 @@ def compute(ws: Workspace) -> FamilyResult:
     if head.available:
         frames["match_keys_daily"] = match_keys_daily(ws)
         frames["match_keys_tiers"] = tiers_by_event(ws)
+        from capi_audit.metrics.hash_agreement import hash_agreement_frame
+
+        if ws.count("identities"):
+            frames["match_keys_hash_agreement"] = hash_agreement_frame(ws)
     return FamilyResult(head, frames)

@@ -199,6 +199,11 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     flags["currency_invalid"] = (u >= params.missing_currency_rate) & (
         u < params.missing_currency_rate + params.invalid_currency_rate)
     flags["pixel_gclid"] = rng.random(n) < 0.5
+    from capi_audit.synth import linkage
+
+    flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
+    flags.update(linkage.plant_key_mistakes(params, o, platform, pi, keys, labels, pools))
+    flags.update(linkage.plant_requests(params, o, platform, pi, defect, sent, keys))
     return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
                        retry_delay, rnd1, rnd2, keys, labels, flags)
 
@@ -318,6 +323,10 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
         "consent_ads": consent, "country": o.country,
         "is_test": np.where(o.is_test, "true", "false"),
     })
+    from capi_audit.synth import linkage
+
+    orders["status"] = linkage.order_status(params, o)
+    orders["Email"], orders["Phone"] = linkage.raw_identity(o)
     pixel_parts, server_parts = [], []
     for pd_ in pds:
         pixel_parts.append(_pixel_rows(o, pd_, consent))
@@ -339,6 +348,8 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     })
     first = base[p.fired]
     again = base[p.reload].assign(event_time=p.tr[p.reload] * 1000)
+    # a reload that fires without eid (synth/linkage.py)
+    again["event_id"] = np.where(p.row_flags["reload_no_eid"][p.reload], "", again["event_id"])
     out = pd.concat([first, again])
     return out.sort_values(["event_time", "order_id"], kind="stable")
 
@@ -347,7 +358,7 @@ SERVER_COLUMNS = ("platform", "event_name", "event_id", "event_time", "order_id"
                   "sent_at", "action_source", "event_source_url", "em", "ph", "fn", "ln", "ge", "db",
                   "ct", "st", "zp", "country", "external_id", "client_ip_address",
                   "client_user_agent", "fbc", "fbp", "gclid", "consent_ads",
-                  "data_processing_options", "status", "error")
+                  "data_processing_options", "status", "error", "request_id")
 
 
 def _iso(ts: np.ndarray) -> list[str]:
@@ -385,12 +396,16 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         cols["data_processing_options"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
+    from capi_audit.synth import linkage
+
+    cols["status"], cols["error"], cols["request_id"] = linkage.server_requests(o, p, cols["status"], cols["error"])
     base = pd.DataFrame(cols)
     first = base[p.sent]
     retry = p.sent & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
     again = base[retry].copy()
     again["sent_at"] = (p.sent_at + p.retry_delay)[retry]
     again["event_id"] = np.where(d[retry] == D["retry_new_id"], p.rnd2[retry], again["event_id"])
+    again["request_id"] = again["request_id"] + "-retry"
     out = pd.concat([first, again]).sort_values(["sent_at", "order_id", "event_id"], kind="stable")
     out["sent_at"] = _iso(out["sent_at"].to_numpy())
     return out[list(SERVER_COLUMNS)]

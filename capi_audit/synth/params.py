@@ -74,6 +74,21 @@ class ScenarioParams:
     missing_currency_rate: float = 0.01
     invalid_currency_rate: float = 0.005
     weak_keys_rate: float = 0.01      # payload with only keys Meta rejects as insufficient
+    # linkage realism (synth/linkage.py): a share of thank-you page reloads (on orders without a
+    # dedup defect) fire without eid — double counting that exists without the server; and
+    # order statuses other than paid
+    reload_without_eid_share: float = 0.5
+    order_status_rates: dict[str, float] = field(default_factory=lambda: {"refunded": 0.03, "pending": 0.01})
+    # server keys hashed wrongly, found by hash agreement against the shop's own (hashed) data:
+    # the email hashed as typed (only customers who typed it with capitals), hashed twice, and the
+    # phone hashed without its country code
+    em_unnormalized_rate: float = 0.03
+    em_hashed_twice_rate: float = 0.01
+    ph_no_country_rate: float = 0.03
+    # too-old sends whose response was not logged (status empty): the audit assumes Meta rejected
+    # them; some shared their request with a good event (no status either): batch collateral
+    too_old_unlogged_share: float = 0.5
+    old_batch_share: float = 0.5
     customer_pool: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
 
 def _shopify(orders: pd.DataFrame, path: Path) -> None:
     cols = ["Name", "Email", "Financial Status", "Created at", "Currency", "Total", "Lineitem quantity",
-            "Lineitem name", "Billing Country", "Tags", "Note Attributes"]
+            "Lineitem name", "Billing Country", "Tags", "Note Attributes", "Phone"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(cols)
@@ -69,10 +69,12 @@ def _shopify(orders: pd.DataFrame, path: Path) -> None:
             created = created[:-5] + " " + created[-5:]
             note = f"consent_ads: {o.consent_ads}" if o.consent_ads else ""
             tags = "test, internal" if o.is_test == "true" else ""
-            w.writerow([o.order_id, f"buyer{i}@example.com", "paid", created, o.currency, o.value, "1",
-                        "Snowboard", o.country, tags, note])
+            email = getattr(o, "Email", f"buyer{i}@example.com")
+            phone = getattr(o, "Phone", "")
+            w.writerow([o.order_id, email, "paid", created, o.currency, o.value, "1",
+                        "Snowboard", o.country, tags, note, phone])
             if i % 3 == 0:  # a second line item: only Name, Email and Created at repeat
-                w.writerow([o.order_id, f"buyer{i}@example.com", "", created, "", "", "2", "Wax", "", "", ""])
+                w.writerow([o.order_id, email, "", created, "", "", "2", "Wax", "", "", "", ""])
 
 
 def _pixel_urls(px: pd.DataFrame, path: Path) -> None:

@@ -69,6 +69,7 @@ class PlatformTruth:
     counted_by: Counter = field(default_factory=Counter)
     linkage: Counter = field(default_factory=Counter)
     orders_reached: dict[str, set] = field(default_factory=lambda: defaultdict(set))
+    hash: Counter = field(default_factory=Counter)
 
 
 class Truth:
@@ -97,10 +98,13 @@ class Truth:
         prow = r1.astype(int) + r2.astype(int)
         pid = d != D["pixel_missing_event_id"]
         pfirst = np.where(r1, p.tp, p.tr)
-        S = p.sent & (d != D["too_old"])  # accepted server events (rejected ones never count)
+        # v1 (recovery, still v1) leaves out only logged rejections: a too-old send with no logged
+        # status counts there, keyed by its order id
+        S = p.sent & ((d != D["too_old"]) | p.row_flags["old_unlogged"])
         k0s = S & np.isin(d, [D["none"], D["pixel_missing_event_id"], D["late"],
-                              D["retry_same_key"], D["retry_new_id"]])
-        k0p = (prow > 0) & pid
+                              D["retry_same_key"], D["retry_new_id"], D["too_old"]])
+        rn = p.row_flags["reload_no_eid"]  # a reload without eid is its own key-less row
+        k0p = (r1 | (r2 & ~rn)) & pid
         within = np.abs(p.sent_at - pfirst) <= W
         idm, rnew, name = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"]), S & (d == D["name_mismatch"])
         smiss = S & (d == D["server_missing_event_id"])
@@ -109,7 +113,7 @@ class Truth:
         # still reads it through `double_counting.extra_counts` (conversion event only)
         k0 = k0p | k0s
         keys = k0.astype(int) + (idm | rnew).astype(int) + name.astype(int)
-        m = prow * (~pid) + smiss.astype(int)
+        m = prow * (~pid) + smiss.astype(int) + (r2 & rn).astype(int)
         outside = k0p & k0s & ~within
         counted = keys + outside.astype(int) + m
         counted = np.where(nt, counted, 0)
@@ -164,8 +168,8 @@ class Truth:
 
     def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
         b = self.bounds
-        day_t0, day_tp = _day_of(o.t0, b), _day_of(p.tp, b)
-        units = linkage_truth.replay_units(o, p, W, day_t0, day_tp)
+        day_t0, day_tp, day_tr = _day_of(o.t0, b), _day_of(p.tp, b), _day_of(p.tr, b)
+        units = linkage_truth.replay_units(o, p, W, day_t0, day_tp, day_tr)
         for mask, days, ev in units:
             for dd_, test in zip(days[mask], o.is_test[mask], strict=True):
                 if 0 <= dd_ < self.params.days:
@@ -179,6 +183,7 @@ class Truth:
         if not mult.any():
             return
         t.rows += int(mult.sum())
+        linkage_truth.add_hash_agreement(p, mult, t)
         L = p.key_labels
         present = {k: p.keys[k] != "" for k in MATCH_KEYS}
         plain = {k: np.zeros(len(d), bool) for k in MATCH_KEYS}
@@ -267,7 +272,9 @@ class Truth:
             res[ev]["report_gap"] = float(rep - exp) if ev == self.params_conversion else None
             res[ev]["report_to_log_ratio"] = rep / exp if ev == self.params_conversion and exp else None
             res[ev]["counted_by_platform"] = {
-                "rejected": int(t.counted_by[(ev, "rejected")]), "assumed_rejected": 0, "batch_collateral": 0,
+                "rejected": int(t.counted_by[(ev, "rejected")]),
+                "assumed_rejected": int(t.counted_by[(ev, "assumed_rejected")]),
+                "batch_collateral": int(t.counted_by[(ev, "batch_collateral")]),
                 "test_order_events": int(t.counted_by[(ev, "test_order_events")]),
                 "test_event_code_counted": 0}
         return res
@@ -325,6 +332,7 @@ class Truth:
                 shared = sum(c for c in t.values[k].values() if c >= limit)
                 res[k]["shared_value"] = shared / n if n else None
         res["identifier_tiers"] = {k: (t.tiers[k] / n if n else None) for k in ("strong", "click", "browser", "none")}
+        res["hash_agreement"] = linkage_truth.hash_agreement_result(t)
         return res
 
     def _latency(self, pl: str, t: PlatformTruth) -> dict[str, Any]:

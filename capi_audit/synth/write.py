@@ -136,6 +136,8 @@ def audit_toml(params: ScenarioParams, suffix: str) -> str:
     lines += [f'{pl} = "{ts}"' for pl, ts in enabled_at(params, bounds).items()]
     for t in TABLE_FILES:
         lines += ["", "[[sources]]", f'table = "{t}"', f'path = "{t}{suffix}"', 'format = "canonical"']
+        if t == "orders":  # raw customer columns: hashed locally into identities, never stored
+            lines.append('columns = { email = "Email", phone = "Phone" }')
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,100 @@
+"""Hash agreement (design v2 §3.7): does the hash a server event sent equal the hash the platform
+expects for the order's own customer — computed from the shop's data, hashed locally?
+
+The `identities` table (io/identities.py) holds, per order and platform, the expected SHA-256 of
+each customer key normalized by the platform's rules (Meta:
+https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters ;
+Google: https://developers.google.com/data-manager/api/devguides/concepts/formatting), plus hashes of
+common mistakes. For each server event linked to an order (`[audit] order_key`) that sent a key the
+shop also has: `n`, `agree`, `share`; each mismatch gets the first provable cause:
+`uppercase_hex` (the right digest in upper case), `not_normalized` (the value hashed as typed:
+case or whitespace), `phone_without_country_code`, `hashed_twice`, `another_orders_customer`
+(the expected hash of a different order), `plaintext` (replaced at load), else `unexplained`.
+A list value (Meta allows several) agrees when any element does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from capi_audit.metrics.common import ratio, tidy
+
+if TYPE_CHECKING:
+    from capi_audit.workspace import Workspace
+
+KEYS = ("em", "ph", "fn", "ln", "zp", "ct", "st", "country")
+CAUSES = ("uppercase_hex", "not_normalized", "phone_without_country_code", "hashed_twice",
+          "another_orders_customer", "plaintext", "unexplained")
+
+
+def _contains(sent: str, h: str) -> str:
+    """SQL: the sent value (a hash, or a JSON list of hashes) carries hash h."""
+    return f"({sent} = {h} OR ({sent} LIKE '[%' AND {sent} LIKE '%' || {h} || '%'))"
+
+
+def _sql() -> str:
+    unions = " UNION ALL ".join(
+        f"SELECT platform, linked_order, '{k}' AS key, {k} AS sent FROM s WHERE {k} IS NOT NULL AND {k} <> '' AND {k} <> '[]'"
+        for k in KEYS)
+    def variant(v: str) -> str:
+        return (f"EXISTS (SELECT 1 FROM identities i WHERE i.order_id = x.linked_order AND i.platform = x.iplat "
+                f"AND i.key = x.key || '~{v}' AND {_contains('x.sent', 'i.sha256')})")
+    return f"""
+    WITH known AS (SELECT DISTINCT order_id FROM orders WHERE order_id IS NOT NULL),
+    s AS (
+        SELECT e.*, CASE WHEN $order_key <> 'event_id' AND ko.order_id IS NOT NULL THEN e.order_id
+                         WHEN $order_key <> 'order_id' AND ke.order_id IS NOT NULL THEN e.event_id END AS linked_order
+        FROM server_events e
+        LEFT JOIN known ko ON ko.order_id = e.order_id
+        LEFT JOIN known ke ON ke.order_id = e.event_id
+    ),
+    k AS ({unions}),
+    x AS (
+        SELECT k.*, CASE WHEN k.platform = 'meta' THEN 'meta' ELSE 'google' END AS iplat, i.sha256 AS expected
+        FROM k JOIN identities i ON i.order_id = k.linked_order AND i.key = k.key
+            AND i.platform = CASE WHEN k.platform = 'meta' THEN 'meta' ELSE 'google' END
+        WHERE k.linked_order IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM orders t WHERE t.is_test AND t.order_id = k.linked_order)
+    ),
+    c AS (
+        SELECT x.platform, x.key,
+            CASE WHEN {_contains('x.sent', 'x.expected')} THEN 'agree'
+                 WHEN {_contains('lower(x.sent)', 'x.expected')} THEN 'uppercase_hex'
+                 WHEN {variant('unnormalized')} THEN 'not_normalized'
+                 WHEN {variant('no_country_code')} THEN 'phone_without_country_code'
+                 WHEN {variant('hashed_twice')} THEN 'hashed_twice'
+                 WHEN EXISTS (SELECT 1 FROM identities j WHERE j.platform = x.iplat AND j.key = x.key
+                              AND j.order_id <> x.linked_order AND {_contains('x.sent', 'j.sha256')}) THEN 'another_orders_customer'
+                 WHEN x.sent LIKE '%<plaintext:%' THEN 'plaintext'
+                 ELSE 'unexplained' END AS verdict
+        FROM x
+    )
+    SELECT platform, key, verdict, count(*) AS events FROM c GROUP BY platform, key, verdict
+    """
+
+
+def hash_agreement_frame(ws: Workspace) -> pd.DataFrame:
+    """Per platform, key and verdict (`agree` or a mismatch cause): linked server events."""
+    if not ws.count("identities"):
+        return pd.DataFrame(columns=["platform", "key", "verdict", "events"])
+    f = ws.df(_sql(), {"order_key": ws.config.order_key})
+    return tidy(f, ["platform", "key", "verdict"])
+
+
+def hash_agreement(ws: Workspace) -> dict[str, Any]:
+    """Platform -> key -> {n, agree, share, mismatch: {cause: events}}; `{"available": false}` with a
+    reason when no orders source mapped customer columns."""
+    if not ws.count("identities"):
+        return {"available": False, "reason": "no customer columns mapped on the orders source "
+                                              "(columns = { email = \"...\", phone = \"...\" })"}
+    f = hash_agreement_frame(ws)
+    out: dict[str, Any] = {}
+    for (plat, key), g in f.groupby(["platform", "key"], sort=True):
+        counts = dict(zip(g["verdict"], g["events"].astype(int), strict=True))
+        n = int(sum(counts.values()))
+        agree = int(counts.get("agree", 0))
+        out.setdefault(plat, {})[key] = {"n": n, "agree": agree, "share": ratio(agree, n),
+                                         "mismatch": {c: int(counts.get(c, 0)) for c in CAUSES}}
+    return out

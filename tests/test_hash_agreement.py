@@ -1,0 +1,78 @@
+"""identities (raw customer columns hashed locally at load) and hash agreement, exact cases."""
+
+from __future__ import annotations
+
+from capi_audit import Workspace
+from capi_audit.config import config_from_dict
+from capi_audit.hashing import hash_value, sha256_hex
+from capi_audit.metrics.hash_agreement import hash_agreement
+
+ORDERS = ("order_id,created_at,Email,Phone,country\n"
+          "o1,2026-03-01T10:00:00Z, Joe@Example.com ,0151 2345678,DE\n"
+          "o2,2026-03-01T10:00:00Z,ann@example.com,+1 650 555 1212,US\n"
+          "o3,2026-03-01T10:00:00Z,Bob@Example.com,,US\n"
+          "o4,2026-03-01T10:00:00Z,zed@example.com,,US\n")
+
+
+def ws_with_orders(tmp_path, text=ORDERS, columns=None) -> Workspace:
+    (tmp_path / "orders.csv").write_text(text, encoding="utf-8")
+    cfg = config_from_dict({"sources": [{"table": "orders", "path": "orders.csv",
+                                         "columns": columns or {"email": "Email", "phone": "Phone"}}]},
+                           path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    ws.load()
+    return ws
+
+
+def test_raw_customer_columns_are_hashed_and_never_stored(tmp_path):
+    ws = ws_with_orders(tmp_path)
+    got = dict(((o, p, k), h) for o, p, k, h in ws.rows("SELECT * FROM identities"))
+    assert got[("o1", "meta", "em")] == hash_value("meta", "em", "joe@example.com")
+    assert got[("o1", "meta", "ph")] == sha256_hex("491512345678")         # national number + DE code
+    assert got[("o2", "google", "ph")] == sha256_hex("+16505551212")
+    assert got[("o1", "meta", "em~hashed_twice")] == sha256_hex(got[("o1", "meta", "em")])
+    # nothing raw anywhere in the database
+    for table in ("orders", "identities", "load_report", "rejects"):
+        text = str(ws.rows(f"SELECT * FROM {table}"))
+        assert "example.com" not in text.lower() and "2345678" not in text
+    assert "Email" not in ws.scalar("SELECT ignored_columns FROM load_report")
+
+
+def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
+    ws = ws_with_orders(tmp_path)
+    em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731
+    rows = [
+        ("o1", em("joe@example.com"), sha256_hex("01512345678")),      # email agrees; phone hashed nationally
+        ("o2", sha256_hex(em("ann@example.com")), None),              # hashed twice
+        ("o3", sha256_hex("Bob@Example.com"), None),                  # not normalized (case)
+        ("o4", em("joe@example.com"), None),                          # another order's customer
+        ("o1", em("joe@example.com").upper(), None),                  # upper-case hex
+        ("o2", f'["{em("ann@example.com")}", "{"0" * 64}"]', None),   # list: any element agrees
+    ]
+    for i, (order, e, p) in enumerate(rows):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em, ph) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e, $p)",
+                   {"o": order, "i": f"e{i}", "e": e, "p": p})
+    got = hash_agreement(ws)["meta"]
+    assert (got["em"]["n"], got["em"]["agree"]) == (6, 2)
+    assert {k: v for k, v in got["em"]["mismatch"].items() if v} == {
+        "hashed_twice": 1, "not_normalized": 1, "another_orders_customer": 1, "uppercase_hex": 1}
+    # the phone was hashed without its country code (0151... instead of 49151...)
+    assert got["ph"]["mismatch"]["phone_without_country_code"] == 1
+
+
+def test_without_identities_hash_agreement_is_unavailable():
+    ws = Workspace()
+    assert hash_agreement(ws)["available"] is False
+
+
+def test_shopify_maps_email_and_phone_into_identities(tmp_path, samples):
+    f = samples / "shopify_orders" / "forezia_devstore_orders_export_full_columns.csv"
+    cfg = config_from_dict({"sources": [{"table": "orders", "path": str(f), "format": "shopify_orders"}]},
+                           path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    ws.load()
+    n_orders = ws.count("orders")
+    with_email = ws.scalar("SELECT count(DISTINCT order_id) FROM identities WHERE key = 'em' AND platform = 'meta'")
+    assert n_orders and with_email
+    assert "@" not in str(ws.rows("SELECT * FROM identities")) + str(ws.rows("SELECT note FROM load_report"))

@@ -62,23 +62,21 @@ def plaintext(col: str) -> str:
 
 
 def _hash_ok(e: str) -> str:
-    return f"(regexp_full_match({e}, '{HASH_RE}') AND split_part({e}, '.', 1) NOT IN {_SENTINELS})"
+    return f"(full_match({e}, '{HASH_RE}') AND split_part({e}, '.', 1) NOT IN {_SENTINELS})"
 
 
 def _every(col: str, pred) -> str:
     """SQL: pred holds for the value, or for every value of a JSON list."""
-    return (f"(CASE WHEN starts_with({col}, '[') THEN coalesce(list_bool_and(list_transform("
-            f"CAST(json_extract_string({col}, '$[*]') AS VARCHAR[]), lambda e: {pred('e')})), FALSE) "
-            f"ELSE {pred(col)} END)")
+    return f"(CASE WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {pred('e')}) ELSE {pred(col)} END)"
 
 
 def _google_digest_ok(e: str) -> str:
-    return (f"((regexp_full_match({e}, '[0-9A-Fa-f]{{64}}') OR regexp_full_match({e}, '{B64_DIGEST_RE}')) "
+    return (f"((full_match({e}, '[0-9A-Fa-f]{{64}}') OR full_match({e}, '{B64_DIGEST_RE}')) "
             f"AND lower({e}) NOT IN {_SENTINELS} AND {e} NOT IN {_SENTINELS})")
 
 
 def _lower_hex(e: str) -> str:
-    return f"regexp_full_match({e}, '[0-9a-f]{{64}}')"
+    return f"full_match({e}, '[0-9a-f]{{64}}')"
 
 
 def hashed_valid(col: str) -> str:
@@ -96,7 +94,7 @@ def hashed_valid(col: str) -> str:
 
 def hash_like(col: str) -> str:
     """SQL: a value shaped like a SHA-256 digest (hex or base64)."""
-    return f"({present(col)} AND regexp_full_match({col}, '{HASH_LIKE_RE}'))"
+    return f"({present(col)} AND full_match({col}, '{HASH_LIKE_RE}'))"
 
 
 def address_hashed(col: str) -> str:
@@ -106,7 +104,7 @@ def address_hashed(col: str) -> str:
 
 def address_valid(col: str) -> str:
     """SQL: an address key valid for the row's platform (Google: in clear; Meta: hashed)."""
-    shape = "AND regexp_full_match(country, '[A-Za-z]{2}')" if col == "country" else ""
+    shape = "AND full_match(country, '[A-Za-z]{2}')" if col == "country" else ""
     return (f"(CASE WHEN platform IN {_GOOGLE} THEN ({present(col)} AND NOT {hash_like(col)} "
             f"AND NOT {plaintext(col)} {shape}) ELSE {hashed_valid(col)} END)")
 
@@ -114,7 +112,7 @@ def address_valid(col: str) -> str:
 def _ipv4_public(col: str) -> str:
     o = [f"try_cast(split_part({col}, '.', {i}) AS INTEGER)" for i in range(1, 5)]
     return (
-        f"(regexp_full_match({col}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') "
+        f"(full_match({col}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') "
         f"AND {o[0]} BETWEEN 1 AND 223 AND {o[1]} <= 255 AND {o[2]} <= 255 AND {o[3]} <= 255 "
         f"AND {o[0]} NOT IN (10, 127) "
         f"AND NOT ({o[0]} = 100 AND {o[1]} BETWEEN 64 AND 127) "
@@ -131,10 +129,10 @@ def _ipv4_public(col: str) -> str:
 def _ipv6_public(col: str) -> str:
     low = f"lower({col})"
     return (
-        f"(regexp_full_match({low}, '[0-9a-f:]{{2,39}}') AND {low} LIKE '%:%' "
+        f"(full_match({low}, '[0-9a-f:]{{2,39}}') AND {low} LIKE '%:%' "
         f"AND length({low}) - length(replace({low}, ':', '')) BETWEEN 2 AND 7 "
-        f"AND regexp_full_match({low}, '([0-9a-f]{{1,4}}|:)(:{{1,2}}[0-9a-f]{{0,4}})*') "
-        f"AND NOT regexp_matches({low}, '^(fc|fd|fe[89ab]|ff)') "
+        f"AND full_match({low}, '([0-9a-f]{{1,4}}|:)(:{{1,2}}[0-9a-f]{{0,4}})*') "
+        f"AND NOT regex_find({low}, '^(fc|fd|fe[89ab]|ff)') "
         f"AND NOT starts_with({low}, '2001:db8:') AND {low} NOT IN ('::', '::1'))"
     )
 
@@ -146,12 +144,12 @@ def ip_valid(col: str) -> str:
 
 def ua_valid(col: str) -> str:
     """SQL: a user agent that is not an HTTP library's."""
-    return f"({present(col)} AND NOT regexp_matches({col}, '{LIBRARY_UA_RE}'))"
+    return f"({present(col)} AND NOT regex_find({col}, '{LIBRARY_UA_RE}'))"
 
 
 def fbp_valid(col: str) -> str:
     """SQL: fbp in Meta's documented format."""
-    return f"({present(col)} AND regexp_full_match({col}, '{FBP_RE}'))"
+    return f"({present(col)} AND full_match({col}, '{FBP_RE}'))"
 
 
 def fbc_creation_ms(col: str) -> str:
@@ -161,13 +159,13 @@ def fbc_creation_ms(col: str) -> str:
 
 def fbc_valid(col: str, event_time: str = "event_time") -> str:
     """SQL: fbc in Meta's documented format, created no later than the event (5 min skew)."""
-    return (f"({present(col)} AND regexp_full_match({col}, '{FBC_RE}') AND "
-            f"{fbc_creation_ms(col)} <= epoch_ms({event_time}) + {FBC_SKEW_MS})")
+    return (f"({present(col)} AND full_match({col}, '{FBC_RE}') AND "
+            f"{fbc_creation_ms(col)} <= epoch_ms_of({event_time}) + {FBC_SKEW_MS})")
 
 
 def gclid_valid(col: str) -> str:
     """SQL: a plausible Google click id (opaque, URL-safe base64 characters)."""
-    return f"({present(col)} AND regexp_full_match({col}, '{GCLID_RE}'))"
+    return f"({present(col)} AND full_match({col}, '{GCLID_RE}'))"
 
 
 def external_id_valid(col: str) -> str:

@@ -102,7 +102,7 @@ def _rules_sql() -> str:
     google = "platform = 'google'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
-    lag = "date_diff('second', event_time, sent_at)"
+    lag = "seconds_between(event_time, sent_at)"
     purchase = "lower(event_name) IN (SELECT name FROM conversion_names)"
     exprs = {
         "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
@@ -112,19 +112,19 @@ def _rules_sql() -> str:
         "website_missing_source_url": f"{meta} AND {website} AND event_source_url IS NULL",
         "purchase_missing_value": f"{purchase} AND value IS NULL",
         "purchase_missing_currency": f"{purchase} AND currency IS NULL",
-        "invalid_currency": "currency IS NOT NULL AND upper(currency) NOT IN (SELECT code FROM iso_4217)",
+        "invalid_currency": "currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM iso_4217 i WHERE i.code = upper(currency))",
         "insufficient_customer_keys": f"({meta} AND {_weak_sql()}) OR ({google} AND gclid__present = 0 "
                                       "AND gbraid__present = 0 AND wbraid__present = 0 AND em__present = 0 AND ph__present = 0)",
         "unhashed_key": f"({hashed_plain})",
         "malformed_fbc": f"{meta} AND fbc__present = 1 AND fbc__valid = 0",
         "malformed_fbp": f"{meta} AND fbp__present = 1 AND fbp__valid = 0",
         "click_id_too_old": f"{meta} AND fbc__valid = 1 AND "
-                            f"epoch_ms(event_time) - {validity.fbc_creation_ms('fbc')} > CAST({CLICK_MAX_AGE_DAYS} AS BIGINT) * 86400000",
+                            f"epoch_ms_of(event_time) - {validity.fbc_creation_ms('fbc')} > CAST({CLICK_MAX_AGE_DAYS} AS BIGINT) * 86400000",
         "address_field_hashed": "(" + " OR ".join(f"{k}__hashed = 1" for k in validity.schema.ADDRESS_KEYS) + ")",
         "gbraid_and_wbraid": f"{google} AND gbraid__present = 1 AND wbraid__present = 1",
         "more_than_one_click_id": f"{google} AND gclid__present + gbraid__present + wbraid__present > 1",
         "order_id_contains_pii": "platform IN ('google', 'ga4') AND (order_id LIKE '%@%' "
-                                 "OR regexp_full_match(order_id, '\\+?[0-9 ()-]{10,}'))",
+                                 "OR full_match(order_id, '\\+?[0-9 ()-]{10,}'))",
         "value_negative": "value < 0",
         "consent_missing_ad_user_data": f"{google} AND consent_ad_user_data IS NULL",
         "too_many_conversions_in_request": f"{google} AND request_size > {GOOGLE_MAX_CONVERSIONS_PER_REQUEST}",
@@ -138,9 +138,8 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
-    ws.execute("CREATE OR REPLACE TEMP TABLE iso_4217 AS SELECT unnest($c) AS code", {"c": ISO_4217})
-    ws.execute("CREATE OR REPLACE TEMP TABLE conversion_names AS SELECT unnest(CAST($n AS VARCHAR[])) AS name",
-               {"n": conversion_names(ws)})
+    ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
+    ws.from_rows("conversion_names", [("name", "VARCHAR")], [(n,) for n in conversion_names(ws)])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}

@@ -66,6 +66,14 @@ def test_charts_have_captions_not_file_names(report):
     assert "meta_dedup_daily</figcaption>" not in text
 
 
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaves(v, (*path, k))
+    else:
+        yield path, node
+
+
 def _int_leaves(node, path=()):
     if isinstance(node, dict):
         for k, v in node.items():
@@ -84,6 +92,16 @@ def test_report_shows_every_count_of_the_summary(report):
             assert f"<td>{v:,}</td>" in page, (fam.name, path, v)
             checked += 1
     assert checked > 200
+    from capi_audit.fmt import is_share, pct
+
+    shares = 0
+    for fam in FAMILIES:  # and every share, as a percentage
+        page = (report / f"{fam.name}.html").read_text()
+        for path, v in _leaves(summary[fam.name]):
+            if isinstance(v, float) and is_share(path[-1]):
+                assert f"<td>{pct(v)}</td>" in page, (fam.name, path, v)
+                shares += 1
+    assert shares > 50
     cov = summary["dedup"]["meta"]["Purchase"]["event_coverage"]
     assert f"<td>{100 * cov:.1f} %</td>" in (report / "dedup.html").read_text()
 

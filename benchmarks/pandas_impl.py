@@ -63,6 +63,9 @@ def _events(data: dict, *, counted: bool = False) -> pd.DataFrame:
             old = old | (unlogged & in_bad)
         sv = sv[~old]
     sv = sv[sv["status"].fillna("").str.lower() != "rejected"].assign(channel="server")
+    if counted:  # GA4 drops Measurement Protocol events backdated over 72 h (counted units' rule)
+        late = (sv["platform"] == "ga4") & ((sv["sent_at"] - sv["event_time"]) > pd.Timedelta(hours=72))
+        sv = sv[~late]
     sv["receipt"] = sv["sent_at"].fillna(sv["event_time"])
     ev = pd.concat([px, sv], ignore_index=True)[["channel", "platform", "event_name", "event_id",
                                                 "event_time", "receipt", "order_id"]]
@@ -72,12 +75,12 @@ def _events(data: dict, *, counted: bool = False) -> pd.DataFrame:
     return ev
 
 
-WINDOW = {"meta": pd.Timedelta(hours=48), "google": None}
+WINDOW = {"meta": pd.Timedelta(hours=48), "google": None, "ga4": None}
 
 
 def dedup(data: dict) -> pd.DataFrame:
     """both / both_outside_window / pixel_only / server_only per platform and event_name (v2:
-    server events the platform rejected or must have rejected left out)."""
+    server events the platform rejected or must have rejected left out: Meta too old, GA4 backdated)."""
     ev = _events(data, counted=True)
     ev = ev[ev["post"] & ev["event_id"].notna()]
     g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")

@@ -118,6 +118,9 @@ def notes(ws: Workspace) -> list[str]:
                        "conversion action): dedup keys ignore it")
     if not ws.config.capi_enabled_at:
         out.append("no CAPI enable time configured: dedup and double counting cover every event")
+    from capi_audit.metrics.google import google_notes
+
+    out += google_notes(ws)
     return out
 
 

@@ -138,75 +138,119 @@ def plot_dedup_leaks(frame: pd.DataFrame, *, ax: Axes | None = None, platform: s
         return ax
 
 
-def decomposition_frame(values: dict) -> pd.DataFrame:
-    """The recovery split of one platform/event as a small frame for `plot_recovery`."""
-    from capi_audit.metrics.recovery import decomposition_frame as frame
+def waterfall_frame(values: dict) -> pd.DataFrame:
+    """The four-term identity of one platform/class as a small frame for `plot_waterfall`."""
+    from capi_audit.metrics.recovery import waterfall_frame as frame
 
     return frame(values)
 
 
-def plot_recovery(frame: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
-                  platform: str | None = None, event_name: str | None = None) -> Axes:
-    """Bars: reported change per day and its parts; the error bar spans the 95% CI of the
-    measurement part (recovered + double counted + unexplained). A frame with a `platform` column
-    (the `recovery_decomposition` frame) is first narrowed to the platform and event."""
+def plot_waterfall(frame: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None,
+                   platform: str | None = None, conv_class: str | None = None) -> Axes:
+    """Waterfall: each term of the exact identity stacks on the previous ones and the last bar is
+    the reported change per day; whiskers are each term's 95 % week-bootstrap interval (around
+    the term's own step; the intervals do not add). A frame with a `platform` column (the
+    `recovery_waterfall` frame) is first narrowed to the platform and class."""
     with house_style():
         ax = _ax(ax)
         if platform is not None and len(frame) and "platform" in frame:
             frame = frame[frame["platform"] == platform]
-            if event_name is not None and "event_name" in frame and (frame["event_name"] == event_name).any():
-                frame = frame[frame["event_name"] == event_name]
+            if len(frame) and "conv_class" in frame:
+                cls = conv_class if conv_class in set(frame["conv_class"]) else sorted(frame["conv_class"].unique())[0]
+                frame = frame[frame["conv_class"] == cls]
+                conv_class = cls
         if title is None:
-            title = "How the change splits" if platform is None else \
-                f"{platform} · {event_name or ''}: how the change in reported conversions splits".replace(" · :", ":")
+            title = "The reported change, decomposed" if platform is None else \
+                f"{platform} · {conv_class}: the reported change per day, decomposed"
+        frame = frame.reset_index(drop=True)
+        if not len(frame):
+            return _empty(ax, title)
+        frame = frame.assign(color=[OKABE_ITO.get(c, c) for c in frame["color"]])
         if not len(frame) or frame["per_day"].isna().all():
             return _empty(ax, title)
-        colors = [OKABE_ITO["black"], OKABE_ITO["green"], OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["grey"]]
-        vals = frame["per_day"].fillna(0).to_numpy(float)
-        bars = ax.bar(frame["component"], vals, color=colors[: len(vals)])
-        for b, v in zip(bars, vals, strict=True):
-            ax.annotate(f"{v:+.1f}", (b.get_x() + b.get_width() / 2, v), ha="center",
-                        va="bottom" if v >= 0 else "top", fontsize=9)
-        lo, hi = frame["measurement_ci_low"].iloc[0], frame["measurement_ci_high"].iloc[0]
-        if pd.notna(lo) and pd.notna(hi):
-            meas = vals[1] + vals[2] + vals[4]
-            ax.errorbar([0], [vals[3] + meas], yerr=[[vals[3] + meas - (vals[3] + lo)], [(vals[3] + hi) - (vals[3] + meas)]],
-                        fmt="none", ecolor=OKABE_ITO["grey"], capsize=6, lw=1.5, label="95% CI (measurement part)")
-            ax.legend(fontsize=8)
+        parts, total = frame.iloc[:-1], frame.iloc[-1]
+        level = 0.0
+        for i, r in enumerate(parts.itertuples()):
+            v = 0.0 if pd.isna(r.per_day) else float(r.per_day)
+            ax.bar(i, v, bottom=level, color=r.color, edgecolor=OKABE_ITO["black"], lw=0.5)
+            if pd.notna(r.ci_low) and pd.notna(r.ci_high):
+                ax.errorbar([i], [level + v], yerr=[[v - r.ci_low], [r.ci_high - v]], fmt="none",
+                            ecolor=OKABE_ITO["grey"], capsize=4, lw=1.2)
+            ax.annotate(f"{v:+.1f}", (i, level + v), ha="center", va="bottom" if v >= 0 else "top", fontsize=8)
+            level += v
+        n = len(parts)
+        tv = 0.0 if pd.isna(total.per_day) else float(total.per_day)
+        ax.bar(n, tv, color=total.color)
+        if pd.notna(total.ci_low) and pd.notna(total.ci_high):
+            ax.errorbar([n], [tv], yerr=[[tv - total.ci_low], [total.ci_high - tv]], fmt="none",
+                        ecolor=OKABE_ITO["grey"], capsize=4, lw=1.2)
+        ax.annotate(f"{tv:+.1f}", (n, tv), ha="center", va="bottom" if tv >= 0 else "top", fontsize=8)
+        ax.set_xticks(range(n + 1), [*parts["label"], total.label], rotation=25, ha="right")
         ax.axhline(0, color=OKABE_ITO["black"], lw=0.8)
         ax.set_title(title)
-        ax.set_ylabel("conversions per day")
+        ax.set_ylabel("report conversions per day")
         return ax
 
 
-def plot_capture_rate(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
-                      enabled_at: object = None) -> Axes:
-    """Daily reported conversions / real orders, with the mean before and after enablement."""
+def plot_capi_daily(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                    conv_class: str | None = None) -> Axes:
+    """Post days: L (units counted from all logs) over P (the pixel alone); the gap between them,
+    what the server added, is shaded as recovered and double counted (frame `capi_effect`)."""
     with house_style():
         ax = _ax(ax)
-        title = f"{platform}: capture rate (reported ÷ real orders) before and after CAPI"
+        title = f"{platform}: counted with the server (L) vs by the pixel alone (P)"
         f = _rows(frame, platform)
+        if len(f) and conv_class is not None:
+            f = f[f["conv_class"] == conv_class]
+        elif len(f):
+            f = f[f["conv_class"] == sorted(f["conv_class"].unique())[0]]
         if not len(f):
             return _empty(ax, title)
         days = pd.to_datetime(f["day"])
-        rate = f["reported"] / f["orders"].where(f["orders"] > 0)
-        ax.plot(days, rate, color=OKABE_ITO["blue"], marker=".", lw=1, label="daily")
-        for period, color in (("pre", OKABE_ITO["grey"]), ("post", OKABE_ITO["orange"])):
-            g = f[f["period"] == period]
-            if len(g) and g["orders"].sum():
-                c = g["reported"].sum() / g["orders"].sum()
-                ax.hlines(c, pd.to_datetime(g["day"]).min(), pd.to_datetime(g["day"]).max(), color=color, lw=2.5,
-                          label=f"{period}: {c:.0%}")
-        post = f[f["period"] != "pre"]
-        if enabled_at is not None:
-            _enable_line(ax, enabled_at)
-        elif len(post):
-            ax.axvline(pd.to_datetime(post["day"]).min(), color=OKABE_ITO["black"], ls="--", lw=1,
-                       label="CAPI enabled")
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        p, rec = f["P"].to_numpy(float), f["recovered"].to_numpy(float)
+        rest = f["L"].to_numpy(float) - p - rec
+        ax.fill_between(days, p, p + rec, color=OKABE_ITO["green"], alpha=0.45, step="mid", label="recovered")
+        ax.fill_between(days, p + rec, p + rec + rest, color=OKABE_ITO["vermillion"], alpha=0.45, step="mid",
+                        label="double counted / unlinked")
+        ax.step(days, f["L"], where="mid", color=OKABE_ITO["black"], lw=1.2, label="L: with server")
+        ax.step(days, p, where="mid", color=OKABE_ITO["blue"], lw=1.2, label="P: pixel alone")
         ax.set_title(title)
-        ax.set_ylabel("capture rate")
-        _dates(ax, f["day"])
+        ax.set_ylabel("counted units per day")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        _dates(ax)
+        ax.legend(fontsize=8)
+        return ax
+
+
+def plot_bridge(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "meta",
+                conv_class: str | None = None) -> Axes:
+    """ρ (report ÷ log units) and π (pixel units ÷ real orders) per settled day, with the
+    enable day marked and the compared whole weeks shaded (frame `recovery`)."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: report-to-log ratio ρ and pixel capture π"
+        f = _rows(frame, platform)
+        if len(f) and conv_class is not None:
+            f = f[f["conv_class"] == conv_class]
+        elif len(f):
+            f = f[f["conv_class"] == sorted(f["conv_class"].unique())[0]]
+        if not len(f) or "rho" not in f:
+            return _empty(ax, title)
+        f = f.assign(day=pd.to_datetime(f["day"])).set_index("day")
+        full = f.reindex(pd.date_range(f.index.min(), f.index.max(), freq="D"))  # burn-in days break the line
+        ax.plot(full.index, full["rho"], color=OKABE_ITO["orange"], marker=".", lw=1, label="ρ = R ÷ L")
+        ax.plot(full.index, full["pi"], color=OKABE_ITO["blue"], marker=".", lw=1, label="π = P ÷ O")
+        for period in ("pre", "post"):
+            g = f[f["period"] == period]
+            if len(g):
+                ax.axvspan(g.index.min(), g.index.max(), color=OKABE_ITO["grey"], alpha=0.08)
+        pre = f[f["period"].str.startswith("pre")]
+        if len(pre):
+            ax.axvline(pre.index.max() + pd.Timedelta(days=1), color=OKABE_ITO["black"], ls="--", lw=1,
+                       label="CAPI enabled")
+        ax.set_title(title)
+        ax.set_ylabel("ratio")
+        _dates(ax)
         ax.legend(fontsize=8)
         return ax
 
@@ -346,6 +390,50 @@ def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform:
         return ax
 
 
+def plot_consent_by_type(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "google") -> Axes:
+    """Denied share of each consent type, kept apart (ad storage vs ad_user_data), with the number
+    of orders each share is over (from the `consent` frame)."""
+    with house_style():
+        ax = _ax(ax)
+        title = f"{platform}: denied share by consent type"
+        f = _rows(frame, platform)
+        if not len(f) or "known_ad_user_data" not in f:
+            return _empty(ax, title)
+        s = f[["denied", "known", "denied_ad_user_data", "known_ad_user_data"]].sum()
+        types = [("ad_storage", s["denied"], s["known"]), ("ad_user_data", s["denied_ad_user_data"], s["known_ad_user_data"])]
+        shares = [d / n if n else 0.0 for _, d, n in types]
+        bars = ax.bar([t for t, _, _ in types], shares, color=[OKABE_ITO["blue"], OKABE_ITO["purple"]])
+        for bar, (_, d, n) in zip(bars, types, strict=True):
+            label = f"{int(d):,} of {int(n):,}" if n else "not recorded"
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                        fontsize=8, xytext=(0, 3), textcoords="offset points")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel("denied share of orders with a recorded state")
+        ax.set_title(title)
+        return ax
+
+
+def plot_google_enhancements(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Google Ads tag conversions per day and how many were enhanced within 24 h or later
+    (from the `google_enhancements` frame)."""
+    with house_style():
+        ax = _ax(ax)
+        title = "google: tag conversions enhanced (enhanced conversions for web)"
+        if not len(frame):
+            return _empty(ax, title)
+        d = frame.groupby("day", sort=True)[["tag_conversions", "enhanced_24h", "enhanced_late"]].sum()
+        x = pd.to_datetime(d.index)
+        ax.bar(x, d["enhanced_24h"], color=OKABE_ITO["green"], label="enhanced within 24 h")
+        ax.bar(x, d["enhanced_late"], bottom=d["enhanced_24h"], color=OKABE_ITO["orange"], label="enhanced later")
+        ax.plot(x, d["tag_conversions"], color=OKABE_ITO["black"], lw=1.2, label="tag conversions")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.set_ylabel("conversions")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        return ax
+
+
 def png_bytes(ax: Axes) -> bytes:
     """The Axes' figure rendered as PNG (for notebooks and reports)."""
     import io
@@ -394,6 +482,8 @@ def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str
                 out.append((chart.view, chart.caption, _drawer(plot, frame, opts)))
                 continue
             plats = sorted(str(p) for p in frame["platform"].dropna().unique()) if "platform" in frame else []
+            if chart.platforms is not None:
+                plats = [p for p in plats if p in chart.platforms]
             for p in plats:
                 opts = {"platform": p, **(chart.options(result, p) if chart.options else {})}
                 if chart.view in ("dedup_daily", "capture_rate"):
@@ -403,7 +493,7 @@ def chart_list(result: AuditResult, family: str | None = None) -> list[tuple[str
     return out
 
 
-_PLATFORM_NAMES = {"meta": "Meta", "google": "Google"}
+_PLATFORM_NAMES = {"meta": "Meta", "google": "Google", "ga4": "GA4"}
 
 
 def _local_enable(result: AuditResult, platform: str) -> pd.Timestamp | None:

@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from capi_audit.errors import ConfigError
 from capi_audit.schema import SOURCE_TABLES, TABLES
 
-PLATFORMS = ("meta", "google")
+PLATFORMS = ("meta", "google", "ga4")
 # Meta: duplicates are removed only within 48 h of the first receipt of an event_id.
 # https://developers.facebook.com/docs/marketing-api/conversions-api/deduplicate-pixel-and-server-events
-DEFAULT_WINDOW_HOURS: dict[str, float | None] = {"meta": 48.0, "google": None}
+# Google Ads (transaction_id per conversion action) and GA4 (transaction_id) document no window.
+DEFAULT_WINDOW_HOURS: dict[str, float | None] = {"meta": 48.0, "google": None, "ga4": None}
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ class AuditConfig:
     default_platform: str | None = None
     sources: tuple[SourceSpec, ...] = ()
     path: Path | None = None
+    # Periods (design §3.0): days skipped after enablement, final days dropped while reports settle.
+    burn_in_days: int = 2
+    settle_days: int = 3
+    # Per-platform time zone of the ad account's report dates (design §2 platform_report).
+    report_timezone: dict[str, str] = field(default_factory=dict)
+
     # Order linkage and conversion classes (design v2 §3.0): see `_parse_linkage`.
     order_key: str = "auto"
     event_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -87,6 +94,10 @@ class AuditConfig:
     plausible_from: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     plausible_until: dt.datetime | None = None  # None: one year after the newest order
     engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def report_zone(self, platform: str) -> str:
+        """The zone a platform's report days are cut in: `[report_timezone]`, else the audit's."""
+        return self.report_timezone.get(platform, self.timezone)
 
     def window_hours(self, platform: str) -> float | None:
         """Dedup window in hours for a platform; None means unbounded."""
@@ -98,6 +109,8 @@ _AUDIT_KEYS = {
     "dedup_window_hours": (int, float),
     "conversion_event": str,
     "default_platform": str,
+    "burn_in_days": int,
+    "settle_days": int,
     "order_key": str,
     "event_aliases": dict,
     "plausible_from": (str, dt.date),
@@ -111,7 +124,7 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "engine"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "report_timezone", "engine"}
 ORDER_KEYS = ("auto", "order_id", "event_id")
 GOOGLE_ACTION_KEYS = {"name": str, "type": str, "primary": bool, "counting": str}
 GOOGLE_COUNTING = ("one", "every")
@@ -217,6 +230,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     sources = tuple(
         _parse_source(where, base, i, s, default_platform) for i, s in enumerate(raw_sources, 1)
     )
+    periods = _parse_periods(where, audit, data)
     order_key, aliases, actions = _parse_linkage(where, audit, data.get("google_actions", []))
     seen: dict[tuple[str, str], int] = {}
     for i, s in enumerate(sources, 1):
@@ -226,6 +240,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
                                "every row would count twice; remove one")
         seen[key] = i
     return AuditConfig(
+        **periods,
         order_key=order_key,
         event_aliases=aliases,
         google_actions=actions,
@@ -271,6 +286,25 @@ def parse_engine(where: Path | str, base: Path, raw: Any) -> EngineSpec:
         raise _fail(where, "[engine.tables] is for kind = \"spark\"; DuckDB loads [[sources]]")
     conf = {str(k): str(v) for k, v in raw.get("conf", {}).items()}
     return EngineSpec(kind=kind, format=fmt, tables=tables, master=raw.get("master", "local[2]"), conf=conf)
+
+
+def _parse_periods(where: Path | str, audit: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`[audit] burn_in_days`, `settle_days` (whole days, >= 0) and `[report_timezone]`."""
+    out: dict[str, Any] = {}
+    for key in ("burn_in_days", "settle_days"):
+        if key in audit:
+            if audit[key] < 0 or audit[key] > 60:
+                raise _fail(where, f"key 'audit.{key}' must be a whole number of days from 0 to 60")
+            out[key] = int(audit[key])
+    zones = data.get("report_timezone", {})
+    if not isinstance(zones, dict):
+        raise _fail(where, "[report_timezone] must be a table of platform = IANA zone")
+    out["report_timezone"] = {}
+    for plat, zone in zones.items():
+        _check_platform(where, f"report_timezone.{plat}", plat)
+        _check_type(where, f"report_timezone.{plat}", zone, str)
+        out["report_timezone"][plat] = check_timezone(where, zone)
+    return out
 
 
 def _parse_linkage(

@@ -22,7 +22,8 @@ import pandas as pd
 PLATFORMS = {"meta": "Meta", "google": "Google", "ga4": "GA4"}
 
 SHARE_KEYS = {"present", "valid", "plaintext_pii", "shared_value", "strong", "click", "browser", "none",
-              "valid_share", "share", "event_coverage", "dedup_rate", "capture_rate_pre", "capture_rate_post"}
+              "valid_share", "share", "event_coverage", "dedup_rate", "capture_rate_pre", "capture_rate_post",
+              "acr_like", "pi_pre", "pi_post"}
 
 LABELS = {
     # load
@@ -62,7 +63,13 @@ LABELS = {
     "batch_collateral": "Rejected with their batch", "test_event_code_counted": "Test events (test_event_code)",
     "test_order_events": "Events of test orders", "rejected": "Rejected by the platform", "cause": "Cause", "extra_counts": "Extra counts",
     # recovery
-    "reported_change_per_day": "Change in reported conversions", "net_new_per_day": "Real new sales",
+    "reported_change_per_day": "Change in reported conversions", "net_new_per_day": "Real orders moving (report units)",
+    "capi_reported_per_day": "Added by the server (report units)", "pixel_capture_change_per_day": "Pixel capture change",
+    "attribution_change_per_day": "Attribution change", "capi_added_per_day": "Added by the server (log units)",
+    "acr_like": "Additional conversions reported (like Meta's ACR)", "server_double_counted_per_day": "Double counted by the server",
+    "unlinked_added_per_day": "Added, linked to no order", "rho_pre": "Report ÷ log before (ρ)", "rho_post": "Report ÷ log after (ρ)",
+    "pi_pre": "Pixel capture before (π)", "pi_post": "Pixel capture after (π)", "orders_change_per_day": "Real orders change",
+    "orders_change_mde": "Smallest detectable orders change (80 % power)", "placebo_p_value": "Placebo p-value",
     "measurement_change_per_day": "Measurement change", "recovered_per_day": "Recovered by the server",
     "double_counted_per_day": "Double counted", "unexplained_per_day": "Unexplained",
     "sales_change_p_value": "p-value of the sales change", "capture_rate_change_ci": "Capture-rate change, 95 % CI",
@@ -194,7 +201,9 @@ def value(key: str, v: Any) -> str:
             return "[" + " – ".join(value(base, x) for x in v) + "]"
         return ", ".join(value(k, x) for x in v)
     if isinstance(v, dict):
-        return "; ".join(f"{label(a)}: {value(a, b)}" for a, b in v.items())
+        # children of a per-day figure (recovered by consent / tier / cause) are per-day counts too
+        sub = (lambda a: f"{a}_per_day") if k.endswith("_per_day") else (lambda a: a)
+        return "; ".join(f"{label(a)}: {value(sub(a), b)}" for a, b in v.items())
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, pd.Timestamp | dt.datetime):

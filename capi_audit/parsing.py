@@ -157,12 +157,16 @@ def boolean(x: str, src_type: str) -> str:
 
 
 def platform(x: str, src_type: str) -> str:
-    """'meta' / 'google' from the column, or the configured default ($platform) when absent."""
+    """'meta' / 'google' / 'ga4' from the column, or the configured default ($platform) when absent.
+
+    GA4 is its own platform (design v2 §2): it deduplicates purchases on its own, apart from
+    Google Ads conversion actions."""
     v = f"lower(trim(CAST({x} AS VARCHAR)))"
     return (
         f"CASE WHEN {x} IS NULL OR {v} = '' THEN $platform "
         f"WHEN {v} IN ('meta', 'facebook', 'fb') THEN 'meta' "
-        f"WHEN {v} IN ('google', 'google_ads', 'ga4') THEN 'google' END"
+        f"WHEN {v} IN ('google', 'google_ads', 'adwords') THEN 'google' "
+        f"WHEN {v} IN ('ga4', 'google_analytics', 'analytics') THEN 'ga4' END"
     )
 
 
@@ -199,6 +203,14 @@ def hashed_key(x: str, src_type: str) -> str:
     )
 
 
+def address_key(x: str, src_type: str, platform_sql: str = "$platform") -> str:
+    """An address key (city, region, postal code, country): in clear for Google and GA4, which
+    want these unhashed (https://developers.google.com/data-manager/api/devguides/concepts/formatting),
+    hash-required (plaintext replaced by a marker) for every other platform (Meta)."""
+    clear = ", ".join(f"'{p}'" for p in schema.CLEAR_ADDRESS_PLATFORMS)
+    return f"CASE WHEN {platform_sql} IN ({clear}) THEN {as_text(x, src_type)} ELSE {hashed_key(x, src_type)} END"
+
+
 def text(x: str, src_type: str) -> str:
     """VARCHAR as given (trimmed; empty means null)."""
     return as_text(x, src_type)
@@ -213,6 +225,7 @@ BUILDERS = {
     schema.DATE: date,
     schema.PLATFORM: platform,
     schema.HASHED_KEY: hashed_key,
+    schema.ADDRESS_KEY: address_key,
 }
 
 

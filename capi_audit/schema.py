@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Parse kinds: how a raw source value becomes the canonical value (see capi_audit.parsing).
-TEXT, TIMESTAMP, DOUBLE, CONSENT, BOOL, DATE, PLATFORM, HASHED_KEY = (
-    "text", "timestamp", "double", "consent", "bool", "date", "platform", "hashed_key",
+TEXT, TIMESTAMP, DOUBLE, CONSENT, BOOL, DATE, PLATFORM, HASHED_KEY, ADDRESS_KEY = (
+    "text", "timestamp", "double", "consent", "bool", "date", "platform", "hashed_key", "address_key",
 )
 
 # Customer keys that Meta requires to be SHA-256 hashed before sending.
@@ -15,6 +15,26 @@ HASHED_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
 # Keys sent unhashed by design (Meta) or identifiers (Google click id).
 CLEAR_KEYS = ("client_ip_address", "client_user_agent", "fbc", "fbp", "gclid", "gbraid", "wbraid")
 CUSTOMER_KEYS = HASHED_KEYS + ("external_id",) + CLEAR_KEYS
+# Address keys: Meta wants them hashed, Google wants them in clear (city, region, postal code,
+# country; hashing them breaks Google's matching):
+# https://developers.google.com/data-manager/api/devguides/concepts/formatting,
+# https://developers.google.com/google-ads/api/reference/rpc/latest/OfflineUserAddressInfo
+ADDRESS_KEYS = ("ct", "st", "zp", "country")
+# Platforms whose address keys are sent in clear (Google Ads uploads / Data Manager, GA4 MP).
+CLEAR_ADDRESS_PLATFORMS = ("google", "ga4")
+# Per platform: the customer keys that must be SHA-256 hashed before sending.
+HASHED_KEYS_BY_PLATFORM: dict[str, tuple[str, ...]] = {
+    "meta": HASHED_KEYS,
+    "google": tuple(k for k in HASHED_KEYS if k not in ADDRESS_KEYS),
+    "ga4": tuple(k for k in HASHED_KEYS if k not in ADDRESS_KEYS),
+}
+# Google upload surfaces (server_events.source_api); only Data Manager takes base64 digests.
+SOURCE_APIS = ("google_ads_api", "data_manager", "file_upload", "measurement_protocol")
+
+
+def hashed_keys(platform: str) -> tuple[str, ...]:
+    """The keys a platform wants hashed (Meta's list for an unknown platform)."""
+    return HASHED_KEYS_BY_PLATFORM.get(platform, HASHED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,7 @@ SERVER_EVENTS = Table(
         _c("action_source", "VARCHAR", TEXT),
         _c("event_source_url", "VARCHAR", TEXT),
     )
-    + tuple(_c(k, "VARCHAR", HASHED_KEY) for k in HASHED_KEYS)
+    + tuple(_c(k, "VARCHAR", ADDRESS_KEY if k in ADDRESS_KEYS else HASHED_KEY) for k in HASHED_KEYS)
     + (
         _c("external_id", "VARCHAR", TEXT),
         _c("client_ip_address", "VARCHAR", TEXT),
@@ -110,6 +130,37 @@ SERVER_EVENTS = Table(
         _c("data_processing_options", "VARCHAR", TEXT),
         # Set when sent as a test event: the platform does not count it.
         _c("test_event_code", "VARCHAR", TEXT),
+        _c("status", "VARCHAR", TEXT),
+        _c("error", "VARCHAR", TEXT),
+        # Google upload surface (`google_ads_api`, `data_manager`, `file_upload`,
+        # `measurement_protocol`): key rules differ (Data Manager also takes base64 digests).
+        _c("source_api", "VARCHAR", TEXT),
+    ),
+)
+
+# Enhanced conversions for web: adjustments that add hashed customer data to a conversion the
+# tag already recorded, matched by order id within one conversion action. They add no
+# conversion, so they live apart from server_events and no count ever includes them.
+# https://developers.google.com/google-ads/api/docs/conversions/upload-online
+ENHANCEMENTS = Table(
+    "enhancements",
+    (
+        _c("platform", "VARCHAR", PLATFORM, True),
+        _c("destination", "VARCHAR", TEXT),          # conversion action
+        _c("order_id", "VARCHAR", TEXT, True),       # the tag conversion's transaction_id
+        _c("adjusted_at", "TIMESTAMPTZ", TIMESTAMP, True),  # adjustment time (or sent time)
+        _c("conversion_time", "TIMESTAMPTZ", TIMESTAMP),    # the original conversion's time, when sent
+        _c("em", "VARCHAR", HASHED_KEY),
+        _c("ph", "VARCHAR", HASHED_KEY),
+        _c("fn", "VARCHAR", HASHED_KEY),
+        _c("ln", "VARCHAR", HASHED_KEY),
+        _c("ct", "VARCHAR", ADDRESS_KEY),
+        _c("st", "VARCHAR", ADDRESS_KEY),
+        _c("zp", "VARCHAR", ADDRESS_KEY),
+        _c("country", "VARCHAR", ADDRESS_KEY),
+        _c("gclid", "VARCHAR", TEXT),
+        _c("consent_ad_user_data", "VARCHAR", CONSENT),
+        _c("request_id", "VARCHAR", TEXT),
         _c("status", "VARCHAR", TEXT),
         _c("error", "VARCHAR", TEXT),
     ),
@@ -161,10 +212,10 @@ IDENTITIES = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS, IDENTITIES)
+    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS, IDENTITIES, ENHANCEMENTS)
 }
 # Tables a `[[sources]]` entry may name (identities is filled by the orders loaders).
-SOURCE_TABLES = ("pixel_events", "server_events", "platform_report", "orders")
+SOURCE_TABLES = ("pixel_events", "server_events", "platform_report", "orders", "enhancements")
 
 # Accounting tables (design §2 "Load accounting").
 LOAD_REPORT_DDL = """

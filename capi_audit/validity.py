@@ -9,7 +9,13 @@ Rules and their sources:
   after the event (domain/meta.md §5.1, §5.4;
   https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/fbp-and-fbc);
 - IP: a public IPv4 / IPv6 address (Meta wants the real client address);
-- user agent: non-empty and not an HTTP library's.
+- user agent: non-empty and not an HTTP library's;
+- Google (platforms `google`, `ga4`) follows Google's key sets: hashed keys are lowercase hex
+  SHA-256, and rows uploaded through Data Manager may also carry uppercase hex or base64 digests
+  (44 characters encoding 32 bytes; https://developers.google.com/data-manager/api/devguides/concepts/formatting);
+  city, region, postal code and country are sent in clear, so a hash there is a finding
+  (`address_field_hashed`: Google cannot match it) and the clear value is valid when it is not
+  hash-shaped (country: two letters).
 """
 
 from __future__ import annotations
@@ -30,13 +36,19 @@ HASH_RE = r"[0-9a-f]{64}(\.([A-Za-z0-9_-]{8}|AQ|Ag|Aw|BA|BQ|Bg))?"
 FBP_RE = r"fb\.[0-9]+\.[0-9]{13}\.[0-9]+(\.([A-Za-z0-9_-]{8}|AQ|Ag|Aw|BA|BQ|Bg))?"
 FBC_RE = r"fb\.[0-9]+\.[0-9]{13}\.[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]{8}|AQ|Ag|Aw|BA|BQ|Bg))?"
 GCLID_RE = r"[A-Za-z0-9_-]{10,}"
+B64_DIGEST_RE = r"[A-Za-z0-9+/]{43}="
+HASH_LIKE_RE = r"[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}="
+# base64 SHA-256 of the empty string (domain test vector)
+B64_SENTINELS = ("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",)
+GOOGLE_PLATFORMS = ("google", "ga4")
 LIBRARY_UA_RE = (r"(?i)^(python-requests|python-urllib|python/|aiohttp|httpx|curl|wget|go-http-client|java/|"
                  r"okhttp|axios|node-fetch|undici|got |guzzlehttp|apache-httpclient|libwww-perl|ruby|php/|"
                  r"postmanruntime|insomnia|restsharp|dart:io|facebook-php-sdk|fbbizsdk)")
 FBC_SKEW_MS = 5 * 60 * 1000
 MATCH_KEYS = schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent",
-                                   "fbc", "fbp", "gclid")
-_SENTINELS = "(" + ", ".join(f"'{h}'" for h in SENTINEL_HASHES) + ")"
+                                   "fbc", "fbp", "gclid", "gbraid", "wbraid")
+_SENTINELS = "(" + ", ".join(f"'{h}'" for h in SENTINEL_HASHES + B64_SENTINELS) + ")"
+_GOOGLE = "(" + ", ".join(f"'{p}'" for p in GOOGLE_PLATFORMS) + ")"
 
 
 def present(col: str) -> str:
@@ -53,13 +65,49 @@ def _hash_ok(e: str) -> str:
     return f"(full_match({e}, '{HASH_RE}') AND split_part({e}, '.', 1) NOT IN {_SENTINELS})"
 
 
+def _every(col: str, pred) -> str:
+    """SQL: pred holds for the value, or for every value of a JSON list."""
+    return (f"(CASE WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {pred('e')}) "
+            f"ELSE {pred(col)} END)")
+
+
+def _google_digest_ok(e: str) -> str:
+    return (f"((full_match({e}, '[0-9A-Fa-f]{{64}}') OR full_match({e}, '{B64_DIGEST_RE}')) "
+            f"AND lower({e}) NOT IN {_SENTINELS} AND {e} NOT IN {_SENTINELS})")
+
+
+def _lower_hex(e: str) -> str:
+    return f"full_match({e}, '[0-9a-f]{{64}}')"
+
+
 def hashed_valid(col: str) -> str:
-    """SQL: every value of a hashed key is a proper, non-sentinel SHA-256 hex digest."""
+    """SQL: every value of a hashed key is a proper, non-sentinel SHA-256 digest in an encoding
+    the row's platform takes (Meta: lowercase hex; Google: lowercase hex, and any hex case or
+    base64 when uploaded through Data Manager)."""
+    google = (f"({_every(col, _google_digest_ok)} AND "
+              f"(coalesce(source_api, '') = 'data_manager' OR {_every(col, _lower_hex)}))")
     return (
         f"(CASE WHEN NOT {present(col)} THEN FALSE "
-        f"WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {_hash_ok('e')}) "
-        f"ELSE {_hash_ok(col)} END)"
+        f"WHEN platform IN {_GOOGLE} THEN {google} "
+        f"ELSE {_every(col, _hash_ok)} END)"
     )
+
+
+def hash_like(col: str) -> str:
+    """SQL: a value shaped like a SHA-256 digest (hex or base64)."""
+    return f"({present(col)} AND full_match({col}, '{HASH_LIKE_RE}'))"
+
+
+def address_hashed(col: str) -> str:
+    """SQL: a Google address key (city, region, postal code, country) sent hashed."""
+    return f"(platform IN {_GOOGLE} AND {hash_like(col)})"
+
+
+def address_valid(col: str) -> str:
+    """SQL: an address key valid for the row's platform (Google: in clear; Meta: hashed)."""
+    shape = "AND full_match(country, '[A-Za-z]{2}')" if col == "country" else ""
+    return (f"(CASE WHEN platform IN {_GOOGLE} THEN ({present(col)} AND NOT {hash_like(col)} "
+            f"AND NOT {plaintext(col)} {shape}) ELSE {hashed_valid(col)} END)")
 
 
 def _ipv4_public(col: str) -> str:
@@ -127,10 +175,13 @@ def external_id_valid(col: str) -> str:
 
 
 def valid(key: str) -> str:
-    """SQL: the validity predicate for a key column of server_events."""
+    """SQL: the validity predicate for a key column of server_events (needs its `platform` and
+    `source_api` columns: the key sets differ per platform)."""
+    if key in schema.ADDRESS_KEYS:
+        return address_valid(key)
     if key in schema.HASHED_KEYS:
         return hashed_valid(key)
     return {
         "external_id": external_id_valid, "client_ip_address": ip_valid, "client_user_agent": ua_valid,
-        "fbp": fbp_valid, "fbc": fbc_valid, "gclid": gclid_valid,
+        "fbp": fbp_valid, "fbc": fbc_valid, "gclid": gclid_valid, "gbraid": gclid_valid, "wbraid": gclid_valid,
     }[key](key)

@@ -86,7 +86,7 @@ def test_ga4_rows_and_broken_lines(tmp_path):
     accounting(ws)
     assert (rep.rows_read, rep.rows_loaded, rep.rows_rejected) == (4, 2, 2)
     assert ws.rows("SELECT event_id, value, currency, consent_ads, gclid, platform FROM pixel_events ORDER BY event_time") == [
-        ("881281", 58.0, "USD", "denied", "Cj0KCQabc123456", "google"), (None, 58.0, "USD", "denied", "Cj0KCQabc123456", "google")]
+        ("881281", 58.0, "USD", "denied", "Cj0KCQabc123456", "ga4"), (None, 58.0, "USD", "denied", "Cj0KCQabc123456", "ga4")]
 
 
 def test_ga4_samples_json_and_array(tmp_path, samples):
@@ -111,8 +111,11 @@ def test_click_conversions_time_zones(tmp_path):
     accounting(ws)
     assert (rep.rows_loaded, rep.rows_rejected) == (3, 2)
     assert ws.rows("SELECT line, reason FROM rejects ORDER BY line") == [(6, "not a time"), (7, "too few fields")]
-    got = ws.rows("SELECT event_id, hour(event_time AT TIME ZONE 'UTC'), consent_ads, gclid FROM server_events ORDER BY event_id")
-    assert got == [("o1", 17, "granted", "g1"), ("o2", 11, "denied", "g2"), ("o3", 11, None, "g3")]
+    got = ws.rows("SELECT event_id, hour(event_time AT TIME ZONE 'UTC'), consent_ad_user_data, consent_ads, gclid, destination "
+                  "FROM server_events ORDER BY event_id")
+    # `Ad User Data` is ad_user_data consent, never ad_storage (consent_ads)
+    assert got == [("o1", 17, "granted", None, "g1", "Purchase"), ("o2", 11, "denied", None, "g2", "Purchase"),
+                   ("o3", 11, None, None, "g3", "Purchase")]
 
 
 def test_google_report_pivot_and_totals(tmp_path, samples):
@@ -209,8 +212,27 @@ def test_real_formats_give_the_same_summary(tmp_path):
         ws.load(cfg)
         summaries.append(compute(ws, bootstrap_reps=200).summary)
     canonical, real = summaries
-    for section in ("dedup", "double_counting", "recovery", "match_keys", "consent", "validation", "latency"):
-        assert_matches(real[section], canonical[section], section)
+    # The Google Ads tag carries the order only as its transaction id, so a tag hit without one
+    # links to no order in the real files, while the canonical rows keep their order_id: the
+    # order-linked Google figures differ by design and are compared on the canonical files only.
+    linked = {"double_counting": None, "capi_effect": None, "consent": ("browser_loss_rate", "consent_drop_rate",
+              "pixel_fired_without_consent"), "google": ("primary_action_overlap",)}
+    for section in ("dedup", "double_counting", "capi_effect", "recovery", "match_keys", "consent", "validation",
+                    "latency", "google"):
+        for plat, want in canonical[section].items():
+            got = real[section][plat]
+            if plat == "google" and section in linked:
+                if linked[section] is None:
+                    continue
+                want = {k: v for k, v in want.items() if not k.startswith(linked[section])}
+            if plat == "google" and section == "recovery":
+                # the canonical report states no date basis; the Google export says `conversion`
+                # (its `Conversions (by conv. time)` column is the one loaded)
+                assert all(b == "conversion" for v in got.values() if isinstance(v, dict)
+                           for b in v.get("report_coverage", {}).get("date_basis", ["conversion"]))
+                want = {ev: {k: ({c: y for c, y in x.items() if c != "date_basis"} if k == "report_coverage" else x)
+                             for k, x in v.items()} if isinstance(v, dict) else v for ev, v in want.items()}
+            assert_matches(got, want, f"{section}.{plat}")
     for table in ("pixel_events", "server_events", "platform_report"):
         assert real["load"][table] == canonical["load"][table]
     # the shop export has one row per line item: more rows, the same orders

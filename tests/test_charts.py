@@ -40,21 +40,28 @@ def test_dedup_daily_bars_and_labels(result):
     plt.close(ax.figure)
 
 
-def test_recovery_bars_are_the_summary_values(result):
+def test_waterfall_steps_add_up_to_the_reported_change(result):
     v = result.summary["recovery"]["meta"]["Purchase"]
-    ax = charts.plot_recovery(charts.decomposition_frame(v))
-    heights = [p.get_height() for p in ax.patches]
-    assert heights == pytest.approx([v["reported_change_per_day"], v["recovered_per_day"],
-                                     v["double_counted_per_day"], v["net_new_per_day"], v["unexplained_per_day"]])
-    assert [t.get_text() for t in ax.get_xticklabels()][1] == "recovered"
+    ax = charts.plot_waterfall(charts.waterfall_frame(v))
+    bars = ax.patches
+    top = bars[-2].get_y() + bars[-2].get_height()
+    assert top == pytest.approx(v["reported_change_per_day"], abs=1e-9)  # the identity, drawn
+    assert bars[-1].get_height() == pytest.approx(v["reported_change_per_day"])
+    assert [t.get_text() for t in ax.get_xticklabels()][0] == "CAPI: recovered"
     plt.close(ax.figure)
 
 
-def test_capture_rate_axis_is_percent(result):
-    ax = charts.plot_capture_rate(result.frames["recovery"], platform="meta")
-    assert "%" in ax.yaxis.get_major_formatter()(0.5, 0)
-    lo, hi = ax.get_ylim()
-    assert 0 <= lo < hi <= 2
+def test_capi_daily_shades_the_gap(result):
+    ax = charts.plot_capi_daily(result.frames["capi_effect"], platform="meta", conv_class="Purchase")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "recovered" in labels and "P: pixel alone" in labels
+    plt.close(ax.figure)
+
+
+def test_bridge_marks_the_enable_day(result):
+    ax = charts.plot_bridge(result.frames["recovery"], platform="meta", conv_class="Purchase")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:2] == ["ρ = R ÷ L", "π = P ÷ O"] and "CAPI enabled" in labels
     plt.close(ax.figure)
 
 

@@ -29,15 +29,17 @@ def test_consent_rates_exact():
     server.append({"event_id": "d3", "event_time": at(1), "order_id": "d3", "data_processing_options": '["LDU"]'})
     ws = make_ws(orders=orders, pixel=pixel, server=server, enabled={"meta": at(0)})
     frame, head = consent(ws)
-    assert head.values["meta"] == {
+    expected = {
         "consent_unknown": 1,
-        "denied_rate": 3 / 6,
-        "consent_drop_rate": 2 / 6,
-        "browser_loss_rate": 1 / 3,
-        "server_gap_rate": 0 / 2,
+        "denied_rate": 3 / 6, "denied_rate_n": 6,
+        "consent_drop_rate": 2 / 6, "consent_drop_rate_n": 6,
+        "browser_loss_rate": 1 / 3, "browser_loss_rate_n": 3,
+        "server_gap_rate": 0 / 2, "server_gap_rate_n": 2,
         "pixel_fired_without_consent": 1,
-        "server_sent_without_consent": 1,
+        # d3 is a French order: LDU (a US-state control) does not excuse it
+        "server_sent_without_consent": 2, "ldu_outside_us": 1, "server_sent_restricted": 0,
     }
+    assert {k: head.values["meta"][k] for k in expected} == expected
     c = by_country(frame).set_index("country")
     assert c.loc["FR", "pixel_fired_without_consent"] == 1 and c.loc["DE", "denied_rate"] == 1 / 3
 
@@ -73,8 +75,9 @@ def test_each_rule_exactly_once():
         ev(fbc=f"fb.1.{int(at(-24 * 100).timestamp() * 1000)}.IwAR1"),  # click_id_too_old
     ]
     frame, head = payload_validity(make_ws(server=rows))
-    assert head.values["meta"] == {r: 1 for r in head.values["meta"]}
-    assert len(head.values["meta"]) == 13
+    meta_rules = list(head.values["meta"])[:13]
+    assert head.values["meta"] == {r: int(r in meta_rules) for r in head.values["meta"]}
+    assert len(meta_rules) == 13 and "click_id_too_old" in meta_rules
 
 
 UA = "Mozilla/5.0"

@@ -14,11 +14,13 @@ from .helpers import at, make_ws
 H = sha256_hex("someone@example.com")
 
 
-def check(key: str, value: str | None, event_h: float = 0.0) -> bool:
+def check(key: str, value: str | None, event_h: float = 0.0, *, platform: str = "meta",
+          source_api: str | None = None) -> bool:
     ws = Workspace()
     return ws.scalar(
-        f"SELECT {validity.valid(key)} FROM (SELECT CAST($v AS VARCHAR) AS {key}, CAST($t AS TIMESTAMPTZ) AS event_time)",
-        {"v": value, "t": at(event_h)})
+        f"SELECT {validity.valid(key)} FROM (SELECT CAST($v AS VARCHAR) AS {key}, CAST($t AS TIMESTAMPTZ) AS event_time, "
+        "CAST($p AS VARCHAR) AS platform, CAST($s AS VARCHAR) AS source_api)",
+        {"v": value, "t": at(event_h), "p": platform, "s": source_api})
 
 
 @pytest.mark.parametrize("value, ok", [

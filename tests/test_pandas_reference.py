@@ -47,12 +47,3 @@ def test_consent_matches_pandas(both):
         m = summary["consent"][r["platform"]]
         for k in ("denied_rate", "consent_drop_rate", "browser_loss_rate"):
             assert m[k] == pytest.approx(r[k], abs=1e-12)
-
-
-def test_recovery_matches_pandas(both):
-    summary, data, _ = both
-    for r in pandas_impl.recovery(data).to_dict("records"):
-        m = summary["recovery"][r["platform"]]["Purchase"]
-        for k in ("reported_change_per_day", "net_new_per_day", "recovered_per_day",
-                  "double_counted_per_day", "measurement_change_per_day"):
-            assert m[k] == pytest.approx(r[k], abs=1e-9), k

@@ -52,9 +52,11 @@ def test_truth_is_internally_consistent(audited):
             causes = sum(c["total"] for c in dc["extra_counts"].values())
             assert causes == dc["counted_units"] - dc["orders_matched"] == dc["pre_existing"] + dc["server_caused"]
         rec = truth["recovery"][plat]["Purchase"]
-        assert rec["reported_change_per_day"] == pytest.approx(
-            rec["net_new_per_day"] + rec["measurement_change_per_day"])
-        assert rec["measurement_change_per_day"] == pytest.approx(
-            rec["recovered_per_day"] + rec["double_counted_per_day"] + rec["unexplained_per_day"])
+        terms = ("capi_reported_per_day", "net_new_per_day", "pixel_capture_change_per_day",
+                 "attribution_change_per_day")
+        assert abs(sum(rec[k] for k in terms) - rec["reported_change_per_day"]) < 1e-9
+        eff = truth["capi_effect"][plat]["Purchase"]
+        assert eff["recovered"] + eff["server_double_counted"] + eff["unlinked_added"] == eff["capi_added"]
+        assert sum(eff["recovered_by_consent_per_day"].values()) == pytest.approx(eff["recovered_per_day"])
         tiers = truth["match_keys"][plat]["identifier_tiers"]
         assert sum(tiers.values()) == pytest.approx(1.0)

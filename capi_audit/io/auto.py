@@ -33,6 +33,32 @@ def _first_doc(file: Path) -> dict | None:
     return None
 
 
+GOOGLE_TAG_PATHS = ("/pagead/conversion/", "/g/collect")
+
+
+def _google_doc(doc: dict) -> str | None:
+    """google_upload_log / ga4_mp_payload when a JSON document has their shape."""
+    body = doc.get("request") if isinstance(doc.get("request"), dict) else doc
+    if any(k in body for k in ("conversions", "conversionAdjustments", "conversion_adjustments")) or (
+            "events" in body and "destinations" in body):
+        return "google_upload_log"
+    for cand in (doc, doc.get("body"), doc.get("payload")):
+        if isinstance(cand, str):
+            try:
+                cand = json.loads(cand)
+            except ValueError:
+                continue
+        if isinstance(cand, dict) and isinstance(cand.get("events"), list) and (
+                "client_id" in cand or "app_instance_id" in cand or "measurement_id=" in str(doc.get("url", ""))):
+            return "ga4_mp_payload"
+    return None
+
+
+def _has_google_hits(file: Path) -> bool:
+    head = file.read_bytes()[:1 << 20].decode("utf-8", errors="replace")
+    return any(p in head for p in GOOGLE_TAG_PATHS) and "/tr?" not in head and "/tr/?" not in head
+
+
 def candidates(file: Path, table: str) -> list[str]:
     """Formats whose signature the file matches, for the given table, best first."""
     name = file.name.lower()
@@ -49,7 +75,12 @@ def candidates(file: Path, table: str) -> list[str]:
         enc, lines = sniff_text(file, 6)
         first = lines[0].strip() if lines else ""
         doc = _first_doc(file) if first.startswith(("{", "[")) else None
-        if doc is not None:
+        google = _google_doc(doc) if doc is not None else None
+        if google:
+            found.append(google)
+        elif doc is not None and _has_google_hits(file) and ("log" in doc or "url" in doc or "message" in doc):
+            found.append("google_tag_hits")
+        elif doc is not None:
             if "log" in doc and isinstance(doc.get("log"), dict):
                 found.append("meta_pixel_hits")
             if "data" in doc or any(k in doc for k in ("request", "body", "payload")):
@@ -62,6 +93,8 @@ def candidates(file: Path, table: str) -> list[str]:
                 found.append("canonical")
         elif first.startswith("data="):
             found.append("meta_capi_payload")
+        elif any(p in first for p in GOOGLE_TAG_PATHS):
+            found.append("google_tag_hits")
         elif "/tr" in first and ("ev=" in first or "id=" in first):
             found.append("meta_pixel_hits")
         else:

@@ -132,11 +132,18 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform, "fname": str(file)}
     selects, reasons = ["_file" if batch else "CAST($fname AS VARCHAR) AS _file",
                         "_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
+    keyish = (schema.TEXT, schema.HASHED_KEY, schema.ADDRESS_KEY)
+    # address keys are hashed or clear depending on the row's platform (schema.ADDRESS_KEYS)
+    plat_sql = (parsing.parse_expr(schema.PLATFORM, parsing.quote_ident("platform"), staged.columns["platform"])
+                if "platform" in staged.columns else "$platform")
     for col in table.columns:
         if col.name in staged.columns:
             src_type = staged.columns[col.name]
             raw = parsing.quote_ident(col.name)
-            expr = parsing.parse_expr(col.kind, raw, src_type)
+            if col.kind == schema.ADDRESS_KEY:
+                expr = parsing.address_key(raw, src_type, plat_sql)
+            else:
+                expr = parsing.parse_expr(col.kind, raw, src_type)
             if col.name in URL_COLUMNS:
                 expr = parsing.redact_url_sql(expr)
             elif col.name in FREE_TEXT_COLUMNS:
@@ -146,10 +153,10 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
                         f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
                         f"ELSE {expr} END")
             selects.append(f"{expr} AS {col.name}")
-            if col.kind in (schema.TEXT, schema.HASHED_KEY) and not col.required:
+            if col.kind in keyish and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
                 selects.append(f"FALSE AS {col.name}__given")
-            elif col.kind in (schema.TEXT, schema.HASHED_KEY) and src_type == "VARCHAR":
+            elif col.kind in keyish and src_type == "VARCHAR":
                 selects.append(f"({raw} IS NOT NULL AND length(trim({raw})) > 0) AS {col.name}__given")
             else:
                 selects.append(f"{parsing.given(raw, src_type)} AS {col.name}__given")
@@ -172,7 +179,7 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         if not col.required:
             continue
         what = {"timestamp": "a time", "date": "a date", "double": "a number",
-                "platform": "meta or google"}.get(col.kind, "a value")
+                "platform": "meta, google or ga4"}.get(col.kind, "a value")
         reasons.append(
             f"WHEN NOT {col.name}__given THEN '{col.name}\tmissing required value' "
             f"WHEN {col.name} IS NULL THEN '{col.name}\tnot {what}'"
@@ -226,7 +233,8 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     if batch and n_reader_rej:
         raise AssertionError("a multi-file scan leaves no reader rejects")
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    hashed = [c for c in table.columns if (c.kind == schema.HASHED_KEY or c.name in ID_COLUMNS) and c.name in staged.columns]
+    hashed = [c for c in table.columns
+              if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
     urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
     exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
              "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
@@ -268,11 +276,14 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     if table.name == "orders":  # raw customer columns -> identities (hashes only)
         from capi_audit.io.identities import ingest
 
-        if ingest(ws, list(staged.columns)):
+        n_id = ingest(ws, list(staged.columns))
+        if n_id:
+            rows = (f"{n_id} identities rows" if not batch
+                    else f"identities ({n_id} rows for the {len(files)} files scanned together)")
             for f in files:
                 ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                            "WHERE file = $f AND table_name = 'orders'",
-                           {"n": "customer keys hashed locally into identities (raw values not kept)", "f": str(f)})
+                           {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
     ws.drop("_parsed", "_stage", "_reader_rejects")
     return reports
 

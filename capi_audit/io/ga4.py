@@ -1,12 +1,17 @@
-"""`ga4_export`: GA4 BigQuery export rows -> pixel_events (platform google).
+"""`ga4_export`: GA4 BigQuery export rows -> pixel_events (platform `ga4`, its own platform:
+GA4 deduplicates purchases by transaction_id apart from Google Ads conversion actions).
 
 One row per event, as JSON Lines, a JSON array (BigQuery console "Save results") or Parquet.
 `event_timestamp` is microseconds UTC; `ecommerce.transaction_id` is the dedup key (`(not set)`
 is no id); `value` / `currency` / `page_location` come from `event_params`, else
-`ecommerce.purchase_revenue`; ads consent from `privacy_info.ads_storage` (Yes / No / Unset);
+`ecommerce.purchase_revenue`; ad_storage consent from `privacy_info.ads_storage` (Yes / No / Unset;
+the export has no ad_user_data);
 the click id from `collected_traffic_source.gclid`
 (https://support.google.com/analytics/answer/7029846, domain/google.md §5). A custom
 `order_id` event parameter, when a shop sends one, is used as the order reference.
+`options = { measurement_id = "G-…" }` sets the destination (the export names the stream by
+`stream_id`, Measurement Protocol logs by measurement id: give the same id to both so GA4's dedup
+key agrees).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Ga4ExportReader(Reader):
 
     name = "ga4_export"
     tables = ("pixel_events",)
+    options = {"measurement_id": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per exported event."""
@@ -57,7 +63,8 @@ class Ga4ExportReader(Reader):
             note = read_docs(ws, file)
         tid = _unset("json_extract_string(doc, '$.ecommerce.transaction_id')")
         fields = {
-            "platform": "'google'",
+            "platform": "'ga4'",
+            "destination": "CAST($dest AS VARCHAR)",
             "event_name": "json_extract_string(doc, '$.event_name')",
             "event_id": f"coalesce({tid}, {_unset(ep('transaction_id'))})",
             "event_time": "json_extract_string(doc, '$.event_timestamp')",
@@ -72,7 +79,7 @@ class Ga4ExportReader(Reader):
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
         ws.drop("_stage")
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line, {sel} "
-                   "FROM _jdocs WHERE is_obj ORDER BY line")
+                   "FROM _jdocs WHERE is_obj ORDER BY line", {"dest": spec.options.get("measurement_id")})
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
         ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()}")
         for t in ("_jdocs", "_refused"):

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 CLICK_COLUMNS = {
     "gclid": ("Google Click ID", "GCLID"),
+    "gbraid": ("GBRAID",),
+    "wbraid": ("WBRAID",),
     "event_name": ("Conversion Name",),
     "event_time": ("Conversion Time",),
     "value": ("Conversion Value",),
@@ -39,11 +41,20 @@ CLICK_COLUMNS = {
     "event_id": ("Order ID", "Transaction ID"),
     "em": ("Email", "Hashed Email"),
     "ph": ("Phone Number", "Hashed Phone Number"),
-    "consent_ads": ("Ad User Data",),
+    # ad_user_data governs uploads (domain: https://support.google.com/google-ads/answer/14310715);
+    # it is not ad_storage, so it never lands in consent_ads
+    "consent_ad_user_data": ("Ad User Data",),
 }
 DATE_COLUMNS = ("Day", "Date", "Tag", "Día", "Jour", "Giorno", "Ngày")
-CONV_COLUMNS = ("Conversions", "Conv.", "Konversionen", "Conversiones", "Conversions (by conv. time)")
-VALUE_COLUMNS = ("Conv. value", "Conversion value", "Conv. value (by conv. time)", "Konv.-Wert", "Valor de conv.")
+# Conversion-dated columns first: the standard `Conversions` column dates a conversion on the day
+# of the ad interaction, so recent days keep growing and a log-vs-report comparison shifts
+# (metrics.conversions_by_conversion_date; https://developers.google.com/google-ads/api/docs/conversions/reporting).
+CONV_BY_CONV_TIME = ("Conversions (by conv. time)", "Conv. (by conv. time)", "conversions_by_conversion_date",
+                     "metrics.conversions_by_conversion_date")
+CONV_COLUMNS = ("Conversions", "Conv.", "Konversionen", "Conversiones", "metrics.conversions")
+VALUE_BY_CONV_TIME = ("Conv. value (by conv. time)", "Conversion value (by conv. time)",
+                      "conversions_value_by_conversion_date", "metrics.conversions_value_by_conversion_date")
+VALUE_COLUMNS = ("Conv. value", "Conversion value", "Konv.-Wert", "Valor de conv.", "metrics.conversions_value")
 ACTION_COLUMNS = ("Conversion action", "Conversion name", "Conversion action name")
 PIVOT_SUFFIX = "_Conversions"
 
@@ -76,6 +87,9 @@ class GoogleClickConversionsReader(Reader):
                 raise InputError(f"{file}: required column {CLICK_COLUMNS[req][0]!r} is missing")
         if "order_id" not in mapping and "event_id" in mapping:
             mapping["order_id"] = mapping["event_id"]
+        # the conversion action is the Google dedup scope (design v2 §3.0)
+        if "destination" not in mapping:
+            mapping["destination"] = mapping["event_name"]
         stage_csv(ws, file, cols, mapping, delim, skip=idx + 1, encoding=enc)
         zone, suffix = _file_zone(file, file_tz)
         t = parsing.quote_ident("event_time")
@@ -92,8 +106,12 @@ class GoogleClickConversionsReader(Reader):
                 ELSE {t} END
         """, {"zone": zone, "suffix": suffix})
         ws.execute("ALTER TABLE _stage ADD COLUMN platform VARCHAR DEFAULT 'google'")
+        extra = {"platform": "VARCHAR"}
+        if "source_api" not in mapping:
+            ws.execute("ALTER TABLE _stage ADD COLUMN source_api VARCHAR DEFAULT 'file_upload'")
+            extra["source_api"] = "VARCHAR"
         used = set(mapping.values())
-        return Staged(columns={**dict.fromkeys(mapping, "VARCHAR"), "platform": "VARCHAR"},
+        return Staged(columns={**dict.fromkeys(mapping, "VARCHAR"), **extra},
                       ignored_columns=tuple(c for c in cols if c not in used),
                       first_data_line=idx + 2,
                       note=f"file time zone {file_tz}" if file_tz else "")
@@ -117,7 +135,7 @@ class GoogleAdsReportReader(Reader):
 
     name = "google_ads_report"
     tables = ("platform_report",)
-    options = {"event_name": str}  # noqa: RUF012
+    options = {"event_name": str, "date_basis": str}  # noqa: RUF012  (hostile's per-format option check)
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per day (and conversion action), skipping Total rows."""
@@ -127,11 +145,21 @@ class GoogleAdsReportReader(Reader):
         day = pick(cols, (spec.columns["date"],) if "date" in spec.columns else DATE_COLUMNS)
         if day is None:
             raise InputError(f"{file}: the report has no Day column: download it segmented by day")
-        conv = pick(cols, (spec.columns["conversions"],) if "conversions" in spec.columns else CONV_COLUMNS)
+        if "conversions" in spec.columns:
+            conv = pick(cols, (spec.columns["conversions"],))
+            basis = spec.options.get("date_basis", "conversion" if pick([conv or ""], CONV_BY_CONV_TIME) else "interaction")
+        else:
+            conv = pick(cols, CONV_BY_CONV_TIME)
+            basis = "conversion"
+            if conv is None:
+                conv = pick(cols, CONV_COLUMNS)
+                basis = "interaction"
         pivots = [c for c in cols if c.endswith(PIVOT_SUFFIX)]
         if conv is None and not pivots:
             raise InputError(f"{file}: no Conversions column (or <action>{PIVOT_SUFFIX} columns)")
-        value = pick(cols, VALUE_COLUMNS)
+        if conv is None:
+            basis = spec.options.get("date_basis", "interaction")
+        value = pick(cols, VALUE_BY_CONV_TIME if basis == "conversion" else ()) or pick(cols, VALUE_COLUMNS)
         action = pick(cols, ACTION_COLUMNS)
         wanted = {"day": day, **({"conv": conv} if conv else {}), **({"val": value} if value else {}),
                   **({"action": action} if action else {})}
@@ -145,10 +173,11 @@ class GoogleAdsReportReader(Reader):
         if conv and not pivots:
             ev = f"coalesce(NULLIF(trim({parsing.quote_ident('action')}), ''), $ev)" if action else "$ev"
             val = number(parsing.quote_ident("val")) if value else "NULL"
-            parts.append(f"SELECT _rec, _line, 0 AS k, {d} AS raw_day, {ev} AS event_name, {number(parsing.quote_ident('conv'))} AS conversions, "
-                         f"{val} AS value FROM _stage")
+            dest = f"NULLIF(trim({parsing.quote_ident('action')}), '')" if action else "CAST(NULL AS VARCHAR)"
+            parts.append(f"SELECT _rec, _line, 0 AS k, {d} AS raw_day, {ev} AS event_name, {dest} AS destination, "
+                         f"{number(parsing.quote_ident('conv'))} AS conversions, {val} AS value FROM _stage")
         for i in range(len(pivots)):
-            parts.append(f"SELECT _rec, _line, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, "
+            parts.append(f"SELECT _rec, _line, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, $a{i} AS destination, "
                          f"{number(parsing.quote_ident(f'p{i}'))} AS conversions, NULL AS value FROM _stage")
         params = {"ev": default_event, **{f"a{i}": c[: -len(PIVOT_SUFFIX)] for i, c in enumerate(pivots)}}
         ws.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {' UNION ALL '.join(parts)}", params)
@@ -157,13 +186,19 @@ class GoogleAdsReportReader(Reader):
             CREATE OR REPLACE TEMP TABLE _stage AS
             SELECT row_number() OVER (ORDER BY r._rec, r.k) AS _rec, coalesce(r._line, r._rec + $hdr) AS _line,
                    'google' AS platform, CAST({date_sql.replace(d, 'r.raw_day')} AS VARCHAR) AS date,
-                   r.event_name, r.conversions, r.value, 'total' AS source
+                   r.event_name, r.destination, r.conversions, r.value, 'total' AS source,
+                   $basis AS date_basis
             FROM _rows r WHERE lower(trim(r.raw_day)) NOT LIKE 'total%'
               AND (r.k = 0 OR try_cast(r.conversions AS DOUBLE) <> 0)
-        """, {"hdr": idx + 1})
+        """, {"hdr": idx + 1, "basis": basis})
         ws.execute("DROP TABLE IF EXISTS _rows")
         note = f"{skipped} summary rows (Total: …) skipped" if skipped else ""
         if pivots:
             note = "; ".join(n for n in (note, f"{len(pivots)} conversion actions unpivoted; empty cells skipped") if n)
-        return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "conversions", "value", "source"), "VARCHAR"),
+        if basis == "interaction":
+            note = "; ".join(n for n in (note, "only interaction-dated conversions (dated by the ad click, "
+                                               "recent days still growing): download `Conversions (by conv. time)` "
+                                               "to compare with logs by conversion day") if n)
+        return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "destination", "conversions", "value",
+                                             "source", "date_basis"), "VARCHAR"),
                       ignored_columns=tuple(c for c in cols if c not in wanted.values()), skipped=int(skipped), note=note)

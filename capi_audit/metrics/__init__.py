@@ -14,22 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from capi_audit.metrics import capi_effect as _capi_effect
 from capi_audit.metrics import consent as _consent
 from capi_audit.metrics import dedup as _dedup
 from capi_audit.metrics import double_counting as _double_counting
+from capi_audit.metrics import google as _google
 from capi_audit.metrics import latency as _latency
 from capi_audit.metrics import linkage as _linkage
 from capi_audit.metrics import load as _load
 from capi_audit.metrics import match_keys as _match_keys
 from capi_audit.metrics import recovery as _recovery
 from capi_audit.metrics import validation as _validation
+from capi_audit.metrics.capi_effect import capi_effect
 from capi_audit.metrics.common import FamilyResult
 from capi_audit.metrics.consent import consent
 from capi_audit.metrics.dedup import dedup_daily, dedup_overlap
 from capi_audit.metrics.double_counting import double_counting
 from capi_audit.metrics.latency import latency
 from capi_audit.metrics.match_keys import match_keys
-from capi_audit.metrics.recovery import headline_sentence, recovery
+from capi_audit.metrics.recovery import headline_sentence, headline_sentences, recovery
 from capi_audit.metrics.validation import payload_validity
 
 if TYPE_CHECKING:
@@ -41,7 +44,7 @@ class Chart:
     """One chart of a family: `charts.plot_<view>(frames[frame], ...)`.
 
     `per_platform`: drawn once per platform that has rows in the frame (platforms without data get
-    no chart, not an empty one). `options(result, platform)` returns extra keyword arguments taken
+    no chart, not an empty one), limited to `platforms` when given. `options(result, platform)` returns extra keyword arguments taken
     from the result (conversion event, windows, age limits), so views never restate platform rules.
     """
 
@@ -50,6 +53,7 @@ class Chart:
     caption: str
     per_platform: bool = True
     options: Callable[[Any, str | None], dict[str, Any]] | None = None
+    platforms: tuple[str, ...] | None = None  # drawn only for these platforms (None: every platform)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Family:
 
 def _conv(result: Any, platform: str | None) -> dict[str, Any]:
     return {"event_name": result.config.conversion_event}
+
+
+def _cls(result: Any, platform: str | None) -> dict[str, Any]:
+    return {"conv_class": result.config.conversion_event}
 
 
 def _latency_opts(result: Any, platform: str | None) -> dict[str, Any]:
@@ -108,16 +116,29 @@ FAMILIES: tuple[Family, ...] = (
            intro="Per order: how many times the platform counts it under its own dedup rules, and the "
                  "cause of every extra count.",
            charts=(Chart("dedup_leaks", "double_counting", "Extra counted conversions by cause"),)),
-    Family("recovery", "Recovered vs net-new: how the change in reported conversions splits",
+    Family("capi_effect", "The CAPI effect: what the server added that the pixel alone would not have counted",
+           _capi_effect.compute,
+           needs="pixel_events and server_events sources and [capi_enabled_at] for the platform",
+           intro="Over the post days (enable day + burn-in to the last day every log covers, minus settle days): "
+                 "L counts the units the platform counts from all logs, P the units it would count from the pixel "
+                 "alone, under the same rules. What the server added, L − P, splits exactly into recovered orders "
+                 "(by consent state and identifier tier), double counts (by cause) and unlinked units. Intervals: "
+                 "sampling noise of a per-day mean only.",
+           charts=(Chart("capi_daily", "capi_effect",
+                         "Per post day: counted with the server (L) vs by the pixel alone (P); the gap shaded as "
+                         "recovered and double counted", options=_cls),)),
+    Family("recovery", "Recovered vs net-new: the change in the platform's report, decomposed exactly",
            _recovery.compute,
            needs="orders, a platform_report source and [capi_enabled_at] for the platform",
-           intro="Reported conversions per day before and after enablement, split into orders the server "
-                 "recovered, double counts, real new sales and the rest.",
-           charts=(Chart("recovery", "recovery_decomposition",
-                         "How the change in reported conversions per day splits"),
-                   Chart("capture_rate", "recovery",
-                         "Reported conversions as a share of real orders, per day, before and after "
-                         "enablement"))),
+           intro="Whole weeks before and after enablement (burn-in and settle days left out): the change in "
+                 "reported conversions per day = what the server added (in report units) + real orders moving "
+                 "+ pixel capture changing + the report counting a different share, exactly. Intervals resample "
+                 "whole weeks; they do not cover trends or anything else that changed with the rollout.",
+           charts=(Chart("waterfall", "recovery_waterfall",
+                         "The four terms of the reported change per day, with 95 % intervals", options=_cls),
+                   Chart("bridge", "recovery",
+                         "Report-to-log ratio ρ and pixel capture π per settled day, enable day marked",
+                         options=_cls))),
     Family("match_keys", "Match keys: coverage, validity and plaintext leaks", _match_keys.compute,
            needs="server_events with customer keys (em, ph, fbp, fbc, gclid, …)",
            intro="Shares of server events whose keys are present and valid; plaintext personal data is "
@@ -133,7 +154,10 @@ FAMILIES: tuple[Family, ...] = (
            charts=(Chart("consent_funnel", "consent",
                          "Orders after enablement: consent granted, then reached by each channel"),
                    Chart("consent_violations", "consent_by_country",
-                         "Orders sent despite denied ads consent, by country"))),
+                         "Orders sent despite denied ads consent, by country"),
+                   Chart("consent_by_type", "consent",
+                         "Denied share by consent type (ad storage vs ad_user_data), kept apart",
+                         platforms=("google", "ga4")))),
     Family("validation", "Payload validity: what the platform would reject or degrade", _validation.compute,
            needs="server_events",
            intro="Each server event checked against the platform's documented payload rules.",
@@ -145,6 +169,15 @@ FAMILIES: tuple[Family, ...] = (
            charts=(Chart("latency", "latency_bins",
                          "Distribution of the server's send delay, with the dedup window and age limit",
                          options=_latency_opts),)),
+    Family("google", "Google Ads: enhanced conversions, click ids, upload errors, primary actions", _google.compute,
+           needs="Google Ads events (tag hits, uploads or Data Manager logs; `platform = \"google\"`); "
+                 "enhanced conversions for web need an `enhancements` source",
+           intro="Tag conversions enhanced within 24 h, enhancements without a tag conversion, click-id coverage "
+                 "and click age against the click-through window, upload errors by reason, primary conversion "
+                 "actions counting one order more than once, and the best identifier on each upload.",
+           charts=(Chart("google_enhancements", "google_enhancements",
+                         "Tag conversions per day and how many were enhanced within 24 h or later",
+                         per_platform=False),)),
 )
 
 REGISTRY: dict[str, Family] = {f.name: f for f in FAMILIES}
@@ -168,6 +201,6 @@ def family(name: str) -> Family:
         raise KeyError(f"unknown family {name!r} (known: {', '.join(REGISTRY)})") from None
 
 
-__all__ = ["FAMILIES", "REGISTRY", "Chart", "Family", "FamilyResult", "consent", "dedup_daily", "dedup_overlap",
-           "double_counting", "family", "headline_sentence", "latency", "match_keys", "payload_validity",
+__all__ = ["FAMILIES", "REGISTRY", "Chart", "Family", "FamilyResult", "capi_effect", "consent", "dedup_daily", "dedup_overlap",
+           "double_counting", "family", "headline_sentence", "headline_sentences", "latency", "match_keys", "payload_validity",
            "recovery"]

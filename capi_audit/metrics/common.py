@@ -91,6 +91,11 @@ def seconds_between(a: str, b: str) -> str:
     return f"seconds_between({a}, {b})"
 
 
+def median(expr: str) -> str:
+    """SQL aggregate: the (interpolated) median of expr."""
+    return f"percentile({expr}, CAST(0.5 AS DOUBLE))"
+
+
 def params(ws: Workspace) -> dict[str, Any]:
     """Named parameters every metric query may use."""
     return {"tz": ws.config.timezone, "conv": ws.config.conversion_event}

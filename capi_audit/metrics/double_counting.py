@@ -281,7 +281,8 @@ def double_counting(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         return pd.DataFrame(), Headline("double_counting", available=False,
                                         reason="no event in a conversion class links to an order "
                                                "(order_id, or an event_id equal to a known order_id)")
-    frame = ws.df(_summary_sql(), {"tz": ws.config.timezone})
+    # sorted: the headline's platform order must not depend on the engine's row order
+    frame = tidy(ws.df(_summary_sql(), {"tz": ws.config.timezone}), ["platform", "conv_class"])
     weak = weak_link(ws)
     values: dict = {}
     rows = []

@@ -1,8 +1,10 @@
 """Latency (design §3): sent_at - event_time of server events against the platform's age limit.
 
-Meta rejects events more than 7 days old and recommends sending within the hour
-(https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api); Google
-documents no send-age limit for click conversions, so its share past the limit is null.
+Meta rejects events more than 7 days old (62 days for physical_store) and recommends sending
+within the hour (https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api);
+GA4 Measurement Protocol drops events backdated over 72 h; Google Ads documents no send-age limit
+for click conversions, so its share past the limit is null. The limit is per platform and
+action_source (capi_audit.metrics.validation.age_limit_sql); the share is over events that have one.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit.metrics.common import FamilyResult, Headline, prepare
-from capi_audit.metrics.validation import AGE_LIMIT_S
+from capi_audit.metrics.validation import age_limit_sql
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
-_SQL = """
+_SQL = f"""
 SELECT platform, count(*) AS events,
     percentile(lag_s, CAST(0.5 AS DOUBLE)) AS median_s, percentile(lag_s, CAST(0.95 AS DOUBLE)) AS p95_s,
     avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
     avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
-    avg(CASE WHEN lag_s > $limit THEN 1.0 ELSE 0.0 END) AS share_over_age_limit
+    sum(CASE WHEN limit_s IS NOT NULL AND lag_s > limit_s THEN 1 ELSE 0 END)
+        / CAST(nullif(count(limit_s), 0) AS DOUBLE) AS share_over_age_limit
 FROM (
-    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s
+    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s, {age_limit_sql()} AS limit_s
     FROM server_events
     WHERE sent_at IS NOT NULL AND platform = $p
       AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
@@ -39,10 +42,7 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     prepare(ws)
     values, frames = {}, []
     for (plat,) in ws.rows("SELECT DISTINCT platform FROM server_events WHERE sent_at IS NOT NULL ORDER BY 1"):
-        limit = AGE_LIMIT_S.get(plat)
-        f = ws.df(_SQL, {"p": plat, "limit": limit if limit is not None else 1e18})
-        if limit is None:
-            f["share_over_age_limit"] = None
+        f = ws.df(_SQL, {"p": plat})
         missing = ws.scalar("SELECT count(*) FROM server_events WHERE platform = $p AND sent_at IS NULL", {"p": plat})
         r = f.iloc[0]
         values[plat] = {k: (None if pd.isna(r[k]) else float(r[k])) for k in

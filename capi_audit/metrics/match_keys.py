@@ -1,5 +1,13 @@
-"""Match-key coverage (design §3): presence, validity and plaintext leaks of every customer key
-on server events, shared values, and the best identifier tier per event."""
+"""Match-key coverage (design §3.7): presence, validity and plaintext leaks of every customer key
+on server events, shared values, and the best identifier tier per event.
+
+Key sets are per platform (capi_audit.validity): Google wants city, region, postal code and
+country in clear and takes base64 digests from Data Manager
+(https://developers.google.com/data-manager/api/devguides/concepts/formatting). Identifier tiers
+follow each platform's keys: Meta strong (email / phone) > click (fbc) > browser (fbp + IP + user
+agent) > none; Google strong (email / phone, or the full address: first and last name, postal code
+and country, which Google matches only together) > click (gclid / gbraid / wbraid) > none —
+Google has no browser tier (https://developers.google.com/google-ads/api/docs/conversions/upload-identifiers)."""
 
 from __future__ import annotations
 
@@ -32,6 +40,11 @@ def _flags_sql() -> str:
     return ", ".join(cols)
 
 
+def _address_hashed_sql() -> str:
+    return ", ".join(f"CASE WHEN {validity.address_hashed(k)} THEN 1 ELSE 0 END AS {k}__hashed"
+                     for k in validity.schema.ADDRESS_KEYS)
+
+
 def prepare_flags(ws: Workspace) -> None:
     """Materialize `sv_flags`: one row per server event of a non-test order with key flags."""
     prepare(ws)
@@ -39,15 +52,21 @@ def prepare_flags(ws: Workspace) -> None:
         return
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE sv_key_flags AS
-        SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
-               value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
+        SELECT platform, destination, event_name, event_time, sent_at, status, action_source, event_source_url,
+               value, currency, data_processing_options, order_id, fbc, source_api, consent_ad_user_data, request_id,
+               {_flags_sql()}, {_address_hashed_sql()}
         FROM server_events
         WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
     """)
     ws.execute("""
         CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
-            CASE WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'
-                 WHEN fbc__valid = 1 OR gclid__valid = 1 THEN 'click'
+            CASE WHEN platform IN ('google', 'ga4') THEN
+                     CASE WHEN em__valid = 1 OR ph__valid = 1
+                               OR (fn__valid = 1 AND ln__valid = 1 AND zp__valid = 1 AND country__valid = 1) THEN 'strong'
+                          WHEN gclid__valid = 1 OR gbraid__valid = 1 OR wbraid__valid = 1 THEN 'click'
+                          ELSE 'none' END
+                 WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'
+                 WHEN fbc__valid = 1 THEN 'click'
                  WHEN fbp__valid = 1 AND client_ip_address__valid = 1 AND client_user_agent__valid = 1 THEN 'browser'
                  ELSE 'none' END AS tier
         FROM sv_key_flags

@@ -5,7 +5,15 @@ client_user_agent; Purchase needs value and currency; some key combinations alon
 as insufficient (https://developers.facebook.com/docs/marketing-api/conversions-api/best-practices,
 .../parameters/server-event, .../parameters/custom-data; domain/meta.md §1). Google: future
 conversion times are rejected; an upload needs a click id or a hashed email / phone
-(https://developers.google.com/google-ads/api/docs/conversions/upload-clicks; domain/google.md §2).
+(https://developers.google.com/google-ads/api/docs/conversions/upload-clicks); gbraid and wbraid
+never together and at most one click id per conversion; city, region, postal code and country go
+in clear (`address_field_hashed` otherwise); an order id must not carry personal data
+(`ORDER_ID_CONTAINS_PII`); a conversion value is not negative; uploads should state ad_user_data
+(`consent_missing_ad_user_data`; https://support.google.com/google-ads/answer/14310715); at most
+2,000 conversions per API request. GA4 Measurement Protocol events may be backdated by 72 h at
+most (https://developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events).
+Purchase rules apply to the conversion class (the conversion event, its case variants and
+aliases, and for Google the primary actions of `[[google_actions]]`), not to a literal name.
 """
 
 from __future__ import annotations
@@ -24,10 +32,17 @@ if TYPE_CHECKING:
 RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_missing_user_agent",
          "website_missing_source_url", "purchase_missing_value", "purchase_missing_currency",
          "invalid_currency", "insufficient_customer_keys", "unhashed_key", "malformed_fbc",
-         "malformed_fbp", "click_id_too_old")
+         "malformed_fbp", "click_id_too_old", "address_field_hashed", "gbraid_and_wbraid",
+         "more_than_one_click_id", "order_id_contains_pii", "value_negative",
+         "consent_missing_ad_user_data", "too_many_conversions_in_request", "mp_backdated_over_72h")
 META_RULES_ONLY = ("event_too_old", "missing_action_source", "website_missing_user_agent",
                    "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old")
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending
+# Age limits per platform and action_source live with the counting rules (metrics.units:
+# Meta 7 days, physical_store 62 days, GA4 Measurement Protocol 72 h); Google Ads uploads have
+# no send-age limit of their own (the click window applies, checked against the click time).
+GA4_BACKDATE_S = 72 * 3600
+GOOGLE_MAX_CONVERSIONS_PER_REQUEST = 2000
 FUTURE_SKEW_S = 300
 CLICK_MAX_AGE_DAYS = 90                 # fbc older than 90 days earns no click credit (meta.md §5.5)
 # Meta's rejected customer-information combinations: keys only from one of these sets
@@ -59,27 +74,61 @@ def _weak_sql() -> str:
     return "(" + " OR ".join(conds) + ")"
 
 
+def age_limit_sql() -> str:
+    """SQL: the send-age limit in seconds of a server event's platform and action_source (NULL: none)."""
+    from capi_audit.metrics.units import age_limit_sql as limits
+
+    return limits()
+
+
+def conversion_names(ws: Workspace) -> list[str]:
+    """Lower-cased event names in the conversion class: the conversion event, its aliases, and
+    the primary Google actions of `[[google_actions]]` when configured."""
+    cfg = ws.config
+    names = {cfg.conversion_event.lower()}
+    for key, aliases in (getattr(cfg, "event_aliases", None) or {}).items():
+        if key.lower() == cfg.conversion_event.lower():
+            names.update(a.lower() for a in aliases)
+    for act in getattr(cfg, "google_actions", None) or ():
+        name = act.get("name") if isinstance(act, dict) else getattr(act, "name", None)
+        primary = act.get("primary", True) if isinstance(act, dict) else getattr(act, "primary", True)
+        if name and primary:
+            names.add(str(name).lower())
+    return sorted(names)
+
+
 def _rules_sql() -> str:
     meta = "platform = 'meta'"
+    google = "platform = 'google'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
     lag = "seconds_between(event_time, sent_at)"
+    purchase = "lower(event_name) IN (SELECT name FROM conversion_names)"
     exprs = {
-        "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {AGE_LIMIT_S['meta']}",
+        "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
         "event_in_future": f"sent_at IS NOT NULL AND {lag} < -{FUTURE_SKEW_S}",
         "missing_action_source": f"{meta} AND action_source IS NULL",
         "website_missing_user_agent": f"{meta} AND {website} AND client_user_agent__present = 0",
         "website_missing_source_url": f"{meta} AND {website} AND event_source_url IS NULL",
-        "purchase_missing_value": "lower(event_name) = 'purchase' AND value IS NULL",
-        "purchase_missing_currency": "lower(event_name) = 'purchase' AND currency IS NULL",
+        "purchase_missing_value": f"{purchase} AND value IS NULL",
+        "purchase_missing_currency": f"{purchase} AND currency IS NULL",
         "invalid_currency": "currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM iso_4217 i WHERE i.code = upper(currency))",
-        "insufficient_customer_keys": f"({meta} AND {_weak_sql()}) OR (platform = 'google' AND "
-                                      "gclid__present = 0 AND em__present = 0 AND ph__present = 0)",
+        "insufficient_customer_keys": f"({meta} AND {_weak_sql()}) OR ({google} AND gclid__present = 0 "
+                                      "AND gbraid__present = 0 AND wbraid__present = 0 AND em__present = 0 AND ph__present = 0)",
         "unhashed_key": f"({hashed_plain})",
         "malformed_fbc": f"{meta} AND fbc__present = 1 AND fbc__valid = 0",
         "malformed_fbp": f"{meta} AND fbp__present = 1 AND fbp__valid = 0",
         "click_id_too_old": f"{meta} AND fbc__valid = 1 AND "
                             f"epoch_ms_of(event_time) - {validity.fbc_creation_ms('fbc')} > CAST({CLICK_MAX_AGE_DAYS} AS BIGINT) * 86400000",
+        "address_field_hashed": "(" + " OR ".join(f"{k}__hashed = 1" for k in validity.schema.ADDRESS_KEYS) + ")",
+        "gbraid_and_wbraid": f"{google} AND gbraid__present = 1 AND wbraid__present = 1",
+        "more_than_one_click_id": f"{google} AND gclid__present + gbraid__present + wbraid__present > 1",
+        "order_id_contains_pii": "platform IN ('google', 'ga4') AND (order_id LIKE '%@%' "
+                                 "OR full_match(order_id, '\\+?[0-9 ()-]{10,}'))",
+        "value_negative": "value < 0",
+        "consent_missing_ad_user_data": f"{google} AND consent_ad_user_data IS NULL",
+        "too_many_conversions_in_request": f"{google} AND request_size > {GOOGLE_MAX_CONVERSIONS_PER_REQUEST}",
+        "mp_backdated_over_72h": f"platform = 'ga4' AND sent_at IS NOT NULL AND {lag} > {GA4_BACKDATE_S}",
     }
     return ", ".join(f"CASE WHEN {e} THEN 1 ELSE 0 END AS {r}" for r, e in exprs.items())
 
@@ -90,10 +139,14 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
     ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
+    ws.from_rows("conversion_names", [("name", "VARCHAR")], [(n,) for n in conversion_names(ws)])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}
-        FROM (SELECT *, {_rules_sql()} FROM sv_flags) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        FROM (SELECT *, {_rules_sql()} FROM (
+            SELECT f.*, CASE WHEN f.request_id IS NULL THEN 0
+                             ELSE count(*) OVER (PARTITION BY f.platform, f.request_id) END AS request_size
+            FROM sv_flags f)) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """, params(ws))
     values = {}
     for plat, g in frame.groupby("platform", sort=True):

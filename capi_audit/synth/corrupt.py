@@ -14,7 +14,7 @@ PLANTS = (
     ("orders", "stray_header", "repeated header line", None),
     ("pixel_events", "bad_time", "not a time", "event_time"),
     ("pixel_events", "invalid_utf8", "invalid UTF-8", None),
-    ("server_events", "unknown_platform", "not meta or google", "platform"),
+    ("server_events", "unknown_platform", "not meta, google or ga4", "platform"),
     ("server_events", "too_many_fields", "too many fields", None),
     ("platform_report", "bad_date", "not a date", "date"),
 )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from capi_audit.synth import realism
 from capi_audit.synth.params import DEFECTS, ScenarioParams
 
 D = {name: i for i, name in enumerate(DEFECTS)}
@@ -122,6 +124,7 @@ class PlatformDay:
     keys: dict[str, np.ndarray]        # per-order key value (server row 1 and its retry), "" = absent
     key_labels: dict[str, np.ndarray]  # per-order defect labels for keys
     row_flags: dict[str, np.ndarray]   # per-order payload flags
+    google: Any = None                 # synth.google.GoogleDay on the google platform
 
 
 def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_number: int) -> OrderDay:
@@ -131,6 +134,7 @@ def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_numbe
     lam = params.orders_per_day * params.weekday_factors[start.weekday()]
     if day >= params.enable_day.get("meta", params.days):
         lam *= 1.0 + params.sales_growth_after_enable
+    lam *= realism.order_rate_noise(params, day)
     n = int(rng.poisson(lam))
     length = int(bounds[day + 1] - bounds[day])
     t0 = bounds[day] + np.sort(rng.integers(0, length, n))
@@ -143,7 +147,7 @@ def gen_orders(params: ScenarioParams, day: int, bounds: np.ndarray, first_numbe
     bnames = list(params.browsers)
     bshares = np.array([params.browsers[b][0] for b in bnames])
     bidx = rng.choice(len(bnames), n, p=bshares / bshares.sum())
-    is_test = rng.random(n) < params.test_order_rate
+    is_test = rng.random(n) < params.test_order_rate + realism.qa_test_share(params, day)
     value = np.round(rng.lognormal(np.log(55.0), 0.6, n), 2)
     cust = rng.integers(0, params.customer_pool, n)
     ids = np.array([f"ORD-{first_number + i:08d}" for i in range(n)], dtype=object)
@@ -162,6 +166,7 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     n = len(o.t0)
     enable = int(bounds[params.enable_day[platform]]) if platform in params.enable_day else 2**62
     loss = np.array([params.browsers[b][1] for b in params.browsers])[o.browser]
+    loss = loss + realism.capture_drift(params, o.day)
     lost = rng.random(n) < loss
     viol_px = rng.random(n) < params.pixel_despite_denied
     fired = ~lost & (~o.denied | viol_px)
@@ -204,8 +209,13 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
     flags.update(linkage.plant_key_mistakes(params, o, platform, pi, keys, labels, pools))
     flags.update(linkage.plant_requests(params, o, platform, pi, defect, sent, keys))
-    return PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
-                       retry_delay, rnd1, rnd2, keys, labels, flags)
+    out = PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
+                      retry_delay, rnd1, rnd2, keys, labels, flags)
+    if platform == "google":
+        from capi_audit.synth import google
+
+        out.google = google.plant(params.seed, o, out)
+    return out
 
 
 def _gen_keys(params: ScenarioParams, rng: np.random.Generator, o: OrderDay, platform: str,
@@ -327,12 +337,27 @@ def day_frames(params: ScenarioParams, o: OrderDay, pds: list[PlatformDay]) -> d
 
     orders["status"] = linkage.order_status(params, o)
     orders["Email"], orders["Phone"] = linkage.raw_identity(o)
-    pixel_parts, server_parts = [], []
+    pixel_parts, server_parts, extra = [], [], {}
     for pd_ in pds:
         pixel_parts.append(_pixel_rows(o, pd_, consent))
         server_parts.append(_server_rows(o, pd_, consent))
-    return {"orders": orders, "pixel_events": pd.concat(pixel_parts, ignore_index=True),
-            "server_events": pd.concat(server_parts, ignore_index=True)}
+        if pd_.google is not None:
+            from capi_audit.synth import google
+
+            server_parts[-1] = google.rewrite_server(server_parts[-1], o, pd_, pd_.google)
+            extra["enhancements"] = google.enhancement_rows(o, pd_.google)
+            pixel_parts.append(google.ga4_pixel_rows(o, pd_, pd_.google, consent))
+            server_parts.append(google.ga4_server_rows(o, pd_, pd_.google, consent))
+    pixel = pd.concat(pixel_parts, ignore_index=True)
+    pixel = _blank(pixel[[c for c in PIXEL_COLUMNS if c in pixel.columns]])
+    server = _blank(pd.concat(server_parts, ignore_index=True)[list(SERVER_COLUMNS)])
+    return {"orders": orders, "pixel_events": pixel, "server_events": server, **extra}
+
+
+def _blank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns a part did not have become empty strings (numbers keep their NaN)."""
+    text = [c for c in frame.columns if c not in ("value", "event_time")]
+    return frame.assign(**{c: frame[c].fillna("") for c in text})
 
 
 def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFrame:
@@ -354,11 +379,13 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     return out.sort_values(["event_time", "order_id"], kind="stable")
 
 
-SERVER_COLUMNS = ("platform", "event_name", "event_id", "event_time", "order_id", "value", "currency",
+PIXEL_COLUMNS = ("platform", "destination", "event_name", "event_id", "event_time", "order_id", "value", "currency",
+                 "fbp", "fbc", "gclid", "consent_ads", "page_url")
+SERVER_COLUMNS = ("platform", "destination", "event_name", "event_id", "event_time", "order_id", "value", "currency",
                   "sent_at", "action_source", "event_source_url", "em", "ph", "fn", "ln", "ge", "db",
                   "ct", "st", "zp", "country", "external_id", "client_ip_address",
-                  "client_user_agent", "fbc", "fbp", "gclid", "consent_ads",
-                  "data_processing_options", "status", "error", "request_id")
+                  "client_user_agent", "fbc", "fbp", "gclid", "consent_ads", "consent_ad_user_data",
+                  "data_processing_options", "status", "error", "request_id", "source_api")
 
 
 def _iso(ts: np.ndarray) -> list[str]:
@@ -394,6 +421,9 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         # leaves it unspecified
         cols["consent_ads"] = np.where(o.denied, np.where(p.ldu, "denied", ""), consent)
         cols["data_processing_options"] = ""
+    cols["consent_ad_user_data"] = ""
+    cols["destination"] = ""
+    cols["source_api"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
     from capi_audit.synth import linkage

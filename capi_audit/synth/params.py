@@ -90,6 +90,19 @@ class ScenarioParams:
     too_old_unlogged_share: float = 0.5
     old_batch_share: float = 0.5
     customer_pool: int = 100_000
+    # Realism of orders and reports (synth/realism.py, synth/reports.py); defaults plant none of it.
+    orders_day_cv: float = 0.0        # day-level gamma noise on the order rate (overdispersion)
+    capture_drift: float = 0.0        # extra browser loss rising linearly from 0 to this at the last day
+    qa_test_share: float = 0.0        # share of orders that are QA tests from 2 days before to 2 after go-live
+    report_share_pre: float = 1.0     # share of counted conversions the report attributes, before enablement
+    report_share_post: float = 1.0    # ... and after (a change in attributed share at enablement)
+    report_modelled: float = 0.0      # modelled conversions added, as a fraction of attributed ones
+    report_date_basis: str = "conversion"  # conversion | interaction | both
+    report_lag_probs: tuple[float, ...] = (0.45, 0.25, 0.15, 0.10, 0.05)  # click-to-conversion lag in days
+    report_immature_days: int = 0     # the last days are not yet restated (partly counted)
+    report_gap_days: tuple[int, ...] = ()  # scenario days missing from the report
+    burn_in_days: int = 2
+    settle_days: int = 3
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for truth.json."""
@@ -98,4 +111,6 @@ class ScenarioParams:
         d["platforms"] = list(self.platforms)
         d["countries"] = {k: list(v) for k, v in self.countries.items()}
         d["browsers"] = {k: list(v) for k, v in self.browsers.items()}
+        d["report_lag_probs"] = list(self.report_lag_probs)
+        d["report_gap_days"] = list(self.report_gap_days)
         return d

@@ -30,10 +30,14 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
     _shopify(_read(canonical, "orders"), out / "shopify_orders.csv")
     pixel = _read(canonical, "pixel_events")
     _pixel_urls(pixel[pixel.platform == "meta"], out / "meta_pixel_hits.txt")
-    _ga4(pixel[pixel.platform == "google"], out / "ga4_events.jsonl")
+    _google_tag(pixel[pixel.platform == "google"], out / "google_tag_hits.log")
+    _ga4(pixel[pixel.platform == "ga4"], out / "ga4_events.jsonl")
     server = _read(canonical, "server_events")
     _capi(server[server.platform == "meta"], out / "meta_capi_requests.jsonl")
     _clicks(server[server.platform == "google"], out / "google_click_conversions.csv")
+    _mp(server[server.platform == "ga4"], out / "ga4_mp_requests.jsonl")
+    if (canonical / "enhancements.csv").exists():
+        _enhancements(_read(canonical, "enhancements"), out / "google_enhancements.jsonl")
     report = _read(canonical, "platform_report")
     _meta_ads(report[report.platform == "meta"], out / "meta_ads_export.csv")
     _google_report(report[report.platform == "google"], out / "google_ads_report.csv")
@@ -43,13 +47,19 @@ def write_real_formats(canonical: Path, out: Path, *, timezone: str, enabled: di
     sources = [
         ("orders", "shopify_orders.csv", "shopify_orders", ""),
         ("pixel_events", "meta_pixel_hits.txt", "meta_pixel_hits", ""),
-        ("pixel_events", "ga4_events.jsonl", "ga4_export", ""),
+        ("pixel_events", "google_tag_hits.log", "google_tag_hits", f'options = {{ actions = {{ "{ADS_LABEL}" = "Purchase" }} }}'),
+        ("pixel_events", "ga4_events.jsonl", "ga4_export", f'options = {{ measurement_id = "{GA4_ID}" }}'),
+        ("server_events", "ga4_mp_requests.jsonl", "ga4_mp_payload", ""),
         ("server_events", "meta_capi_requests.jsonl", "meta_capi_payload", ""),
         ("server_events", "google_click_conversions.csv", "google_ads_click_conversions",
-         'columns = { sent_at = "Sent At", order_id = "Shop Order ID", status = "Upload Status" }'),
+         'columns = { sent_at = "Sent At", order_id = "Shop Order ID", status = "Upload Status", ct = "City", '
+         'st = "Region", zp = "Postal Code", country = "Country" }'),
         ("platform_report", "meta_ads_export.csv", "meta_ads_export", ""),
         ("platform_report", "google_ads_report.csv", "google_ads_report", ""),
     ]
+    if (out / "google_enhancements.jsonl").exists():
+        sources.append(("enhancements", "google_enhancements.jsonl", "google_upload_log",
+                        f'options = {{ actions = {{ "{ADS_ACTION}" = "Purchase" }} }}'))
     for table, path, fmt, extra in sources:
         lines += ["", "[[sources]]", f'table = "{table}"', f'path = "{path}"', f'format = "{fmt}"']
         if extra:
@@ -85,6 +95,58 @@ def _pixel_urls(px: pd.DataFrame, path: Path) -> None:
                       ("fbp", r.fbp), ("fbc", r.fbc), ("dl", r.page_url)]
             q = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params if v)
             fh.write(f"https://www.facebook.com/tr/?{q}\n")
+
+
+ADS_ID, ADS_LABEL = "987654321", "AbC-D_efGhI"
+GA4_ID = "G-SYNTH0001"
+ADS_ACTION = "customers/1234567890/conversionActions/555"
+
+
+def _enhancements(enh: pd.DataFrame, path: Path) -> None:
+    """Enhanced conversions for web as logged Google Ads API adjustment uploads (one request per day)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for day, g in enh.groupby(enh.adjusted_at.str[:10], sort=True):
+            adj = [{"conversionAction": ADS_ACTION, "adjustmentType": "ENHANCEMENT", "orderId": r.order_id,
+                    "adjustmentDateTime": r.adjusted_at.replace("T", " ").replace("Z", "+00:00")} for r in g.itertuples()]
+            fh.write(json.dumps({"timestamp": f"{day}T23:59:59Z", "request": {"conversionAdjustments": adj},
+                                 "response": {"results": [{} for _ in adj]}}) + "\n")
+
+
+def _google_tag(px: pd.DataFrame, path: Path) -> None:
+    """Google Ads conversion hits as access-log lines (gcs carries ad_storage; gcd ad_user_data)."""
+    gcs = {"granted": "&gcs=G111", "denied": "&gcs=G100", "": ""}
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in px.itertuples():
+            t = dt.datetime.fromtimestamp(int(r.event_time) / 1000, dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            q = f"label={ADS_LABEL}&oid={quote(r.event_id)}"
+            if r.value:
+                q += f"&value={r.value}"
+            if r.currency:
+                q += f"&currency_code={r.currency}"
+            if r.gclid:
+                q += f"&gclaw={quote(r.gclid)}"
+            # Advanced Consent Mode: a hit in denied ad storage without a click id is a cookieless
+            # ping (no _gcl_au cookie id); every other hit carries the cookie id
+            if not (r.consent_ads == "denied" and not r.gclid):
+                q += "&auid=1.1700000000"
+            q += gcs[r.consent_ads]
+            fh.write(f'81.2.69.160 - - [{t}] "GET /pagead/conversion/{ADS_ID}/?{q} HTTP/1.1" 200 42\n')
+
+
+def _mp(sv: pd.DataFrame, path: Path) -> None:
+    """GA4 Measurement Protocol requests as a server logs them (one request per event)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in sv.itertuples():
+            body: dict = {"client_id": "555.1700000000", "timestamp_micros": int(r.event_time) * 1_000_000,
+                          "events": [{"name": r.event_name, "params": {"transaction_id": r.event_id,
+                                                                       "value": float(r.value), "currency": r.currency}}]}
+            if r.consent_ad_user_data:
+                body["consent"] = {"ad_user_data": r.consent_ad_user_data.upper()}
+            if r.country:
+                body["user_data"] = {"address": [{"country": r.country}]}
+            fh.write(json.dumps({"timestamp": r.sent_at, "body": body,
+                                 "url": f"https://www.google-analytics.com/mp/collect?measurement_id={r.destination}"
+                                        "&api_secret=REDACTED"}) + "\n")
 
 
 def _ga4(px: pd.DataFrame, path: Path) -> None:
@@ -137,11 +199,14 @@ def _clicks(sv: pd.DataFrame, path: Path) -> None:
         fh.write("Parameters:TimeZone=UTC\n")
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["Google Click ID", "Conversion Name", "Conversion Time", "Conversion Value", "Conversion Currency",
-                    "Order ID", "Email", "Phone Number", "Ad User Data", "Sent At", "Shop Order ID", "Upload Status"])
+                    "Order ID", "Email", "Phone Number", "Ad User Data", "Sent At", "Shop Order ID", "Upload Status",
+                    "City", "Region", "Postal Code", "Country"])
         for r in sv.itertuples():
             t = dt.datetime.fromtimestamp(int(r.event_time), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            aud = getattr(r, "consent_ad_user_data", "") or ""
             w.writerow([r.gclid, r.event_name, t, r.value, r.currency, r.event_id, r.em, r.ph,
-                        {"granted": "Granted", "denied": "Denied"}.get(r.consent_ads, ""), r.sent_at, r.order_id, r.status])
+                        {"granted": "Granted", "denied": "Denied"}.get(aud, ""), r.sent_at, r.order_id, r.status,
+                        r.ct, r.st, r.zp, r.country])
 
 
 def _meta_ads(rep: pd.DataFrame, path: Path) -> None:
@@ -157,7 +222,12 @@ def _google_report(rep: pd.DataFrame, path: Path) -> None:
         fh.write("Conversions report\n")
         fh.write("All time\n")
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["Day", "Conversion action", "Conversions", "Conv. value"])
-        for r in rep.itertuples():
-            w.writerow([r.date, r.event_name, f"{float(r.conversions):,.2f}", " --"])
-        w.writerow(["Total: Account", "", f"{rep.conversions.astype(float).sum():,.2f}", " --"])
+        # both columns, as Google's UI offers them: `Conversions` dated by the ad click (here 30 % of
+        # a day's conversions followed a click the day before) and `Conversions (by conv. time)`
+        # dated by the conversion; the loader must pick the latter
+        w.writerow(["Day", "Conversion action", "Conversions", "Conversions (by conv. time)", "Conv. value"])
+        conv = rep.conversions.astype(float).to_numpy()
+        by_click = 0.7 * conv + 0.3 * pd.Series(conv).shift(-1, fill_value=0.0).to_numpy()
+        for r, clicked in zip(rep.itertuples(), by_click, strict=True):
+            w.writerow([r.date, r.event_name, f"{clicked:,.2f}", f"{float(r.conversions):,.2f}", " --"])
+        w.writerow(["Total: Account", "", f"{by_click.sum():,.2f}", f"{rep.conversions.astype(float).sum():,.2f}", " --"])

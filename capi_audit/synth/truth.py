@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from capi_audit.synth import linkage as linkage_truth
+from capi_audit.synth.effect_truth import EffectTruth
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
 from capi_audit.synth.params import ScenarioParams
 
@@ -81,11 +81,26 @@ class Truth:
         self.bounds = bounds
         self.p: dict[str, PlatformTruth] = {pl: PlatformTruth() for pl in params.platforms}
         self.rows_written: Counter = Counter()
+        from capi_audit.synth.google import GoogleTruth
+
+        self.google = GoogleTruth()
+        # §3.3–§3.5 truth (synth/effect_truth.py); the written report per platform (synth/reports.py)
+        self.effect = EffectTruth(params, bounds) if full else None
+        self.report_written: dict[str, np.ndarray] = {}
 
     def add_day(self, o: OrderDay, pds: list[PlatformDay]) -> None:
         """Fold one day's labels into the sums."""
         for p in pds:
             self._platform_day(o, p, self.p[p.platform])
+        if self.effect is not None:
+            self.effect.add_day(o, pds)
+
+    def report_counts(self, platform: str) -> np.ndarray:
+        """The platform's count per day behind its report (test orders included)."""
+        if self.effect is not None:
+            return self.effect.count_all[platform]
+        t = self.p[platform]
+        return np.array([t.report.get((d, "Purchase"), 0.0) for d in range(self.params.days)])
 
     def _platform_day(self, o: OrderDay, p: PlatformDay, t: PlatformTruth) -> None:
         nt = ~o.is_test
@@ -160,11 +175,32 @@ class Truth:
         c["granted_no_pixel"] += int((granted & ~has_px).sum())
         c["granted_post"] += int((granted & (o.t0 >= E)).sum())
         c["granted_post_no_server"] += int((granted & (o.t0 >= E) & ~sent_any).sum())
-        c["pixel_fired_without_consent"] += int((denied & has_px).sum())
-        c["server_sent_without_consent"] += int((denied & sent_any & ~p.ldu).sum())
+        self._consent_rules(o, p, c, denied, has_px, sent_any)
         # ---- server rows: match keys, validation, latency (all sent rows, test orders out) ----
         if self.full:  # these sums grow with the data (value counts, latencies)
             self._server_rows(o, p, t, nt)
+            if p.google is not None:
+                self.google.add(o, p, p.google)
+                self.google.add_ga4(o, p, p.google)
+
+    @staticmethod
+    def _consent_rules(o, p, c, denied, has_px, sent_any) -> None:
+        """Violations under design §3.6: Meta LDU restricts US orders only; Google sends are
+        restricted when marked ad_user_data denied (planted with the same label); a Google tag hit
+        for a denied order violates only with a click id (else it is a cookieless ping)."""
+        if p.platform == "meta":
+            restricted = p.ldu & (o.country == "US")
+            identifying = has_px
+        else:
+            restricted = p.ldu
+            on_hit = p.row_flags["pixel_gclid"] & (p.keys["gclid"] != "")
+            identifying = has_px & on_hit
+            rows = p.fired.astype(int) + p.reload.astype(int)
+            c["cookieless_pings"] += int((rows * (o.denied & ~on_hit)).sum())
+        c["pixel_fired_without_consent"] += int((denied & identifying).sum())
+        c["server_sent_without_consent"] += int((denied & sent_any & ~restricted).sum())
+        c["server_sent_restricted"] += int((denied & sent_any & restricted).sum())
+        c["ldu_outside_us"] += int((denied & sent_any & p.ldu & (o.country != "US")).sum()) if p.platform == "meta" else 0
 
     def _replay(self, o, p, t, S, k0s, idm, rnew, name, smiss, pid, W) -> None:
         b = self.bounds
@@ -245,17 +281,29 @@ class Truth:
         out: dict[str, Any] = {"load": {k: {"rows_read": v, "rows_loaded": v, "rows_rejected": 0}
                                         for k, v in sorted(self.rows_written.items())},
                                "linkage": {}, "dedup": {}, "double_counting": {}, "recovery": {}, "match_keys": {},
-                               "consent": {}, "validation": {}, "latency": {}}
+                               "consent": {}, "validation": {}, "latency": {},
+                               "google": {"available": False, "reason": "no Google Ads events loaded"}}
         for pl, t in self.p.items():
             out["linkage"][pl] = linkage_truth.linkage_result(t)
             out["dedup"][pl] = self._dedup(pl, t)
             out["double_counting"][pl] = {cls: linkage_truth.dc_result(c) for cls, c in sorted(t.dc2.items())
                                           if c["orders_matched"]}
-            out["recovery"][pl] = {self.params_conversion: self._recovery(pl, t)}
+            if self.effect is not None:
+                out.setdefault("capi_effect", {})[pl] = self.effect.capi_effect(pl)
+                out["recovery"][pl] = self.effect.recovery(pl, self.report_written[pl])
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)
             out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES}
             out["latency"][pl] = self._latency(pl, t)
+            if pl == "google" and self.google.c["server_rows"]:
+                out["match_keys"][pl].update(self.google.match_keys())
+                out["consent"][pl]["cookieless_pings"] = t.consent["cookieless_pings"]
+                out["validation"][pl]["address_field_hashed"] = self.google.c["address_field_hashed"]
+                out["validation"][pl]["consent_missing_ad_user_data"] = self.google.c["consent_missing_ad_user_data"]
+                out["google"] = self.google.section(out["match_keys"][pl]["identifier_tiers"])
+                for sec, vals in self.google.ga4_sections().items():
+                    if vals:
+                        out[sec]["ga4"] = vals
         return out
 
     params_conversion = "Purchase"
@@ -265,7 +313,8 @@ class Truth:
         ed = self.params.enable_day[pl]
         for ev, c in sorted(t.dedup.items()):
             exp = sum(v for (day, e), v in t.expected.items() if e == ev and day >= ed)
-            rep = sum(v for (day, e), v in t.report.items() if e == ev and day >= ed)
+            written = self.report_written.get(pl)
+            rep = float(np.nansum(written[ed:])) if written is not None else 0.0
             res[ev] = linkage_truth.dedup_result(c)
             res[ev]["expected_platform_count"] = int(exp)
             # the written report carries the conversion event only
@@ -279,36 +328,6 @@ class Truth:
                 "test_event_code_counted": 0}
         return res
 
-    def _recovery(self, pl: str, t: PlatformTruth) -> dict[str, Any]:
-        ed, days = self.params.enable_day[pl], self.params.days
-        pre_days, post_days = ed, days - ed
-        orders_d = np.array([t.orders_per_day.get(d, 0) for d in range(days)], dtype=float)
-        rep_d = np.array([t.report.get((d, "Purchase"), 0.0) for d in range(days)])
-        o_pre, o_post = orders_d[:ed].mean(), orders_d[ed:].mean()
-        r_pre, r_post = rep_d[:ed].mean(), rep_d[ed:].mean()
-        c_pre, c_post = r_pre / o_pre, r_post / o_post
-        net_new = c_pre * (o_post - o_pre)
-        meas = (c_post - c_pre) * o_post
-        recovered = t.rec["orders_post_server_only"] / post_days
-        dbl = t.dc_conv_extra / post_days
-        n_pre, n_post = int(orders_d[:ed].sum()), int(orders_d[ed:].sum())
-        pval = stats.binomtest(n_post, n_pre + n_post, post_days / days).pvalue
-        return {
-            **{k: int(t.rec[k]) for k in ("orders_post_pixel_and_server", "orders_post_server_only",
-                                          "orders_post_pixel_only", "orders_post_unreported")},
-            "pre_days": pre_days, "post_days": post_days,
-            "reported_per_day_pre": r_pre, "reported_per_day_post": r_post,
-            "orders_per_day_pre": o_pre, "orders_per_day_post": o_post,
-            "capture_rate_pre": c_pre, "capture_rate_post": c_post,
-            "reported_change_per_day": r_post - r_pre,
-            "net_new_per_day": net_new,
-            "measurement_change_per_day": meas,
-            "recovered_per_day": recovered,
-            "double_counted_per_day": dbl,
-            "unexplained_per_day": meas - recovered - dbl,
-            "sales_change_p_value": float(pval),
-        }
-
     def _consent(self, t: PlatformTruth) -> dict[str, Any]:
         c = t.consent
         div = lambda a, b: a / b if b else None  # noqa: E731
@@ -320,6 +339,12 @@ class Truth:
             "server_gap_rate": div(c["granted_post_no_server"], c["granted_post"]),
             "pixel_fired_without_consent": c["pixel_fired_without_consent"],
             "server_sent_without_consent": c["server_sent_without_consent"],
+            "server_sent_restricted": c["server_sent_restricted"],
+            "ldu_outside_us": c["ldu_outside_us"],
+            "denied_rate_n": c["known"], "consent_drop_rate_n": c["known"], "browser_loss_rate_n": c["granted"],
+            "server_gap_rate_n": c["granted_post"],
+            "by_consent_type": {"ad_storage": {"denied_rate": div(c["denied"], c["known"]), "denied_rate_n": c["known"]},
+                                "ad_user_data": {"denied_rate": None, "denied_rate_n": 0}},
         }
 
     def _match_keys(self, t: PlatformTruth) -> dict[str, Any]:

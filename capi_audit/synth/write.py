@@ -14,9 +14,12 @@ import pyarrow.parquet as pq
 
 from capi_audit.synth.generate import build_pools, day_bounds, day_frames, gen_orders, gen_platform
 from capi_audit.synth.params import ScenarioParams
+from capi_audit.synth.reports import report_frame
 from capi_audit.synth.truth import Truth
 
 TABLE_FILES = ("orders", "pixel_events", "server_events", "platform_report")
+# Written only when the scenario plants them (synth.google: enhanced conversions for web).
+OPTIONAL_FILES = ("enhancements",)
 NUMERIC = {"value": pa.float64(), "event_time": pa.int64(), "conversions": pa.float64()}
 
 
@@ -67,7 +70,7 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     bounds = day_bounds(params)
     pools = build_pools(params)
     suffix = ".csv" if fmt == "csv" else ".parquet"
-    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES}
+    sinks = {t: _Sink(out / f"{t}{suffix}", fmt) for t in TABLE_FILES + OPTIONAL_FILES}
     tr = Truth(params, bounds, full=truth)
     number = 1
     for day in range(params.days):
@@ -79,13 +82,15 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
             if len(frame):
                 sinks[name].write(frame)
         tr.add_day(o, pds)
-    report = _report_frame(params, bounds, tr)
+    report, tr.report_written = report_frame(params, {pl: tr.report_counts(pl) for pl in params.platforms})
     sinks["platform_report"].write(report)
     for s in sinks.values():
         s.close()
     for name, s in sinks.items():
-        tr.rows_written[name] = s.rows
-    (out / "audit.toml").write_text(audit_toml(params, suffix), encoding="utf-8")
+        if name in TABLE_FILES or s.rows:
+            tr.rows_written[name] = s.rows
+    extra = tuple(t for t in OPTIONAL_FILES if sinks[t].rows)
+    (out / "audit.toml").write_text(audit_toml(params, suffix, extra), encoding="utf-8")
     result: dict[str, Any] = {"events": sinks["pixel_events"].rows + sinks["server_events"].rows,
                               "orders": sinks["orders"].rows}
     if real:
@@ -101,27 +106,13 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
     return result
 
 
-def _report_frame(params: ScenarioParams, bounds: np.ndarray, tr: Truth) -> pd.DataFrame:
-    start = dt.date.fromisoformat(params.start)
-    rows = []
-    for pl in params.platforms:
-        t = tr.p[pl]
-        # Like a real export, the report carries the conversion event only.
-        for ev in ("Purchase",):
-            for d in range(params.days):
-                n = t.report.get((d, ev), 0.0)
-                rows.append({"platform": pl, "date": (start + dt.timedelta(days=d)).isoformat(),
-                             "event_name": ev, "conversions": float(n), "source": "total"})
-    return pd.DataFrame(rows, columns=["platform", "date", "event_name", "conversions", "source"])
-
-
 def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
     """CAPI enable time per platform (local midnight of its enable day), as UTC ISO strings."""
     return {pl: dt.datetime.fromtimestamp(int(bounds[d]), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for pl, d in sorted(params.enable_day.items()) if pl in params.platforms}
 
 
-def audit_toml(params: ScenarioParams, suffix: str) -> str:
+def audit_toml(params: ScenarioParams, suffix: str, extra: tuple[str, ...] = ()) -> str:
     """The audit.toml that loads a written scenario."""
     bounds = day_bounds(params)
     lines = [
@@ -130,11 +121,13 @@ def audit_toml(params: ScenarioParams, suffix: str) -> str:
         f'timezone = "{params.timezone}"',
         "dedup_window_hours = 48",
         'conversion_event = "Purchase"',
+        f"burn_in_days = {params.burn_in_days}",
+        f"settle_days = {params.settle_days}",
         "",
         "[capi_enabled_at]",
     ]
     lines += [f'{pl} = "{ts}"' for pl, ts in enabled_at(params, bounds).items()]
-    for t in TABLE_FILES:
+    for t in TABLE_FILES + extra:
         lines += ["", "[[sources]]", f'table = "{t}"', f'path = "{t}{suffix}"', 'format = "canonical"']
         if t == "orders":  # raw customer columns: hashed locally into identities, never stored
             lines.append('columns = { email = "Email", phone = "Phone" }')

@@ -1,0 +1,157 @@
+"""`google_tag_hits`: browser Google tag requests -> pixel_events, platform per request:
+
+- Google Ads conversion hits, `/pagead/conversion/<conversion id>/?label=…` -> platform `google`.
+  `oid` (or `transaction_id`) is the transaction id, `value`, `currency_code`, click ids from
+  `gclid` / `gclaw` (the `_gcl_aw` cookie), `gbraid` / `gclgb`, `wbraid`, or the page URL in `url`;
+  advanced-matching `em=tv.1~em.<hash>`. The conversion action is `AW-<id>/<label>` unless the
+  source maps labels to action names: `options = { actions = { "<label>" = "Purchase" } }` (the
+  action name is then the destination and event name, so a tag hit and an upload to the same
+  action share the dedup key, design v2 §3.0). Redirect copies of the same hit
+  (`/pagead/1p-conversion/`) and remarketing hits (`/pagead/viewthroughconversion/`) are skipped
+  and counted, not loaded: counting them would count one conversion twice.
+- GA4 gtag hits, `/g/collect?v=2&tid=G-…&en=purchase&ep.transaction_id=…` -> platform `ga4`,
+  one row per event (a POST body carries one event per line); `epn.value` / `ep.value`, `cu`.
+
+Both read `gcs` (ad_storage) and `gcd` (ad_storage, ad_user_data; capi_audit.io.consent_mode).
+A hit in denied storage (ad_storage for Ads, analytics_storage for GA4) carrying no click id and
+no `auid` cookie id is a cookieless Advanced Consent Mode ping (`cookieless`; https://support.google.com/google-ads/answer/10000067). The
+page URL is kept without its query string. Any other request is skipped and counted.
+
+The same reader takes server-side GTM request logs: the browser's hits as the server container
+received them (JSON lines with `url`/`body`/`timestamp`, or access-log lines).
+Parameter names are those seen in captures of gtag.js; Google does not document them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capi_audit import schema
+from capi_audit.errors import InputError
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
+from capi_audit.io.requests import stage_requests, url_param
+
+if TYPE_CHECKING:
+    from capi_audit.config import SourceSpec
+    from capi_audit.workspace import Workspace
+
+ADS_PATH = r"/pagead/conversion/([0-9]+)/?(\?|$)"
+GA4_PATH = r"/g/collect/?(\?|$)"
+
+
+def _p(name: str) -> str:
+    return url_param(name, "params")
+
+
+def _page_param(name: str) -> str:
+    # a click id carried in the (URL-encoded) page address the hit reports
+    return f"NULLIF(regexp_extract(coalesce({_p('url')}, {_p('dl')}, ''), '[?&]{name}=([^&#]*)', 1), '')"
+
+
+def _strip_query(expr: str) -> str:
+    return f"NULLIF(regexp_replace({expr}, '[?#].*$', ''), '')"
+
+
+class GoogleTagHitsReader(Reader):
+    """Google Ads conversion and GA4 gtag requests (URLs, access logs, sGTM logs, HAR)."""
+
+    name = "google_tag_hits"
+    tables = ("pixel_events",)
+    options = {"actions": dict, "event_name": str}  # noqa: RUF012
+
+    def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
+        """Stage one row per conversion hit / GA4 event; count and skip other requests."""
+        ensure_file(file)
+        actions = spec.options.get("actions", {})
+        if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
+            raise InputError(f"{file}: options.actions must map conversion labels to action names")
+        note = stage_requests(ws, file)
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _req AS
+            SELECT *, url IS NOT NULL AND regexp_matches(url, '{ADS_PATH}') AS is_ads,
+                   url IS NOT NULL AND regexp_matches(url, '{GA4_PATH}') AS is_ga4
+            FROM _req
+        """)
+        # one row per event: a GA4 POST body holds one event per line (its own parameters first,
+        # then the request's shared ones); an Ads hit is one conversion
+        ws.execute("""
+            CREATE OR REPLACE TEMP TABLE _hits AS
+            SELECT line, url, started, is_ads, is_ga4, sub,
+                '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
+            FROM (
+                SELECT r.*, b.sub, b.body_line FROM _req r
+                CROSS JOIN LATERAL (
+                    SELECT generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
+                    FROM (SELECT CASE WHEN r.is_ga4 AND r.body IS NOT NULL AND trim(r.body) <> ''
+                                      THEN list_filter(string_split(replace(r.body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
+                                      ELSE [NULL::VARCHAR] END AS parts)
+                ) b
+            )
+        """)
+        ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
+        if actions:
+            ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
+                       {"k": list(actions), "v": list(actions.values())})
+        conv_id = f"regexp_extract(url, '{ADS_PATH}', 1)"
+        label = _p("label")
+        ad_storage = f"coalesce({gcs_ad_storage_sql(_p('gcs'))}, {gcd_sql(_p('gcd'), 'ad_storage')})"
+        analytics = f"coalesce({gcs_analytics_storage_sql(_p('gcs'))}, {gcd_sql(_p('gcd'), 'analytics_storage')})"
+        gclid = f"coalesce({_p('gclid')}, {_p('gclaw')}, {_page_param('gclid')})"
+        gbraid = f"coalesce({_p('gbraid')}, {_p('gclgb')}, {_page_param('gbraid')})"
+        wbraid = f"coalesce({_p('wbraid')}, {_page_param('wbraid')})"
+        em = f"NULLIF(regexp_extract(coalesce({_p('em')}, ''), '(?:^|~)em\\.([^~]+)', 1), '')"
+        action = ("(SELECT action FROM _amap WHERE _amap.k = " + label + " OR _amap.k = " + conv_id
+                  + " || '/' || " + label + " LIMIT 1)")
+        fields = {
+            "platform": "CASE WHEN is_ads THEN 'google' ELSE 'ga4' END",
+            "destination": f"CASE WHEN is_ads THEN coalesce({action}, 'AW-' || {conv_id} || '/' || coalesce({label}, '')) "
+                           f"ELSE {_p('tid')} END",
+            "event_name": f"CASE WHEN is_ads THEN coalesce({action}, CAST($ev AS VARCHAR)) ELSE {_p('en')} END",
+            "event_id": f"CASE WHEN is_ads THEN coalesce({_p('oid')}, {_p('transaction_id')}) "
+                        f"ELSE coalesce({_p('ep.transaction_id')}, {_p('transaction_id')}) END",
+            "event_time": "started",
+            "value": f"CASE WHEN is_ads THEN {_p('value')} ELSE coalesce({_p('epn.value')}, {_p('ep.value')}) END",
+            "currency": f"CASE WHEN is_ads THEN coalesce({_p('currency_code')}, {_p('currency')}) ELSE {_p('cu')} END",
+            "gclid": gclid, "gbraid": gbraid, "wbraid": wbraid,
+            "em": f"CASE WHEN is_ads THEN {em} END",
+            "consent_ads": ad_storage,
+            "consent_ad_user_data": gcd_sql(_p("gcd"), "ad_user_data"),
+            # the storage that decides whether the hit carries cookies: ad_storage for the Ads tag,
+            # analytics_storage for GA4
+            "cookieless": f"CASE WHEN (CASE WHEN is_ads THEN {ad_storage} ELSE {analytics} END) = 'denied' "
+                          f"AND {gclid} IS NULL AND {gbraid} IS NULL AND {wbraid} IS NULL AND {_p('auid')} IS NULL "
+                          "THEN 'true' ELSE 'false' END",
+            "page_url": _strip_query(f"coalesce({_p('url')}, {_p('dl')})"),
+        }
+        sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
+        ws.drop("_stage")
+        ws.execute(f"""
+            CREATE TEMP TABLE _stage AS
+            SELECT row_number() OVER (ORDER BY line, sub) AS _rec, line AS _line, {sel}
+            FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY line, sub
+        """, {"ev": spec.options.get("event_name", ws.config.conversion_event)})
+        ws.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _skip AS
+            SELECT count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4) AS other,
+                   count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL) AS no_event,
+                   count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/')) AS copies
+            FROM _hits
+        """)
+        other, no_event, copies = ws.rows("SELECT other, no_event, copies FROM _skip")[0]
+        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
+        ws.execute("CREATE TEMP TABLE _reader_rejects AS "
+                   "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
+                   "UNION ALL SELECT * FROM _refused")
+        for t in ("_refused", "_req", "_hits", "_amap", "_skip"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        skipped = int(other) + int(no_event)
+        notes = [n for n in (
+            note,
+            f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
+            f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
+            f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else "",
+        ) if n]
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=skipped, note="; ".join(notes))

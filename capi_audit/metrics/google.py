@@ -1,0 +1,258 @@
+"""Google Ads measurement health (summary section `google`), per conversion action.
+
+- **Enhanced conversions for web** (`enhanced_conversions`): an enhancement adds hashed customer
+  data to a conversion the tag recorded, matched by order id (= the tag's transaction_id) within
+  one conversion action, and must arrive within 24 h of the conversion
+  (https://developers.google.com/google-ads/api/docs/conversions/upload-online). `coverage` =
+  tag conversions (distinct action × transaction_id) enhanced within 24 h / tag conversions with
+  a transaction id (`n`); `enhanced_late` (matched after 24 h), `tag_conversions_without_order_id`
+  (cannot be enhanced: MISSING_ORDER_ID_FOR_WEBPAGE) and `enhancements_without_tag_conversion`
+  (an enhancement whose action and order id match no tag conversion: Google answers
+  CONVERSION_NOT_FOUND; it adds nothing). Enhancements are never conversions: they live in their
+  own table and no count includes them. Rejected enhancements are left out.
+- **Click ids** (`click_ids`): share of server conversions carrying gclid / gbraid / wbraid / any
+  (`n` = server conversions), both braids set, and the click's age where the click is seen in the
+  browser logs (first pixel hit carrying the same id): `click_age_known`, `median_click_age_days`,
+  `over_click_window` (older than the action's click-through window, default 90 days, the
+  maximum: https://support.google.com/google-ads/answer/3123169; Google answers EXPIRED_EVENT).
+- **Upload errors** (`upload_errors`): server events with a Google error reason, by reason
+  (partial-failure codes such as EXPIRED_EVENT, CLICK_NOT_FOUND, Data Manager reasons), and the
+  rejected share (`rejected_rate`, `n` = uploads with a logged status).
+- **Primary action overlap** (`primary_action_overlap`): orders counted by two or more primary
+  conversion actions (conversion classes of the counted units): Google counts both, so each is
+  a double count by design of the catalogue (https://support.google.com/google-ads/answer/6386790).
+- **Identifier tiers** (`identifier_tiers`): Google's tiers per action (strong: email / phone /
+  full address; click: gclid / gbraid / wbraid; none) from the match-key flags.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from capi_audit.metrics.common import (
+    Headline,
+    local_date,
+    median,
+    params,
+    prepare,
+    ratio,
+    seconds_between,
+    tidy,
+)
+
+if TYPE_CHECKING:
+    from capi_audit.workspace import Workspace
+
+ENHANCE_WINDOW_S = 24 * 3600
+CLICK_WINDOW_DAYS = 90
+NOT_TEST = "NOT EXISTS (SELECT 1 FROM test_orders t WHERE t.order_id = {col})"
+
+_ENH_SQL = f"""
+WITH tag AS (
+    SELECT destination, event_id, min(event_time) AS t FROM pixel_events p
+    WHERE platform = 'google' AND event_id IS NOT NULL AND {NOT_TEST.format(col='p.event_id')}
+    GROUP BY destination, event_id
+),
+enh AS (
+    SELECT destination, order_id, min(adjusted_at) AS a FROM enhancements e
+    WHERE platform = 'google' AND (status IS NULL OR lower(status) <> 'rejected')
+    GROUP BY destination, order_id
+)
+SELECT tag.destination, {local_date('tag.t')} AS day, count(*) AS tag_conversions,
+    sum(CASE WHEN enh.order_id IS NOT NULL AND {seconds_between('tag.t', 'enh.a')} <= {ENHANCE_WINDOW_S} THEN 1 ELSE 0 END) AS enhanced_24h,
+    sum(CASE WHEN enh.order_id IS NOT NULL AND {seconds_between('tag.t', 'enh.a')} > {ENHANCE_WINDOW_S} THEN 1 ELSE 0 END) AS enhanced_late
+FROM tag LEFT JOIN enh ON enh.order_id = tag.event_id
+    AND (enh.destination = tag.destination OR (enh.destination IS NULL AND tag.destination IS NULL))
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+_ORPHAN_SQL = """
+SELECT count(*) FROM (SELECT DISTINCT destination, order_id FROM enhancements e
+    WHERE platform = 'google' AND (status IS NULL OR lower(status) <> 'rejected')) e
+WHERE NOT EXISTS (SELECT 1 FROM pixel_events p WHERE p.platform = 'google' AND p.event_id = e.order_id
+                  AND (p.destination = e.destination OR (p.destination IS NULL AND e.destination IS NULL)))
+"""
+
+_CLICK_CTE = f"""
+WITH seen AS (
+    SELECT click_id, min(event_time) AS first_seen FROM (
+        SELECT gclid AS click_id, event_time FROM pixel_events WHERE gclid IS NOT NULL
+        UNION ALL SELECT gbraid, event_time FROM pixel_events WHERE gbraid IS NOT NULL
+        UNION ALL SELECT wbraid, event_time FROM pixel_events WHERE wbraid IS NOT NULL
+    ) GROUP BY click_id
+),
+s AS (
+    SELECT s.destination, s.gclid, s.gbraid, s.wbraid, s.event_time, coalesce(s.gclid, s.gbraid, s.wbraid) AS click_id
+    FROM server_events s
+    WHERE s.platform = 'google' AND (s.order_id IS NULL OR {NOT_TEST.format(col='s.order_id')})
+),
+a AS (
+    SELECT s.*, {seconds_between('seen.first_seen', 's.event_time')} / CAST(86400 AS DOUBLE) AS age_days
+    FROM s LEFT JOIN seen ON seen.click_id = s.click_id
+)
+"""
+_CLICK_SQL = _CLICK_CTE + f"""
+SELECT destination, count(*) AS events,
+    sum(CASE WHEN gclid IS NOT NULL THEN 1 ELSE 0 END) AS with_gclid,
+    sum(CASE WHEN gbraid IS NOT NULL THEN 1 ELSE 0 END) AS with_gbraid,
+    sum(CASE WHEN wbraid IS NOT NULL THEN 1 ELSE 0 END) AS with_wbraid,
+    sum(CASE WHEN click_id IS NOT NULL THEN 1 ELSE 0 END) AS with_any,
+    sum(CASE WHEN gbraid IS NOT NULL AND wbraid IS NOT NULL THEN 1 ELSE 0 END) AS gbraid_and_wbraid,
+    sum(CASE WHEN age_days IS NOT NULL THEN 1 ELSE 0 END) AS click_age_known,
+    sum(CASE WHEN age_days > $window THEN 1 ELSE 0 END) AS over_click_window,
+    {median('age_days')} AS median_click_age_days
+FROM a GROUP BY destination ORDER BY destination
+"""
+
+_ERR_SQL = f"""
+SELECT coalesce(source_api, 'unknown') AS source_api, coalesce(error, '(none)') AS error,
+    coalesce(lower(status), 'unknown') AS status, count(*) AS events
+FROM server_events s
+WHERE platform = 'google' AND (s.order_id IS NULL OR {NOT_TEST.format(col='s.order_id')})
+  AND (error IS NOT NULL OR status IS NOT NULL)
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def _enhanced(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
+    if not ws.count("enhancements"):
+        return {"available": False, "reason": "no enhancements loaded (load ECFW adjustment logs into table "
+                                              "enhancements with format google_upload_log)"}, pd.DataFrame()
+    frame = ws.df(_ENH_SQL, params(ws))
+    no_id = ws.scalar("SELECT count(*) FROM pixel_events WHERE platform = 'google' AND event_id IS NULL")
+    n = int(frame["tag_conversions"].sum()) if len(frame) else 0
+    e24 = int(frame["enhanced_24h"].sum()) if len(frame) else 0
+    out = {"coverage": ratio(e24, n), "n": n, "enhanced_24h": e24,
+           "enhanced_late": int(frame["enhanced_late"].sum()) if len(frame) else 0,
+           "tag_conversions_without_order_id": int(no_id),
+           "enhancements_without_tag_conversion": int(ws.scalar(_ORPHAN_SQL))}
+    if not n:
+        out.update(reliable=False, reason="no Google Ads tag conversion with a transaction id: load the tag hits "
+                                          "(format google_tag_hits) to measure coverage")
+    return out, frame
+
+
+def _click_ids(ws: Workspace, window: float) -> tuple[dict[str, Any], pd.DataFrame]:
+    frame = ws.df(_CLICK_SQL, {"window": window})
+    if not len(frame):
+        return {"available": False, "reason": "no Google server events"}, frame
+    s = frame.drop(columns=["destination", "median_click_age_days"]).sum()
+    n = int(s["events"])
+    out: dict[str, Any] = {"n": n}
+    for k in ("gclid", "gbraid", "wbraid", "any"):
+        out[f"{k}_coverage"] = ratio(s[f"with_{k}"], n)
+    known = int(s["click_age_known"])
+    out.update(gbraid_and_wbraid=int(s["gbraid_and_wbraid"]), click_age_known=known,
+               over_click_window=int(s["over_click_window"]), click_window_days=window,
+               over_click_window_rate=ratio(s["over_click_window"], known), over_click_window_rate_n=known)
+    if known:
+        out["median_click_age_days"] = float(ws.scalar(_CLICK_CTE + f"SELECT {median('age_days')} FROM a"))
+    else:
+        out["median_click_age_days"] = None
+        out["click_age_note"] = "no click id of a server event is seen in the browser logs: click ages unknown"
+    return out, frame
+
+
+def _errors(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
+    frame = ws.df(_ERR_SQL)
+    if not len(frame):
+        return {"available": False, "reason": "no Google upload status or error logged"}, frame
+    with_status = frame[frame["status"].isin(["accepted", "rejected"])]["events"].sum()
+    rejected = frame[frame["status"] == "rejected"]["events"].sum()
+    by_reason = (frame[frame["error"] != "(none)"].groupby("error")["events"].sum().sort_index())
+    return {"rejected": int(rejected), "rejected_rate": ratio(rejected, with_status), "rejected_rate_n": int(with_status),
+            "by_reason": {str(k): int(v) for k, v in by_reason.items()}}, frame
+
+
+def _overlap(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
+    try:
+        from capi_audit.metrics.units import counted_units  # owned by the linkage family
+    except ImportError:
+        return {"available": False, "reason": "needs counted units per conversion class (metrics.units)"}, pd.DataFrame()
+    rel = counted_units(ws)
+    frame = ws.df(f"""
+        WITH u AS (SELECT DISTINCT order_id, conv_class FROM {rel}
+                   WHERE platform = 'google' AND conv_class IS NOT NULL AND order_id IS NOT NULL)
+        SELECT a.conv_class AS action_a, b.conv_class AS action_b, count(*) AS orders
+        FROM u a JOIN u b ON a.order_id = b.order_id AND a.conv_class < b.conv_class
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """)
+    n_orders = ws.scalar(f"SELECT count(DISTINCT order_id) FROM {rel} WHERE platform = 'google' AND conv_class IS NOT NULL")
+    overlap = ws.scalar(f"""
+        SELECT count(*) FROM (SELECT order_id FROM {rel} WHERE platform = 'google' AND conv_class IS NOT NULL
+                              AND order_id IS NOT NULL GROUP BY order_id HAVING count(DISTINCT conv_class) > 1)
+    """)
+    extra = ws.scalar(f"""
+        SELECT coalesce(sum(k - 1), 0) FROM (SELECT count(DISTINCT conv_class) AS k FROM {rel} WHERE platform = 'google'
+               AND conv_class IS NOT NULL AND order_id IS NOT NULL GROUP BY order_id HAVING count(DISTINCT conv_class) > 1)
+    """)
+    return {"orders": int(overlap), "extra_counts": int(extra), "rate": ratio(overlap, n_orders),
+            "rate_n": int(n_orders or 0)}, frame
+
+
+def _tiers(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
+    from capi_audit.metrics.match_keys import prepare_flags
+
+    if not ws.scalar("SELECT count(*) FROM server_events WHERE platform = 'google'"):
+        return {"available": False, "reason": "no Google server events"}, pd.DataFrame()
+    prepare_flags(ws)
+    frame = ws.df("SELECT destination, tier, count(*) AS events FROM sv_flags WHERE platform = 'google' "
+                  "GROUP BY 1, 2 ORDER BY 1, 2")
+    n = int(frame["events"].sum())
+    tiers = {t: ratio(frame[frame["tier"] == t]["events"].sum(), n) for t in ("strong", "click", "none")}
+    return {**tiers, "n": n}, frame
+
+
+def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
+    """The `google` section and its frames (google_enhancements, google_click_ids,
+    google_upload_errors, google_action_overlap, google_tiers)."""
+    has_google = ws.scalar("SELECT count(*) FROM (SELECT platform FROM pixel_events UNION ALL SELECT platform "
+                           "FROM server_events UNION ALL SELECT platform FROM enhancements) WHERE platform = 'google'")
+    if not has_google:
+        return {}, Headline("google", available=False, reason="no Google Ads events loaded")
+    prepare(ws)
+    window = float(getattr(ws.config, "google_click_window_days", None) or CLICK_WINDOW_DAYS)
+    enh, f_enh = _enhanced(ws)
+    clicks, f_clicks = _click_ids(ws, window)
+    errs, f_errs = _errors(ws)
+    overlap, f_overlap = _overlap(ws)
+    tiers, f_tiers = _tiers(ws)
+    values = {"google": {"enhanced_conversions": enh, "click_ids": clicks, "upload_errors": errs,
+                         "primary_action_overlap": overlap, "identifier_tiers": tiers}}
+    frames = {"google_enhancements": tidy(f_enh, ["destination", "day"]) if len(f_enh) else f_enh,
+              "google_click_ids": f_clicks, "google_upload_errors": f_errs,
+              "google_action_overlap": f_overlap, "google_tiers": f_tiers}
+    return frames, Headline("google", values)
+
+
+def google_notes(ws: Workspace) -> list[str]:
+    """Caveats about the Google inputs of this run (for summary.json `notes`)."""
+    out = []
+    n = ws.scalar("SELECT count(*) FROM platform_report WHERE platform = 'google' AND date_basis = 'interaction'")
+    if n:
+        out.append(f"{n} Google report rows are dated by the ad interaction (click), not by the conversion: recent "
+                   "days are still growing; download `Conversions (by conv. time)` to compare with logs")
+    tagged = ws.scalar("SELECT count(*) FROM pixel_events WHERE platform = 'google' AND destination LIKE 'AW-%/%'")
+    if tagged and ws.scalar("SELECT count(*) FROM server_events WHERE platform = 'google'"):
+        out.append(f"{tagged} Google Ads tag hits name their conversion action only by label (AW-…/…): map labels "
+                   "to action names (options.actions) or they never share a dedup key with uploads")
+    if ws.scalar("SELECT count(*) FROM pixel_events WHERE platform IN ('google', 'ga4') AND cookieless"):
+        out.append("Google cookieless pings (Advanced Consent Mode) are counted apart, never as consent violations")
+    if ws.scalar("SELECT count(*) FROM server_events WHERE platform IN ('google', 'ga4')") and not ws.scalar(
+            "SELECT count(*) FROM orders WHERE consent_ad_user_data IS NOT NULL") and ws.scalar(
+            "SELECT count(*) FROM orders WHERE consent_ads IS NOT NULL"):
+        out.append("orders record no ad_user_data consent: their ads consent stands in for it in Google's consent rules")
+    return out
+
+
+def compute(ws: Workspace) -> Any:
+    """Family entry point: a `FamilyResult(headline, frames)` where the registry defines it (else the
+    pair (frames, headline))."""
+    frames, head = google_metrics(ws)
+    try:
+        from capi_audit.metrics.common import FamilyResult  # type: ignore[attr-defined]
+    except ImportError:
+        return frames, head
+    return FamilyResult(head, frames)

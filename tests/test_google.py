@@ -1,0 +1,400 @@
+"""Google Ads, GA4 and Consent Mode as they work: loaders, per-platform key sets, consent rules
+and the `google` family. The first tests are named after the failures of issue 13 and fail on
+the code before it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from capi_audit import Workspace
+from capi_audit.config import config_from_dict
+from capi_audit.io.auto import candidates
+from capi_audit.io.consent_mode import decode_gcd
+from capi_audit.metrics import consent, match_keys, payload_validity
+from capi_audit.metrics.consent_rules import materialize
+from capi_audit.metrics.google import google_metrics
+
+from .helpers import at, make_ws
+
+H = "509e933019bb285a134a9334b8bb679dff79d0ce023d529af4bd744d47b4fd8a"   # sha256("alexz@example.com")
+H_B64 = "UJ6TMBm7KFoTSpM0uLtnnf950M4CPVKa9L10TUe0/Yo="                  # the same digest in base64
+ADS_HIT = ('81.2.69.160 - - [10/Mar/2026:12:00:00 +0000] "GET /pagead/conversion/123456789/?label=AbC-D_efG'
+           '&value=55.5&currency_code=EUR&oid={oid}{extra} HTTP/1.1" 200 42')
+
+
+def load(tmp_path: Path, sources: list[dict], **audit) -> tuple[Workspace, list]:
+    cfg = config_from_dict({"audit": audit, "sources": sources}, path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    return ws, ws.load()
+
+
+def put(tmp_path: Path, name: str, text: str | bytes) -> str:
+    (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return name
+
+
+def accounted(ws: Workspace) -> None:
+    for read, loaded, rejected in ws.rows("SELECT rows_read, rows_loaded, rows_rejected FROM load_report"):
+        assert read == loaded + rejected
+
+
+# -- regression tests, one per failure at the top of issue 13 ---------------------------------
+def test_ga4_stands_in_for_the_ads_tag(tmp_path):
+    """GA4 is its own platform, and the Google Ads tag has its own loader whose hits share the
+    upload's dedup key (conversion action, transaction_id)."""
+    ga4 = {"event_name": "purchase", "event_timestamp": "1773144000000000", "ecommerce": {"transaction_id": "o1"}}
+    hits = "\n".join([ADS_HIT.format(oid="o1", extra="&gcs=G111")])
+    upload = ("Google Click ID,Conversion Name,Conversion Time,Order ID\n"
+              "Cj0KCQabcdefghij,Purchase,2026-03-10 12:00:00+00:00,o1\n")
+    ws, _ = load(tmp_path, [
+        {"table": "pixel_events", "path": put(tmp_path, "ga4.jsonl", json.dumps(ga4)), "format": "ga4_export"},
+        {"table": "pixel_events", "path": put(tmp_path, "tag.log", hits), "format": "google_tag_hits",
+         "options": {"actions": {"AbC-D_efG": "Purchase"}}},
+        {"table": "server_events", "path": put(tmp_path, "up.csv", upload), "format": "google_ads_click_conversions"},
+    ])
+    assert ws.rows("SELECT platform, destination, event_id FROM pixel_events ORDER BY platform") == [
+        ("ga4", None, "o1"), ("google", "Purchase", "o1")]
+    assert ws.rows("SELECT platform, destination, event_id FROM server_events") == [("google", "Purchase", "o1")]
+
+
+def test_clear_address_fields_destroyed(tmp_path):
+    """Google wants city, region, postal code and country in clear: kept, valid, not plaintext
+    PII; a hashed one is flagged; Meta's rules are unchanged; Data Manager base64 is valid."""
+    csv = ("platform,event_name,event_time,event_id,zp,ct,st,country,em,source_api\n"
+           f"google,Purchase,2026-03-10T12:00:00Z,1,10001,newyork,ny,US,{H},\n"
+           f"google,Purchase,2026-03-10T12:00:00Z,2,{H},newyork,ny,US,{H_B64},data_manager\n"
+           f"google,Purchase,2026-03-10T12:00:00Z,3,10001,newyork,ny,US,{H_B64},google_ads_api\n"
+           "meta,Purchase,2026-03-10T12:00:00Z,4,10001,newyork,ny,US,,\n")
+    ws, reps = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "s.csv", csv)}])
+    assert ws.rows("SELECT zp, ct, country FROM server_events WHERE event_id = '1'") == [("10001", "newyork", "US")]
+    assert ws.scalar("SELECT zp FROM server_events WHERE event_id = '4'").startswith("<plaintext:")
+    assert reps[0].redacted == {"ct": 1, "st": 1, "zp": 1, "country": 1}  # the Meta row only
+    mk = match_keys(ws)[1].values
+    assert mk["google"]["zp"]["plaintext_pii"] == 0 and mk["google"]["zp"]["valid"] == pytest.approx(2 / 3)
+    assert mk["google"]["country"]["valid"] == 1.0
+    assert mk["google"]["em"]["valid"] == pytest.approx(2 / 3)  # base64 only from Data Manager
+    assert mk["meta"]["zp"]["plaintext_pii"] == 1.0
+    v = payload_validity(ws)[1].values
+    assert v["google"]["unhashed_key"] == 0 and v["google"]["address_field_hashed"] == 1
+    assert v["meta"]["unhashed_key"] == 1
+
+
+def test_click_dated_conversions_picked(tmp_path):
+    """With both columns, the conversion-dated one is loaded and date_basis says so; an
+    interaction-dated report alone loads with a note."""
+    both = ("Day,Conversions,Conversions (by conv. time),Conv. value,Conv. value (by conv. time)\n"
+            "2026-03-01,10,8,100,80\n2026-03-02,5,9,50,90\n")
+    ws, reps = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "r.csv", both),
+                                "format": "google_ads_report"}])
+    assert ws.rows("SELECT conversions, value, date_basis FROM platform_report ORDER BY date") == [
+        (8.0, 80.0, "conversion"), (9.0, 90.0, "conversion")]
+    only = "Day,Conversions\n2026-03-01,10\n"
+    ws, reps = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "i.csv", only),
+                                "format": "google_ads_report"}])
+    assert ws.rows("SELECT conversions, date_basis FROM platform_report") == [(10.0, "interaction")]
+    assert "interaction-dated" in reps[0].note
+
+
+def test_ldu_excusing_eu_users():
+    """LDU is a US-state control: it restricts a send for a US order only."""
+    orders = [{"order_id": "de", "created_at": at(1), "consent_ads": "denied", "country": "DE"},
+              {"order_id": "us", "created_at": at(1), "consent_ads": "denied", "country": "US"},
+              {"order_id": "gb", "created_at": at(1), "consent_ads": "denied", "country": "GB"}]
+    server = [{"event_id": o, "order_id": o, "event_time": at(1), "data_processing_options": '["LDU"]'}
+              for o in ("de", "us")] + [{"event_id": "gb", "order_id": "gb", "event_time": at(1)}]
+    v = consent(make_ws(orders=orders, server=server))[1].values["meta"]
+    assert v["server_sent_without_consent"] == 2       # de (LDU outside the US) and gb
+    assert v["ldu_outside_us"] == 1
+    assert v["server_sent_restricted"] == 1            # us
+
+
+def test_cookieless_pings_as_violations():
+    """Advanced Consent Mode pings for denied users are counted, not violations; a hit claiming
+    granted or carrying a click id for a denied order is a violation."""
+    orders = [{"order_id": o, "created_at": at(1), "consent_ads": "denied", "country": "DE"} for o in ("a", "b", "c")]
+    pixel = [
+        {"platform": "google", "event_id": "a", "event_time": at(1), "consent_ads": "denied", "cookieless": True},
+        {"platform": "google", "event_id": "b", "event_time": at(1), "consent_ads": "denied", "gclid": "Cj0KCQabcdefghij"},
+        {"platform": "google", "event_id": "c", "event_time": at(1), "consent_ads": "granted"},
+    ]
+    v = consent(make_ws(orders=orders, pixel=pixel))[1].values["google"]
+    assert v["cookieless_pings"] == 1
+    assert v["pixel_fired_without_consent"] == 2
+
+
+def test_consent_types_conflated(tmp_path):
+    """ad_storage (consent_ads) and ad_user_data stay apart from the loader to the metric: an
+    upload marked ad_user_data DENIED is restricted even when ad storage was granted."""
+    upload = ("Google Click ID,Conversion Name,Conversion Time,Order ID,Ad User Data\n"
+              "Cj0KCQabcdefghij,Purchase,2026-03-10 12:00:00+00:00,o1,Denied\n"
+              "Cj0KCQabcdefghik,Purchase,2026-03-10 12:00:00+00:00,o2,Granted\n")
+    orders = ("order_id,created_at,consent_ads,consent_ad_user_data,country\n"
+              "o1,2026-03-10T11:00:00Z,granted,denied,DE\no2,2026-03-10T11:00:00Z,granted,denied,DE\n")
+    ws, _ = load(tmp_path, [
+        {"table": "server_events", "path": put(tmp_path, "up.csv", upload), "format": "google_ads_click_conversions"},
+        {"table": "orders", "path": put(tmp_path, "o.csv", orders)},
+    ])
+    assert ws.rows("SELECT consent_ads, consent_ad_user_data FROM server_events ORDER BY order_id") == [
+        (None, "denied"), (None, "granted")]
+    v = consent(ws)[1].values["google"]
+    assert v["governing_consent"] == "ad_user_data"
+    assert v["server_sent_restricted"] == 1 and v["server_sent_without_consent"] == 1
+    assert v["by_consent_type"]["ad_storage"]["denied_rate"] == 0.0
+    assert v["by_consent_type"]["ad_user_data"]["denied_rate"] == 1.0
+    assert v["by_consent_type"]["ad_user_data"]["denied_rate_n"] == 2
+
+
+# -- loaders -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("gcd, expected", [
+    ("13r3r3r3r5l1", ("granted", "granted", "granted", "granted")),
+    ("11p1p1p1p5", ("denied", "denied", "denied", "denied")),
+    ("13q3v3m3t5l1", ("denied", "granted", "denied", "granted")),
+    ("13l3l3l3l1", (None, None, None, None)),
+])
+def test_gcd_decoding(gcd, expected):
+    assert tuple(decode_gcd(gcd).values()) == expected
+
+
+def test_tag_hits_har_sgtm_and_accounting(tmp_path):
+    har = {"log": {"entries": [
+        {"startedDateTime": "2026-03-10T12:00:00.000Z", "request": {"url": "https://www.googleadservices.com/pagead/conversion/1/?"
+         "label=L&oid=o1&value=5&currency_code=EUR&gclaw=Cj0KCQabcdefghij&gcs=G111&gcd=13r3r3q3r5l1&auid=1.1"}},
+        {"startedDateTime": "2026-03-10T12:00:00.100Z", "request": {"url": "https://www.google.com/pagead/1p-conversion/1/?label=L&oid=o1"}},
+        {"startedDateTime": "2026-03-10T12:00:01.000Z", "request": {"url": "https://region1.google-analytics.com/g/collect?v=2&tid=G-X&gcs=G100",
+         "postData": {"text": "en=page_view\nen=purchase&ep.transaction_id=o1&epn.value=5&cu=EUR"}}},
+        {"startedDateTime": "2026-03-10T12:00:02.000Z", "request": {"url": "https://cdn.example/app.js"}},
+    ]}}
+    sgtm = json.dumps({"timestamp": "2026-03-10T12:00:03Z",
+                       "url": "https://sgtm.shop.example/pagead/conversion/1/?label=L&oid=o2&gcs=G100"})
+    ws, reps = load(tmp_path, [
+        {"table": "pixel_events", "path": put(tmp_path, "c.har", json.dumps(har)), "format": "google_tag_hits"},
+        {"table": "pixel_events", "path": put(tmp_path, "sgtm.jsonl", sgtm + "\n{broken\n"), "format": "google_tag_hits"},
+    ])
+    accounted(ws)
+    rows = ws.rows("SELECT platform, event_name, event_id, destination, consent_ads, consent_ad_user_data, cookieless "
+                   "FROM pixel_events ORDER BY event_time")
+    assert rows == [("google", "Purchase", "o1", "AW-1/L", "granted", "denied", False),
+                    ("ga4", "page_view", None, "G-X", "denied", None, True),
+                    ("ga4", "purchase", "o1", "G-X", "denied", None, True),
+                    ("google", "Purchase", "o2", "AW-1/L", "denied", None, True)]
+    assert reps[0].skipped == 2 and reps[1].rows_rejected == 1
+
+
+def test_ga4_measurement_protocol_rows(tmp_path):
+    body = {"client_id": "1.2", "timestamp_micros": 1773144000000000, "consent": {"ad_user_data": "DENIED"},
+            "user_data": {"sha256_email_address": [H], "address": [{"city": "berlin", "postal_code": "10115", "country": "DE",
+                                                                    "first_name": "Alex"}]},
+            "events": [{"name": "purchase", "params": {"transaction_id": "o1", "value": 5, "currency": "EUR"}},
+                       {"name": "refund", "params": {"transaction_id": "o1"}}]}
+    line = json.dumps({"timestamp": "2026-03-10T12:05:00Z", "url": "https://www.google-analytics.com/mp/collect?measurement_id=G-X",
+                       "body": body})
+    f = put(tmp_path, "mp.jsonl", line + "\n" + json.dumps({"client_id": "1", "events": []}) + "\n")
+    assert candidates(tmp_path / f, "server_events") == ["ga4_mp_payload"]
+    ws, reps = load(tmp_path, [{"table": "server_events", "path": f, "format": "ga4_mp_payload"}])
+    accounted(ws)
+    assert ws.rows("SELECT platform, destination, event_name, event_id, ct, country, consent_ad_user_data, source_api "
+                   "FROM server_events ORDER BY event_name") == [
+        ("ga4", "G-X", "purchase", "o1", "berlin", "DE", "denied", "measurement_protocol"),
+        ("ga4", "G-X", "refund", "o1", "berlin", "DE", "denied", "measurement_protocol")]
+    assert ws.scalar("SELECT fn FROM server_events LIMIT 1").startswith("<plaintext:")  # a first name must be hashed
+    assert reps[0].rows_rejected == 1
+
+
+UPLOADS = [
+    {"timestamp": "2026-03-10T13:00:00Z",
+     "request": {"conversions": [
+         {"gclid": "Cj0KCQabcdefghij", "conversionAction": "customers/1/conversionActions/456",
+          "conversionDateTime": "2026-03-10 12:00:00+00:00", "orderId": "o1", "consent": {"adUserData": "GRANTED"},
+          "userIdentifiers": [{"hashedEmail": H}]},
+         {"gclid": "Cj0KCQzzzzzzzzzz", "conversionAction": "customers/1/conversionActions/456",
+          "conversionDateTime": "2026-01-01 12:00:00+00:00", "orderId": "o2"}]},
+     "response": {"partialFailureError": {"details": [{"errors": [
+         {"errorCode": {"conversionUploadError": "EXPIRED_EVENT"},
+          "location": {"fieldPathElements": [{"fieldName": "conversions", "index": 1}]}}]}]}, "results": [{}, {}]}},
+    {"timestamp": "2026-03-10T13:01:00Z",
+     "request": {"destinations": [{"productDestinationId": "456"}], "encoding": "BASE64",
+                 "consent": {"adUserData": "CONSENT_DENIED"},
+                 "events": [{"transactionId": "o3", "eventTimestamp": "2026-03-10T12:30:00Z",
+                             "userData": {"userIdentifiers": [{"emailAddress": H_B64}]}}]},
+     "response": {"requestId": "r9"},
+     "diagnostics": {"requestStatusPerDestination": [{"requestStatus": "SUCCESS"}]}},
+    {"timestamp": "2026-03-10T14:00:00Z",
+     "request": {"conversionAdjustments": [
+         {"conversionAction": "customers/1/conversionActions/456", "adjustmentType": "ENHANCEMENT", "orderId": "o1",
+          "userIdentifiers": [{"hashedEmail": H}, {"addressInfo": {"city": "newyork", "postalCode": "10001", "countryCode": "US"}}]},
+         {"conversionAction": "customers/1/conversionActions/456", "adjustmentType": "ENHANCEMENT", "orderId": "zz"},
+         {"conversionAction": "customers/1/conversionActions/456", "adjustmentType": "RETRACTION", "orderId": "o2"}]},
+     "response": {"results": [{}, {}, {}]}},
+]
+
+
+def test_upload_log_statuses_and_enhancements(tmp_path):
+    f = put(tmp_path, "up.jsonl", "\n".join(json.dumps(u) for u in UPLOADS) + "\n")
+    opts = {"actions": {"456": "Purchase"}}
+    hits = "\n".join([ADS_HIT.format(oid="o1", extra="&gcs=G111"), ADS_HIT.format(oid="o4", extra="")])
+    ws, reps = load(tmp_path, [
+        {"table": "server_events", "path": f, "format": "google_upload_log", "options": opts},
+        {"table": "enhancements", "path": f, "format": "google_upload_log", "options": opts},
+        {"table": "pixel_events", "path": put(tmp_path, "t.log", hits), "format": "google_tag_hits",
+         "options": {"actions": {"AbC-D_efG": "Purchase"}}},
+    ])
+    accounted(ws)
+    assert ws.rows("SELECT event_id, status, error, source_api, consent_ad_user_data FROM server_events ORDER BY event_id") == [
+        ("o1", "accepted", None, "google_ads_api", "granted"), ("o2", "rejected", "EXPIRED_EVENT", "google_ads_api", None),
+        ("o3", "accepted", None, "data_manager", "denied")]
+    assert ws.rows("SELECT order_id, destination, ct, zp, country FROM enhancements ORDER BY order_id") == [
+        ("o1", "Purchase", "newyork", "10001", "US"), ("zz", "Purchase", None, None, None)]
+    assert reps[1].skipped == 3  # two upload requests and one retraction
+    frames, head = google_metrics(ws)
+    g = head.values["google"]
+    assert g["enhanced_conversions"] == {"coverage": 0.5, "n": 2, "enhanced_24h": 1, "enhanced_late": 0,
+                                         "tag_conversions_without_order_id": 0,
+                                         "enhancements_without_tag_conversion": 1}
+    assert g["upload_errors"]["by_reason"] == {"EXPIRED_EVENT": 1}
+    assert g["upload_errors"]["rejected_rate"] == pytest.approx(1 / 3) and g["upload_errors"]["rejected_rate_n"] == 3
+    assert g["click_ids"]["gclid_coverage"] == pytest.approx(2 / 3) and g["click_ids"]["n"] == 3
+    assert set(frames) >= {"google_enhancements", "google_click_ids", "google_upload_errors", "google_tiers"}
+
+
+def test_click_age_against_window():
+    pixel = [{"platform": "google", "event_id": "p1", "event_time": at(-24 * 100), "gclid": "Cj0KCQold12345"},
+             {"platform": "google", "event_id": "p2", "event_time": at(-24 * 2), "gclid": "Cj0KCQnew12345"}]
+    server = [{"platform": "google", "event_id": "s1", "event_time": at(0), "gclid": "Cj0KCQold12345"},
+              {"platform": "google", "event_id": "s2", "event_time": at(0), "gclid": "Cj0KCQnew12345"},
+              {"platform": "google", "event_id": "s3", "event_time": at(0), "wbraid": "WBxyz1234567"}]
+    c = google_metrics(make_ws(pixel=pixel, server=server))[1].values["google"]["click_ids"]
+    assert (c["n"], c["click_age_known"], c["over_click_window"]) == (3, 2, 1)
+    assert c["median_click_age_days"] == pytest.approx(51.0)
+    assert c["any_coverage"] == 1.0 and c["wbraid_coverage"] == pytest.approx(1 / 3)
+
+
+def test_google_tiers_have_no_browser_tier():
+    server = [{"platform": "google", "event_id": "1", "event_time": at(0), "fbp": "fb.1.1596403881668.1116446470",
+               "client_ip_address": "81.2.69.160", "client_user_agent": "Mozilla/5.0"},
+              {"platform": "google", "event_id": "2", "event_time": at(0), "gbraid": "GBabcdefghijk"},
+              {"platform": "google", "event_id": "3", "event_time": at(0), "fn": H, "ln": H, "zp": "10001", "country": "US"}]
+    t = match_keys(make_ws(server=server))[1].values["google"]["identifier_tiers"]
+    assert t == {"strong": pytest.approx(1 / 3), "click": pytest.approx(1 / 3), "browser": 0.0, "none": pytest.approx(1 / 3)}
+
+
+def test_google_validation_rules():
+    base = {"platform": "google", "event_time": at(0), "gclid": "Cj0KCQabcdefghij", "value": 1.0, "currency": "EUR",
+            "consent_ad_user_data": "granted"}
+    rows = [{**base, "event_id": "1"},
+            {**base, "event_id": "2", "gbraid": "GBabcdefghijk", "wbraid": "WBabcdefghijk"},
+            {**base, "event_id": "3", "order_id": "alex@example.com"},
+            {**base, "event_id": "4", "value": -5.0},
+            {**base, "event_id": "5", "consent_ad_user_data": None},
+            {**base, "event_id": "6", "ct": H},
+            {"platform": "ga4", "event_id": "7", "event_time": at(0), "sent_at": at(73), "value": 1.0, "currency": "EUR"}]
+    v = payload_validity(make_ws(server=rows))[1].values
+    g = v["google"]
+    assert (g["gbraid_and_wbraid"], g["more_than_one_click_id"], g["order_id_contains_pii"], g["value_negative"],
+            g["consent_missing_ad_user_data"], g["address_field_hashed"]) == (1, 1, 1, 1, 1, 1)
+    assert v["ga4"]["mp_backdated_over_72h"] == 1
+
+
+def test_purchase_rules_follow_the_conversion_class():
+    rows = [{"platform": "google", "event_name": "Online sale", "event_id": "1", "event_time": at(0), "gclid": "Cj0KCQabcdefghij"},
+            {"platform": "google", "event_name": "Newsletter", "event_id": "2", "event_time": at(0), "gclid": "Cj0KCQabcdefghij"}]
+    v = payload_validity(make_ws(server=rows, conversion_event="Online sale"))[1].values["google"]
+    assert v["purchase_missing_value"] == 1
+
+
+def test_physical_store_age_limit_is_62_days():
+    rows = [{"event_id": "1", "event_time": at(0), "sent_at": at(24 * 10), "action_source": "physical_store"},
+            {"event_id": "2", "event_time": at(0), "sent_at": at(24 * 10), "action_source": "website"}]
+    v = payload_validity(make_ws(server=rows))[1].values["meta"]
+    assert v["event_too_old"] == 1
+
+
+def test_consent_classes_in_one_place():
+    orders = [{"order_id": o, "created_at": at(1), "consent_ads": c, "country": k}
+              for o, c, k in (("g", "granted", "DE"), ("u", None, "DE"), ("r", "denied", "US"), ("v", "denied", "DE"),
+                              ("n", "denied", "FR"))]
+    server = [{"event_id": o, "order_id": o, "event_time": at(1), "data_processing_options": "LDU"} for o in ("g", "u", "r", "v")]
+    ws = make_ws(orders=orders, server=server)
+    t = materialize(ws)
+    assert dict(ws.rows(f"SELECT order_id, consent_class FROM {t} WHERE platform = 'meta'")) == {
+        "g": "granted", "u": "unknown", "r": "denied_restricted", "v": "denied_violation", "n": "denied_restricted"}
+
+
+# -- shared samples ----------------------------------------------------------------------------
+def test_google_samples_every_row_accounted_for(tmp_path, samples):
+    for f in sorted((samples / "google_ads").iterdir()):
+        table = "server_events" if "offline" in f.name else "platform_report"
+        fmt = "google_ads_click_conversions" if "offline" in f.name else "google_ads_report"
+        try:
+            ws, reps = load(tmp_path, [{"table": table, "path": str(f), "format": fmt}])
+        except Exception as exc:  # a refusal must be a clear InputError naming the file
+            assert f.name in str(exc) and "Day" in str(exc), f.name
+            continue
+        accounted(ws)
+        if table == "platform_report":
+            assert ws.scalar("SELECT count(*) FROM platform_report WHERE date_basis = 'interaction'") == reps[0].rows_loaded
+    for f in sorted((samples / "ga4_bigquery").iterdir()):
+        ws, reps = load(tmp_path, [{"table": "pixel_events", "path": str(f), "format": "ga4_export"}])
+        accounted(ws)
+        assert reps[0].rows_rejected == 0
+        assert ws.scalar("SELECT count(*) FROM pixel_events WHERE platform <> 'ga4'") == 0
+
+
+def test_primary_action_overlap(tmp_path):
+    """The tag counts order o1 in `Purchase`, an upload counts it again in `Offline sale`: both are
+    primary, so Google counts it twice; a secondary action does not count."""
+    pixel = ("platform,destination,event_name,event_id,event_time\n"
+             "google,Purchase,Purchase,o1,2026-03-10T12:00:00Z\ngoogle,Purchase,Purchase,o2,2026-03-10T12:00:00Z\n")
+    server = ("platform,destination,event_name,event_id,event_time\n"
+              "google,Offline sale,Offline sale,o1,2026-03-10T12:00:00Z\n"
+              "google,Purchase,Purchase,o2,2026-03-10T12:00:00Z\n"
+              "google,Lead,Lead,o2,2026-03-10T12:00:00Z\n")
+    orders = "order_id,created_at\no1,2026-03-10T11:00:00Z\no2,2026-03-10T11:00:00Z\n"
+    cfg = config_from_dict({
+        "google_actions": [{"name": "Purchase", "type": "webpage", "primary": True},
+                           {"name": "Offline sale", "type": "upload_clicks", "primary": True},
+                           {"name": "Lead", "type": "upload_clicks", "primary": False}],
+        "sources": [{"table": "pixel_events", "path": put(tmp_path, "p.csv", pixel)},
+                    {"table": "server_events", "path": put(tmp_path, "s.csv", server)},
+                    {"table": "orders", "path": put(tmp_path, "o.csv", orders)}]}, path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    ws.load()
+    frames, head = google_metrics(ws)
+    assert head.values["google"]["primary_action_overlap"] == {"orders": 1, "extra_counts": 1, "rate": 0.5, "rate_n": 2}
+    assert frames["google_action_overlap"].to_dict("records") == [
+        {"action_a": "Offline sale", "action_b": "Purchase", "orders": 1}]
+
+
+@pytest.mark.parametrize("seed", [3, 41])
+def test_google_and_consent_match_planted_truth(tmp_path, seed):
+    """Consent, match keys, validation and the google section equal the truth of the planted labels
+    (synth.google) on more than one seed."""
+    from capi_audit.audit import run_audit
+    from capi_audit.synth.params import ScenarioParams
+    from capi_audit.synth.write import write_scenario
+
+    from .helpers import assert_matches
+
+    p = ScenarioParams(seed=seed, days=14, orders_per_day=30.0, enable_day={"meta": 5, "google": 6}, customer_pool=3000)
+    write_scenario(p, tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    summary = run_audit(tmp_path / "audit.toml", tmp_path / "out", charts=False).summary
+    for section in ("load", "consent", "match_keys", "validation", "google"):
+        assert_matches(summary[section], truth[section], section)
+    g = truth["google"]["google"]["enhanced_conversions"]
+    assert g["enhanced_24h"] > 0 and g["enhanced_late"] + g["enhancements_without_tag_conversion"] > 0
+    assert truth["consent"]["meta"]["ldu_outside_us"] > 0  # EU users with LDU are planted
+
+
+def test_consent_by_type_and_enhancement_charts():
+    from capi_audit import charts
+
+    frame = pd.DataFrame([{"platform": "google", "denied": 2, "known": 10, "denied_ad_user_data": 3, "known_ad_user_data": 5}])
+    ax = charts.plot_consent_by_type(frame, platform="google")
+    assert [round(b.get_height(), 2) for b in ax.patches] == [0.2, 0.6]
+    enh = pd.DataFrame([{"destination": "P", "day": "2026-03-01", "tag_conversions": 4, "enhanced_24h": 2, "enhanced_late": 1}])
+    ax = charts.plot_google_enhancements(enh)
+    assert [b.get_height() for b in ax.patches] == [2, 1]

@@ -124,8 +124,7 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "report_timezone",
-             "engine"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "report_timezone", "engine"}
 ORDER_KEYS = ("auto", "order_id", "event_id")
 GOOGLE_ACTION_KEYS = {"name": str, "type": str, "primary": bool, "counting": str}
 GOOGLE_COUNTING = ("one", "every")
@@ -257,25 +256,6 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     )
 
 
-def _parse_periods(where: Path | str, audit: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """`[audit] burn_in_days`, `settle_days` (whole days, >= 0) and `[report_timezone]`."""
-    out: dict[str, Any] = {}
-    for key in ("burn_in_days", "settle_days"):
-        if key in audit:
-            if audit[key] < 0 or audit[key] > 60:
-                raise _fail(where, f"key 'audit.{key}' must be a whole number of days from 0 to 60")
-            out[key] = int(audit[key])
-    zones = data.get("report_timezone", {})
-    if not isinstance(zones, dict):
-        raise _fail(where, "[report_timezone] must be a table of platform = IANA zone")
-    out["report_timezone"] = {}
-    for plat, zone in zones.items():
-        _check_platform(where, f"report_timezone.{plat}", plat)
-        _check_type(where, f"report_timezone.{plat}", zone, str)
-        out["report_timezone"][plat] = check_timezone(where, zone)
-    return out
-
-
 def parse_engine(where: Path | str, base: Path, raw: Any) -> EngineSpec:
     """Validate `[engine]` (kind, format, master, [engine.tables], [engine.conf])."""
     from capi_audit.schema import TABLES as CANONICAL
@@ -306,6 +286,25 @@ def parse_engine(where: Path | str, base: Path, raw: Any) -> EngineSpec:
         raise _fail(where, "[engine.tables] is for kind = \"spark\"; DuckDB loads [[sources]]")
     conf = {str(k): str(v) for k, v in raw.get("conf", {}).items()}
     return EngineSpec(kind=kind, format=fmt, tables=tables, master=raw.get("master", "local[2]"), conf=conf)
+
+
+def _parse_periods(where: Path | str, audit: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`[audit] burn_in_days`, `settle_days` (whole days, >= 0) and `[report_timezone]`."""
+    out: dict[str, Any] = {}
+    for key in ("burn_in_days", "settle_days"):
+        if key in audit:
+            if audit[key] < 0 or audit[key] > 60:
+                raise _fail(where, f"key 'audit.{key}' must be a whole number of days from 0 to 60")
+            out[key] = int(audit[key])
+    zones = data.get("report_timezone", {})
+    if not isinstance(zones, dict):
+        raise _fail(where, "[report_timezone] must be a table of platform = IANA zone")
+    out["report_timezone"] = {}
+    for plat, zone in zones.items():
+        _check_platform(where, f"report_timezone.{plat}", plat)
+        _check_type(where, f"report_timezone.{plat}", zone, str)
+        out["report_timezone"][plat] = check_timezone(where, zone)
+    return out
 
 
 def _parse_linkage(

@@ -67,7 +67,8 @@ def _hash_ok(e: str) -> str:
 
 def _every(col: str, pred) -> str:
     """SQL: pred holds for the value, or for every value of a JSON list."""
-    return f"(CASE WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {pred('e')}) ELSE {pred(col)} END)"
+    return (f"(CASE WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {pred('e')}) "
+            f"ELSE {pred(col)} END)")
 
 
 def _google_digest_ok(e: str) -> str:

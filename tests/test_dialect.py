@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -111,6 +113,21 @@ def test_rendered_statement_parses_in_its_dialect(dialect):
     sqlglot.parse_one(out, read=dialect)
     left = [f for f in FUNCTIONS if re.search(rf"\b{f}\(", out.lower()) and not (f == "percentile" and dialect == "spark")]
     assert not left
+
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+
+
+@pytest.mark.parametrize("dialect", ["spark", "bigquery"])
+def test_rendering_snapshot(dialect):
+    """The conformance statement as rendered per dialect (BigQuery is checked only this way and by
+    parsing: no service is reachable). Refresh on purpose: CAPI_UPDATE_SNAPSHOTS=1 pytest ..."""
+    path = SNAPSHOTS / f"functions_{dialect}.sql"
+    text = render(SQL, dialect) + ";\n"
+    if os.environ.get("CAPI_UPDATE_SNAPSHOTS") or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text
 
 
 def test_parameters_become_dialect_markers():

@@ -50,7 +50,8 @@ _BASE_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at, min(consent_ads) AS ads, min(consent_ad_user_data) AS aud,
            min(country) AS country
-    FROM orders WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id) GROUP BY order_id
+    FROM orders o0
+    WHERE NOT EXISTS (SELECT 1 FROM test_orders t WHERE t.order_id = o0.order_id) GROUP BY order_id
 ),
 h AS (SELECT * FROM ({consent_rules.linked_sql('pixel_events')}) h WHERE h.platform = $p),
 px AS (

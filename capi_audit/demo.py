@@ -11,9 +11,15 @@ from capi_audit.synth.write import write_scenario
 
 def run_demo(out: Path, *, seed: int = 7, notebooks: bool = True) -> Path:
     """Write a synthetic scenario under out/data and the report into out; return index.html."""
+    import shutil
+    import tempfile
+
     from capi_audit.report import build_report
 
     params = ScenarioParams(**{**MAIN.__dict__, "seed": seed})
-    data = out / "data"
-    write_scenario(params, data)
-    return build_report(data / "audit.toml", out, notebooks=notebooks)
+    with tempfile.TemporaryDirectory(prefix="capi-audit-demo-") as tmp:
+        data = Path(tmp) / "data"
+        write_scenario(params, data)
+        index = build_report(data / "audit.toml", out, notebooks=notebooks)
+        shutil.copytree(data, out / "data")  # the scenario next to its report
+    return index

@@ -84,7 +84,7 @@ CAUSE_ACTIONS = {
     "name_mismatch": "send the same event name from the browser and the server",
     "name_variant": "send the same event name from the browser and the server",
     "method_b_miss": "send the event ID (or fbp / external_id in both channels) so the platform can pair them",
-    "outside_window": "send server events within the platform's dedup window (Meta: 48 h)",
+    "outside_window": "send server events within the platform's dedup window",
     "server_retry_new_id": "make server retries reuse the first attempt's event ID",
 }
 RULE_ACTIONS = {
@@ -124,9 +124,13 @@ def rule_dedup_causes(result: AuditResult) -> Iterator[Finding]:
                 rate = n / base if base else 1.0
                 sev = "high" if rate >= 0.02 else "medium" if rate >= 0.005 else "low"
                 where = f" · {' · '.join(path)}" if path else ""
+                action = CAUSE_ACTIONS[cause]
+                if cause == "outside_window":  # the window as configured for this platform
+                    w = result.config.windows.get(plat)
+                    action = ("send server events within the platform's dedup window"
+                              + (f" ({w:g} h)" if w else ""))
                 yield Finding("double_counting_cause", sev, "double_counting", plat,
-                              f"{fmt.label(cause)}{where}: {int(n):,} extra counts{share}", cost,
-                              CAUSE_ACTIONS[cause], per)
+                              f"{fmt.label(cause)}{where}: {int(n):,} extra counts{share}", cost, action, per)
 
 
 def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:

@@ -255,6 +255,10 @@ def build_report(config: Path | None, out: Path, *, result_dir: Path | None = No
     out = Path(out)
     if result_dir is not None and Path(result_dir).resolve() == out.resolve():
         raise ConfigError(f"{out}: --out must differ from --result")
+    if out.is_dir() and any(out.iterdir()) and not (out / "result.json").is_file():
+        # the finished report replaces the folder: never one that holds something else
+        raise ConfigError(f"{out}: --out is a folder with other content; name a new or empty folder "
+                          "(or a previous report)")
     tmp = _temp_next_to(out)
     kernel = None
     try:

@@ -95,3 +95,29 @@ def test_image_comparison_with_tolerance(result, tmp_path):
     assert compare_images(str(first), str(second), tol=1.0) is None
     img = plt.imread(first)
     assert img.shape[0] > 100 and np.isfinite(img).all()
+
+
+def test_dates_show_the_year_when_the_span_crosses_one():
+    days = pd.date_range("2025-12-20", "2026-01-10").date
+    f = pd.DataFrame({"platform": "meta", "event_name": "Purchase", "day": days, "expected": 1, "both": 1,
+                      "pixel_only": 0, "server_only": 0, "outside_window_counts": 0, "missing_event_id": 0,
+                      "reported": 1.0})
+    ax = charts.plot_dedup_daily(f, platform="meta", enabled_at=pd.Timestamp("2026-01-01"))
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(lab[-4:] in ("2025", "2026") for lab in labels)
+    assert "CAPI enabled" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
+    same_year = f[pd.to_datetime(f["day"]).dt.year == 2026]
+    ax = charts.plot_dedup_daily(same_year, platform="meta")
+    ax.figure.canvas.draw()
+    assert not any("2026" in t.get_text() for t in ax.get_xticklabels())
+    plt.close(ax.figure)
+
+
+def test_chart_list_follows_the_registry_and_omits_platforms_without_data(result):
+    names = [n for n, _, _ in charts.chart_list(result)]
+    assert "meta_dedup_daily" in names and "identifier_tiers" in names
+    only_meta = type(result)(summary=result.summary, frames={k: (v[v["platform"] == "meta"] if "platform" in v else v)
+                                                            for k, v in result.frames.items()}, config=result.config)
+    assert not any(n.startswith("google_") for n, _, _ in charts.chart_list(only_meta))

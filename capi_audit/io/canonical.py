@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import parsing, schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import READER_REASONS, Reader, Staged, ensure_file, resolve_columns
-from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, iter_lines
+from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, is_gzip, iter_lines
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -278,9 +279,14 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     note = ""
     single = False
-    if not is_json_array(file) and _multiline(file):
-        single = bool(ws.scalar("SELECT CASE WHEN json_valid(content) THEN json_type(content) = 'OBJECT' ELSE FALSE END FROM read_text($f)",
-                                {"f": str(file)}))
+    if not is_json_array(file) and _multiline(file) and not is_gzip(file) \
+            and file.stat().st_size < 64 * 1024 * 1024:
+        # one pretty-printed object? (probed in Python: DuckDB's read_text fails on invalid UTF-8)
+        try:
+            with open(file, "rb") as fh:
+                single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
+        except (ValueError, OSError):
+            single = False
     if is_json_array(file) or single:
         try:
             ws.execute(
@@ -381,7 +387,18 @@ def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSp
 
 def is_json_array(file: Path) -> bool:
     """True when a .json file holds one array rather than one object per line."""
-    return head_text(file, 4096).lstrip(" \t\r\n").startswith("[")
+    head = head_text(file, 1 << 20).lstrip(" \t\r\n")
+    if not head.startswith("["):
+        return False
+    # JSON Lines whose first line happens to be an array are not one array document
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    if len(lines) > 1:
+        try:
+            json.loads(lines[0])
+            return False
+        except ValueError:
+            pass
+    return True
 
 
 class CanonicalReader(Reader):

@@ -89,6 +89,15 @@ def detect_encoding(head: bytes) -> str:
     return "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8"
 
 
+def is_gzip(file: Path) -> bool:
+    """True when the file starts with the gzip magic bytes."""
+    try:
+        with open(file, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def head_text(file: Path, n: int = 65536) -> str:
     """The first n (decompressed) bytes decoded by the detected encoding, BOM removed."""
     head = head_bytes(file, n)

@@ -131,13 +131,6 @@ class Workspace:
         """Derived relations of this workspace and what each was built from."""
         return self.engine.relations()
 
-    def function(self, name: str, fn: Any, args: list[str], returns: str) -> None:
-        """Register a Python scalar function for SQL (used to hash raw customer data at load,
-        in memory; see io/identities.py)."""
-        typ = getattr(duckdb, "sqltype", None) or duckdb.type
-        self.con.create_function(name, fn, [typ(a) for a in args], typ(returns),
-                                 null_handling="special", side_effects=False)
-
     def append_arrow(self, table: str, data: Any) -> None:
         """Append a pyarrow Table (a batch built by a reader, never one row at a time) to `table`."""
         self.con.register("_arrow_batch", data)

@@ -4,10 +4,10 @@ An orders source may map raw customer columns (`columns = { email = "Email", pho
 also first_name, last_name, zip, city, state, country_code). While a file is loaded, each value is
 normalized and SHA-256 hashed per platform with `capi_audit.hashing` (Meta:
 https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters ;
-Google: https://developers.google.com/data-manager/api/devguides/concepts/formatting), in memory,
-through a Python function registered with DuckDB. Only hashes are stored; the raw value lives in
-the loader's temporary staging table for the duration of one file and is never written, printed
-or reported.
+Google: https://developers.google.com/data-manager/api/devguides/concepts/formatting), in memory
+(the small orders table is read into pandas, each distinct value hashed once). Only hashes are
+stored; the raw value lives in the loader's temporary staging table for the duration of one file
+and is never written, printed or reported.
 
 Besides the expected hash (key `em`, `ph`, ...), a few hashes of the common mistakes are kept so a
 mismatch can be explained without the raw value (key `em~unnormalized`, `ph~no_country_code`,
@@ -17,7 +17,6 @@ without its country code, and the expected hash hashed again.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from capi_audit import hashing
@@ -30,52 +29,7 @@ RAW_KEYS = {"email": "em", "phone": "ph", "first_name": "fn", "last_name": "ln",
             "city": "ct", "state": "st", "country_code": "country"}
 # Google hashes only email, phone and names; address parts go in clear (domain/google.md §1.1).
 PLATFORM_KEYS = {"meta": ("em", "ph", "fn", "ln", "zp", "ct", "st", "country"), "google": ("em", "ph", "fn", "ln")}
-VARIANTS = ("unnormalized", "no_country_code", "no_country_code_0", "hashed_twice")
-UDF = "capi_identity_hash"
-
-
-def _hash(platform: str, key: str, variant: str, raw: str | None, region: str | None) -> str | None:
-    """Hash of one raw value per platform rules (variant '' = the expected hash), or None."""
-    if raw is None or not str(raw).strip():
-        return None
-    raw = str(raw)
-    region = region.strip() if isinstance(region, str) and region.strip() else None
-    try:
-        expected = hashing.hash_value(platform, key, raw, region=region)
-    except (ValueError, TypeError):
-        return None
-    if variant == "":
-        return expected
-    if variant == "hashed_twice":
-        return hashing.sha256_hex(expected)
-    if variant == "unnormalized":
-        # typed as is, or trimmed only: what a sender that skips lower-casing / trimming hashes
-        cand = raw if raw != raw.strip() else raw.strip()
-        h = hashing.sha256_hex(cand)
-        return None if h == expected else h
-    if variant.startswith("no_country_code") and key == "ph":
-        digits = re.sub(r"\D", "", raw)
-        try:
-            import phonenumbers
-
-            num = phonenumbers.parse(raw, region.upper() if region else None)
-            national = str(num.national_number)
-        except Exception:  # noqa: BLE001 - any unparsable number simply has no variant
-            return None
-        if variant == "no_country_code_0":   # national notation with its trunk prefix, digits only
-            cand = "0" + national
-        else:
-            cand = national if platform == "meta" else "+" + national
-        h = hashing.sha256_hex(cand)
-        return None if h == expected or not digits else h
-    return None
-
-
-def _register(ws: Workspace) -> None:
-    if getattr(ws, "_identity_udf", False):
-        return
-    ws.function(UDF, _hash, ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR")
-    ws._identity_udf = True
+VARIANTS = ("unnormalized", "no_country_code", "hashed_twice")  # key suffixes `<key>~<variant>`
 
 
 def mapped(columns: dict[str, str]) -> dict[str, str]:
@@ -83,32 +37,76 @@ def mapped(columns: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in columns.items() if k in RAW_KEYS}
 
 
+def _national(raw: str, region: str | None) -> str | None:
+    """The national number of a phone (no country code), or None."""
+    import phonenumbers
+
+    try:
+        return str(phonenumbers.parse(raw, region.upper() if region else None).national_number)
+    except Exception:  # noqa: BLE001 - an unparsable number simply has no variant
+        return None
+
+
+def _all_hashes(raw_name: str, raw: str, region: str | None) -> list[tuple[str, str, str]]:
+    """(platform, key, sha256) rows for one raw value: the expected hash per platform and the
+    hashes of the common mistakes (each computed once: parsing phones is the slow part)."""
+    key = RAW_KEYS[raw_name]
+    typed = hashing.sha256_hex(raw)
+    national = _national(raw, region) if key == "ph" else None
+    out = []
+    for plat, keys in PLATFORM_KEYS.items():
+        if key not in keys:
+            continue
+        try:
+            expected = hashing.hash_value(plat, key, raw, region=region)
+        except (ValueError, TypeError):
+            continue
+        out.append((plat, key, expected))
+        out.append((plat, f"{key}~hashed_twice", hashing.sha256_hex(expected)))
+        if typed != expected:
+            out.append((plat, f"{key}~unnormalized", typed))
+        if national:
+            for cand in ((national, "0" + national) if plat == "meta" else ("+" + national, "0" + national)):
+                h = hashing.sha256_hex(cand)
+                if h != expected:
+                    out.append((plat, f"{key}~no_country_code", h))
+    return sorted(set(out))
+
+
 def ingest(ws: Workspace, staged_columns: list[str]) -> int:
-    """Hash the raw customer columns of the loaded rows of `_parsed` / `_stage` into identities,
-    (`_stage` is dropped by the caller right after). Returns the number of identity rows written."""
+    """Hash the raw customer columns of the loaded rows of `_parsed` / `_stage` into identities
+    (`_stage` is dropped by the caller right after). The small orders table is read into memory,
+    hashed in Python (each distinct value once) and only the hashes are inserted. Returns the
+    number of identity rows written."""
+    import pandas as pd
+    import pyarrow as pa
+
     raw_cols = [c for c in staged_columns if c in RAW_KEYS]
     if not raw_cols:
         return 0
-    _register(ws)
-    before = ws.count("identities")
     # a multi-file scan stages several files at once: rows are told apart by `_file` too
     same_file = " AND s._file = p._file" if "_file" in ws.df("SELECT * FROM _stage LIMIT 0").columns else ""
-    for raw in raw_cols:
-        key = RAW_KEYS[raw]
-        for plat, keys in PLATFORM_KEYS.items():
-            if key not in keys:
+    sel = ", ".join(f'CAST(s."{c}" AS VARCHAR) AS "{c}"' for c in raw_cols)
+    frame = ws.df(f"""
+        SELECT p.order_id, CAST(p.country AS VARCHAR) AS country, {sel}
+        FROM _parsed p JOIN _stage s ON s._rec = p._rec{same_file}
+        WHERE p._reason IS NULL AND p.order_id IS NOT NULL
+    """)
+    cache: dict[tuple[str, str, str | None], list[tuple[str, str, str]]] = {}
+    rows: list[tuple[str, str, str, str]] = []
+    for rec in frame.itertuples(index=False):
+        region = rec.country if isinstance(rec.country, str) else None
+        for c in raw_cols:
+            raw = getattr(rec, c) if c.isidentifier() else None
+            if not isinstance(raw, str) or not raw.strip():
                 continue
-            for variant in ("", *VARIANTS):
-                if variant.startswith("no_country_code") and key != "ph":
-                    continue
-                name = key if not variant else f"{key}~{variant.removesuffix('_0')}"
-                ws.execute(f"""
-                    INSERT INTO identities
-                    SELECT DISTINCT order_id, platform, key, sha256 FROM (
-                        SELECT p.order_id, CAST($plat AS VARCHAR) AS platform, CAST($name AS VARCHAR) AS key,
-                            {UDF}($plat, $key, $variant, CAST(s."{raw}" AS VARCHAR), CAST(p.country AS VARCHAR)) AS sha256
-                        FROM _parsed p JOIN _stage s ON s._rec = p._rec{same_file}
-                        WHERE p._reason IS NULL AND p.order_id IS NOT NULL
-                    ) WHERE sha256 IS NOT NULL
-                """, {"plat": plat, "name": name, "key": key, "variant": variant})
-    return ws.count("identities") - before
+            k = (c, raw, region)
+            if k not in cache:
+                cache[k] = _all_hashes(c, raw, region)
+            rows.extend((rec.order_id, plat, key, h) for plat, key, h in cache[k])
+    del frame, cache  # the raw values leave memory with the frame
+    if not rows:
+        return 0
+    out = pd.DataFrame(sorted(set(rows)), columns=["order_id", "platform", "key", "sha256"])
+    ws.append_arrow("identities", pa.Table.from_pandas(out, preserve_index=False))
+    return len(out)

@@ -121,15 +121,48 @@ def notes(ws: Workspace) -> list[str]:
     return out
 
 
+def _load_duckdb(cfg: AuditConfig, db: str | None) -> Workspace:
+    ws = Workspace(db, config=cfg)
+    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report")):
+        ws.close()
+        raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
+    ws.load()
+    return ws
+
+
+def open_workspace(cfg: AuditConfig, *, db: str | None = None, engine: str | None = None,
+                   scratch: Path | None = None) -> Workspace:
+    """A workspace holding the config's canonical tables on its engine (`engine` overrides
+    `[engine] kind`). DuckDB loads the sources. Spark registers `[engine.tables]`; when none are
+    named it loads the sources in DuckDB and exports them to Parquet under `scratch` first."""
+    kind = engine or cfg.engine.kind
+    if kind == "duckdb":
+        return _load_duckdb(cfg, db)
+    if kind != "spark":
+        raise ConfigError(f"unknown engine {kind!r} (known: duckdb, spark)")
+    from capi_audit.engine import SparkEngine
+
+    tables, fmt = dict(cfg.engine.tables), cfg.engine.format
+    if not tables:
+        if scratch is None:
+            raise ConfigError("a Spark audit from [[sources]] needs a scratch folder for the Parquet export")
+        with _load_duckdb(cfg, db) as duck:
+            tables = {t: str(p) for t, p in duck.export_parquet(scratch).items()}
+        fmt = "parquet"
+    spark = SparkEngine(timezone=cfg.timezone, master=cfg.engine.master, conf=cfg.engine.conf)
+    return Workspace.on_engine(spark, tables, config=cfg, fmt=fmt)
+
+
 def run_audit(config: str | Path | AuditConfig, out: str | Path, *, db: str | None = None,
-              charts: bool = True) -> AuditResult:
-    """Load a config's sources, compute everything once, write the result folder (and charts)."""
+              charts: bool = True, engine: str | None = None) -> AuditResult:
+    """Load a config's sources (or attach its engine's tables), compute everything once, write the
+    result folder (and charts). The result folder is the same whatever the engine."""
+    import tempfile
+
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     out = Path(out)
-    with Workspace(db, config=cfg) as ws:
-        if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report")):
-            raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
-        ws.load()
+    with tempfile.TemporaryDirectory(prefix="capi_audit_") as scratch, \
+            open_workspace(cfg, db=db, engine=engine, scratch=Path(scratch)) as ws:
         result = compute(ws)
     result.write(out)
     if charts:

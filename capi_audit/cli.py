@@ -107,10 +107,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     check_db(args.db)
 
-    result = run_audit(args.config, args.out, db=args.db, charts=not args.no_charts)
+    result = run_audit(args.config, args.out, db=args.db, charts=not args.no_charts, engine=args.engine)
     print(result.text)
     print(f"\nwrote the result to {args.out} (summary.json, result.json, frames/"
           f"{', charts/' if not args.no_charts else ''})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Load the sources in DuckDB and write the canonical tables as Parquet (for another engine)."""
+    from capi_audit.audit import open_workspace
+    from capi_audit.config import load_config
+
+    with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws:
+        paths = ws.export_parquet(Path(args.to))
+    for table, path in paths.items():
+        print(f"{table}: {path}")
     return 0
 
 
@@ -188,7 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder for summary.json and charts/")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
     s.add_argument("--no-charts", action="store_true", help="write summary.json only")
+    s.add_argument("--engine", choices=("duckdb", "spark"), default=None,
+                   help="where the metrics run (default: [engine] kind of audit.toml, else duckdb)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("export", help="load the sources and write the canonical tables as Parquet")
+    s.add_argument("--config", required=True, help="path to audit.toml")
+    s.add_argument("--to", required=True, help="output folder: one <table>.parquet per canonical table")
+    s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("report", help="audit once (or read a result) and render the notebooks to an HTML report")
     s.add_argument("--config", default=None, help="path to audit.toml (audit, then render)")

@@ -49,6 +49,23 @@ class GoogleAction:
     counting: str = "one"
 
 
+ENGINE_KINDS = ("duckdb", "spark")
+ENGINE_FORMATS = ("parquet", "delta", "table")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """`[engine]`: where the metrics run. DuckDB loads the sources itself; Spark starts from
+    canonical tables that already exist (`[engine.tables]`: table = Parquet/Delta path or catalog
+    table name) or, when none are named, from the sources loaded in DuckDB and exported to Parquet."""
+
+    kind: str = "duckdb"
+    format: str = "parquet"
+    tables: dict[str, str] = field(default_factory=dict)
+    master: str = "local[2]"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     """Everything an audit needs to know besides the data itself."""
@@ -69,6 +86,7 @@ class AuditConfig:
     # Plausibility window of loaded times (docs/loading.md): rows outside are rejected at load.
     plausible_from: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     plausible_until: dt.datetime | None = None  # None: one year after the newest order
+    engine: EngineSpec = field(default_factory=EngineSpec)
 
     def window_hours(self, platform: str) -> float | None:
         """Dedup window in hours for a platform; None means unbounded."""
@@ -93,7 +111,7 @@ _SOURCE_KEYS = {
     "platform": str,
     "options": dict,
 }
-_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions"}
+_TOP_KEYS = {"audit", "capi_enabled_at", "dedup_window_hours", "sources", "google_actions", "engine"}
 ORDER_KEYS = ("auto", "order_id", "event_id")
 GOOGLE_ACTION_KEYS = {"name": str, "type": str, "primary": bool, "counting": str}
 GOOGLE_COUNTING = ("one", "every")
@@ -218,8 +236,41 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         default_platform=default_platform,
         sources=sources,
         path=path,
+        engine=parse_engine(where, base, data.get("engine", {})),
         **plausible,
     )
+
+
+def parse_engine(where: Path | str, base: Path, raw: Any) -> EngineSpec:
+    """Validate `[engine]` (kind, format, master, [engine.tables], [engine.conf])."""
+    from capi_audit.schema import TABLES as CANONICAL
+
+    if not isinstance(raw, dict):
+        raise _fail(where, "[engine] must be a table")
+    known = {"kind": str, "format": str, "master": str, "tables": dict, "conf": dict}
+    for key, value in raw.items():
+        if key not in known:
+            raise _fail(where, f"unknown key '{key}' in [engine] (known: {', '.join(known)})")
+        _check_type(where, f"engine.{key}", value, known[key])
+    kind = raw.get("kind", "duckdb")
+    if kind not in ENGINE_KINDS:
+        raise _fail(where, f"engine.kind: unknown engine {kind!r} (known: {', '.join(ENGINE_KINDS)})")
+    fmt = raw.get("format", "parquet")
+    if fmt not in ENGINE_FORMATS:
+        raise _fail(where, f"engine.format: unknown format {fmt!r} (known: {', '.join(ENGINE_FORMATS)})")
+    tables = {}
+    allowed = set(CANONICAL) | {"load_report", "rejects"}
+    for name, loc in raw.get("tables", {}).items():
+        if name not in allowed:
+            raise _fail(where, f"engine.tables: {name!r} is not a canonical table (known: {', '.join(sorted(allowed))})")
+        if not isinstance(loc, str) or not loc:
+            raise _fail(where, f"engine.tables.{name} must be a path or a table name (string)")
+        is_uri = "://" in loc or fmt == "table"
+        tables[name] = loc if is_uri or Path(loc).is_absolute() else str(base / loc)
+    if tables and kind == "duckdb":
+        raise _fail(where, "[engine.tables] is for kind = \"spark\"; DuckDB loads [[sources]]")
+    conf = {str(k): str(v) for k, v in raw.get("conf", {}).items()}
+    return EngineSpec(kind=kind, format=fmt, tables=tables, master=raw.get("master", "local[2]"), conf=conf)
 
 
 def _parse_linkage(

@@ -50,15 +50,14 @@ def plaintext(col: str) -> str:
 
 
 def _hash_ok(e: str) -> str:
-    return f"(regexp_full_match({e}, '{HASH_RE}') AND split_part({e}, '.', 1) NOT IN {_SENTINELS})"
+    return f"(full_match({e}, '{HASH_RE}') AND split_part({e}, '.', 1) NOT IN {_SENTINELS})"
 
 
 def hashed_valid(col: str) -> str:
     """SQL: every value of a hashed key is a proper, non-sentinel SHA-256 hex digest."""
     return (
         f"(CASE WHEN NOT {present(col)} THEN FALSE "
-        f"WHEN starts_with({col}, '[') THEN coalesce(list_bool_and(list_transform("
-        f"CAST(json_extract_string({col}, '$[*]') AS VARCHAR[]), lambda e: {_hash_ok('e')})), FALSE) "
+        f"WHEN starts_with({col}, '[') THEN json_list_all({col}, lambda e: {_hash_ok('e')}) "
         f"ELSE {_hash_ok(col)} END)"
     )
 
@@ -66,7 +65,7 @@ def hashed_valid(col: str) -> str:
 def _ipv4_public(col: str) -> str:
     o = [f"try_cast(split_part({col}, '.', {i}) AS INTEGER)" for i in range(1, 5)]
     return (
-        f"(regexp_full_match({col}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') "
+        f"(full_match({col}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') "
         f"AND {o[0]} BETWEEN 1 AND 223 AND {o[1]} <= 255 AND {o[2]} <= 255 AND {o[3]} <= 255 "
         f"AND {o[0]} NOT IN (10, 127) "
         f"AND NOT ({o[0]} = 100 AND {o[1]} BETWEEN 64 AND 127) "
@@ -83,10 +82,10 @@ def _ipv4_public(col: str) -> str:
 def _ipv6_public(col: str) -> str:
     low = f"lower({col})"
     return (
-        f"(regexp_full_match({low}, '[0-9a-f:]{{2,39}}') AND {low} LIKE '%:%' "
+        f"(full_match({low}, '[0-9a-f:]{{2,39}}') AND {low} LIKE '%:%' "
         f"AND length({low}) - length(replace({low}, ':', '')) BETWEEN 2 AND 7 "
-        f"AND regexp_full_match({low}, '([0-9a-f]{{1,4}}|:)(:{{1,2}}[0-9a-f]{{0,4}})*') "
-        f"AND NOT regexp_matches({low}, '^(fc|fd|fe[89ab]|ff)') "
+        f"AND full_match({low}, '([0-9a-f]{{1,4}}|:)(:{{1,2}}[0-9a-f]{{0,4}})*') "
+        f"AND NOT regex_find({low}, '^(fc|fd|fe[89ab]|ff)') "
         f"AND NOT starts_with({low}, '2001:db8:') AND {low} NOT IN ('::', '::1'))"
     )
 
@@ -98,12 +97,12 @@ def ip_valid(col: str) -> str:
 
 def ua_valid(col: str) -> str:
     """SQL: a user agent that is not an HTTP library's."""
-    return f"({present(col)} AND NOT regexp_matches({col}, '{LIBRARY_UA_RE}'))"
+    return f"({present(col)} AND NOT regex_find({col}, '{LIBRARY_UA_RE}'))"
 
 
 def fbp_valid(col: str) -> str:
     """SQL: fbp in Meta's documented format."""
-    return f"({present(col)} AND regexp_full_match({col}, '{FBP_RE}'))"
+    return f"({present(col)} AND full_match({col}, '{FBP_RE}'))"
 
 
 def fbc_creation_ms(col: str) -> str:
@@ -113,13 +112,13 @@ def fbc_creation_ms(col: str) -> str:
 
 def fbc_valid(col: str, event_time: str = "event_time") -> str:
     """SQL: fbc in Meta's documented format, created no later than the event (5 min skew)."""
-    return (f"({present(col)} AND regexp_full_match({col}, '{FBC_RE}') AND "
-            f"{fbc_creation_ms(col)} <= epoch_ms({event_time}) + {FBC_SKEW_MS})")
+    return (f"({present(col)} AND full_match({col}, '{FBC_RE}') AND "
+            f"{fbc_creation_ms(col)} <= epoch_ms_of({event_time}) + {FBC_SKEW_MS})")
 
 
 def gclid_valid(col: str) -> str:
     """SQL: a plausible Google click id (opaque, URL-safe base64 characters)."""
-    return f"({present(col)} AND regexp_full_match({col}, '{GCLID_RE}'))"
+    return f"({present(col)} AND full_match({col}, '{GCLID_RE}'))"
 
 
 def external_id_valid(col: str) -> str:

@@ -1,4 +1,5 @@
-"""The Workspace: one DuckDB connection, the canonical tables, and the only place SQL runs."""
+"""The Workspace: the canonical tables, their engine (DuckDB by default, or Spark), and the only
+place SQL runs. Statements are rendered for the engine's dialect by `capi_audit.engine`."""
 
 from __future__ import annotations
 
@@ -12,18 +13,25 @@ import pandas as pd
 
 from capi_audit import schema
 from capi_audit.config import AuditConfig, load_config
-from capi_audit.errors import AuditError, InputError
+from capi_audit.engine import DuckDBEngine, Engine, bind
+from capi_audit.errors import AuditError, ConfigError, InputError
 
 Params = Sequence[Any] | dict[str, Any] | None
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_bind = bind
+ACCOUNTING = ("load_report", "rejects")
 
 
-def _bind(sql: str, params: Params) -> Params:
-    """Keep only the named parameters the statement uses (DuckDB refuses extra ones)."""
-    if isinstance(params, dict):
-        used = set(_NAMED.findall(sql))
-        return {k: v for k, v in params.items() if k in used}
-    return params
+def columns_of(table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a canonical or accounting table."""
+    if table in schema.TABLES:
+        return [(c.name, c.sql_type) for c in schema.TABLES[table].columns]
+    import sqlglot
+    from sqlglot import exp
+
+    ddl = {"load_report": schema.LOAD_REPORT_DDL, "rejects": schema.REJECTS_DDL}[table]
+    tree = sqlglot.parse_one(ddl, read="duckdb")
+    return [(c.name, c.args["kind"].sql("duckdb")) for c in tree.find_all(exp.ColumnDef)]
 
 
 MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
@@ -67,9 +75,15 @@ class Workspace:
         threads: int | None = None,
         memory_limit: str | None = None,
         temp_directory: str | Path | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.path = str(path) if path else ":memory:"
         self.config = config or AuditConfig()
+        if engine is not None and engine.kind != "duckdb":
+            # Another engine: the canonical tables already exist there (attach_tables); no loading.
+            self.engine, self.con = engine, None
+            engine.set_timezone(self.config.timezone)
+            return
         if path:
             check_db_path(Path(path))
         try:
@@ -86,6 +100,7 @@ class Workspace:
         # Day boundaries and naive timestamps follow the audit's time zone; UTC is stored.
         self.con.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         self.con.execute("SET preserve_insertion_order = true")
+        self.engine = DuckDBEngine.wrap(self.con, timezone=self.config.timezone)
         try:  # in Jupyter without ipywidgets DuckDB refuses to touch its progress bar setting
             self.con.execute("SET enable_progress_bar = false")
         except duckdb.Error:
@@ -94,12 +109,27 @@ class Workspace:
 
     # -- SQL -----------------------------------------------------------------------------
     def execute(self, sql: str, params: Params = None) -> None:
-        """Run a statement with bound parameters."""
-        self._cursor(sql, params)
+        """Run a statement with bound parameters (`CREATE TEMP TABLE x AS q` materializes x)."""
+        self.engine.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for each row of positional parameters."""
+        """Run one statement for each row of positional parameters (loaders, DuckDB only)."""
+        if self.con is None:
+            raise ConfigError("row-by-row statements run on DuckDB only; use Workspace.from_rows")
         self.con.executemany(sql, rows)
+
+    def materialize(self, name: str, query: str, params: Params = None, *, depends: Sequence[str] = ()) -> None:
+        """Compute derived relation `name` once (temp table on DuckDB, checkpointed view on
+        Spark); relations built on an older `name` are dropped."""
+        self.engine.materialize(name, query, params, depends=depends)
+
+    def from_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+        """Relation `name` from a few rows held in Python (columns as (name, DuckDB type)), in one batch."""
+        self.engine.from_rows(name, columns, rows)
+
+    def relations(self) -> dict[str, list[str]]:
+        """Derived relations of this workspace and what each was built from."""
+        return self.engine.relations()
 
     def function(self, name: str, fn: Any, args: list[str], returns: str) -> None:
         """Register a Python scalar function for SQL (used to hash raw customer data at load,
@@ -118,7 +148,7 @@ class Workspace:
 
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all rows as tuples."""
-        return self._cursor(sql, params).fetchall()
+        return self.engine.rows(sql, params)
 
     def scalar(self, sql: str, params: Params = None) -> Any:
         """Run a query and return the first column of the first row."""
@@ -127,20 +157,40 @@ class Workspace:
 
     def df(self, sql: str, params: Params = None) -> pd.DataFrame:
         """Run a query and return a (small, finished) result as a DataFrame."""
-        return self._cursor(sql, params).df()
-
-    def _cursor(self, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
-        params = _bind(sql, params)
-        return self.con.execute(sql, params) if params else self.con.execute(sql)
+        return self.engine.df(sql, params)
 
     def drop(self, *names: str) -> None:
         """Drop temporary tables or views by name, whichever they are, if they exist."""
-        for name in names:
-            kind = self.scalar("SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary "
-                               "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary",
-                               {"n": name})
-            if kind:
-                self.execute(f"DROP {kind} {name}")
+        self.engine.drop(*names)
+
+    # -- engines ---------------------------------------------------------------------------
+    @classmethod
+    def on_engine(cls, engine: Engine, tables: dict[str, str], *, config: AuditConfig | None = None,
+                  fmt: str = "parquet") -> Workspace:
+        """A workspace whose canonical tables already exist for `engine`: table -> Parquet/Delta path
+        (`fmt`), or catalog table name (`fmt="table"`). Tables not named are empty."""
+        ws = cls(config=config, engine=engine)
+        ws.attach_tables(tables, fmt=fmt)
+        return ws
+
+    def attach_tables(self, tables: dict[str, str], *, fmt: str = "parquet") -> None:
+        """Register existing canonical tables (and the load accounting, when exported with them)."""
+        known = set(schema.TABLES) | set(ACCOUNTING)
+        unknown = sorted(set(tables) - known)
+        if unknown:
+            raise ConfigError(f"[engine.tables]: unknown table(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for name in sorted(known):
+            if name in tables:
+                self.engine.register(name, str(tables[name]), fmt=fmt)
+            else:
+                self.engine.register_empty(name, columns_of(name))
+
+    def export_parquet(self, out: str | Path) -> dict[str, Path]:
+        """Write the canonical tables and the load accounting to out/<table>.parquet: the starting
+        point of an audit on another engine (`[engine] kind = "spark"`)."""
+        if self.con is None:
+            raise ConfigError("export_parquet runs on a DuckDB workspace")
+        return self.engine.export_parquet(sorted(schema.TABLES) + list(ACCOUNTING), Path(out))
 
     # -- tables ----------------------------------------------------------------------------
     def create_tables(self) -> None:
@@ -154,6 +204,11 @@ class Workspace:
         """Number of rows in a canonical table."""
         if table not in schema.TABLES and table not in ("load_report", "rejects"):
             raise ValueError(f"unknown table {table!r}")
+        if self.con is None:  # tables attached to another engine do not change: count once
+            cache = self.__dict__.setdefault("_counts", {})
+            if table not in cache:
+                cache[table] = int(self.scalar(f"SELECT count(*) FROM {table}"))
+            return cache[table]
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
     # -- loading ---------------------------------------------------------------------------
@@ -162,6 +217,9 @@ class Workspace:
         from capi_audit.io import FORMATS
         from capi_audit.io.base import finalize
 
+        if self.con is None:
+            raise ConfigError("loaders run on DuckDB: load there, export the canonical tables "
+                              "(capi-audit export) and point [engine.tables] at them")
         if config is not None and not isinstance(config, AuditConfig):
             config = load_config(config)
         if config is not None:
@@ -248,8 +306,8 @@ class Workspace:
         return self.df("SELECT * FROM rejects ORDER BY table_name, file, line")
 
     def close(self) -> None:
-        """Close the connection."""
-        self.con.close()
+        """Close the connection (a shared Spark session stays up)."""
+        self.engine.close()
 
     def __enter__(self) -> Workspace:
         return self

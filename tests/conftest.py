@@ -46,3 +46,6 @@ def samples() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip("../shared/samples not present")
     return SAMPLES
+
+
+from tests.spark_support import spark  # noqa: E402,F401  (session fixture: Spark local, or skip)

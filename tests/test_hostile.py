@@ -374,7 +374,7 @@ _PIECES = st.sampled_from(["good", "short", "long", "blank", "space", "badtime"]
 _ENDS = st.sampled_from(["\n", "\r\n", "\r"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(_PIECES, _ENDS), min_size=1, max_size=30))
 def test_every_physical_line_is_loaded_or_rejected(tmp_path_factory, lines):
     from capi_audit import Workspace
@@ -683,7 +683,7 @@ def test_payload_log_of_large_batches_stays_under_1gb(tmp_path):
 _JPIECES = st.sampled_from(["obj", "broken", "array", "blank", "space", "badutf8", "notime"])
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(_JPIECES, _ENDS), min_size=1, max_size=25), st.booleans())
 def test_every_json_line_is_loaded_or_rejected(tmp_path_factory, lines, gz):
     import re

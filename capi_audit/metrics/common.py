@@ -52,24 +52,43 @@ class FamilyResult:
         return cls(Headline(section, available=False, reason=reason))
 
 
+# The SQL helpers below write the project's portable functions (capi_audit/sql/dialect.py
+# expands them per engine); metric SQL calls no engine-specific function directly.
 def local_date(expr: str) -> str:
     """SQL for the calendar day of a TIMESTAMPTZ in the audit's time zone ($tz)."""
-    return f"CAST(timezone($tz, {expr}) AS DATE)"
+    return f"local_date({expr}, $tz)"
 
 
 def local_midnight(date_expr: str) -> str:
     """SQL for the TIMESTAMPTZ at which a local day starts."""
-    return f"timezone($tz, CAST({date_expr} AS TIMESTAMP))"
+    return f"local_midnight({date_expr}, $tz)"
+
+
+def ms_between(a: str, b: str) -> str:
+    """SQL: milliseconds from TIMESTAMPTZ a to b (each truncated to its millisecond)."""
+    return f"ms_between({a}, {b})"
+
+
+def not_test_order(col: str) -> str:
+    """SQL predicate: the row's order (may be NULL) is not a test order. An anti-join (Spark plans
+    `NOT IN (subquery)` as a nested loop); the inner column is renamed so an unqualified `col`
+    can only mean the outer row's."""
+    return f"NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = {col})"
+
+
+def double(x: float | int) -> str:
+    """A numeric literal typed DOUBLE on every engine (`1.0` is a DECIMAL in Spark)."""
+    return f"CAST({x!r} AS DOUBLE)"
 
 
 def within_window(a: str, b: str) -> str:
     """SQL: receipt times a and b within the platform's window (window_ms NULL = unbounded)."""
-    return f"(w.window_ms IS NULL OR abs(date_diff('millisecond', {a}, {b})) <= w.window_ms)"
+    return f"(w.window_ms IS NULL OR abs(ms_between({a}, {b})) <= w.window_ms)"
 
 
 def seconds_between(a: str, b: str) -> str:
     """SQL: whole seconds from TIMESTAMPTZ a to b (negative when b is earlier)."""
-    return f"date_diff('second', {a}, {b})"
+    return f"seconds_between({a}, {b})"
 
 
 def params(ws: Workspace) -> dict[str, Any]:
@@ -91,14 +110,11 @@ def prepare(ws: Workspace) -> None:
     token = (id(ws.config), ws.count("pixel_events"), ws.count("server_events"), ws.count("orders"))
     if getattr(ws, "_prepared", None) == token:
         return
-    ws.execute("CREATE OR REPLACE TEMP TABLE audit_params (platform VARCHAR, enabled_at TIMESTAMPTZ, window_ms DOUBLE)")
+    rows = []
     for plat in sorted(set(platforms(ws)) | set(ws.config.capi_enabled_at)):
         hours = ws.config.window_hours(plat)
-        ws.execute(
-            "INSERT INTO audit_params VALUES ($p, $e, $w)",
-            {"p": plat, "e": ws.config.capi_enabled_at.get(plat),
-             "w": None if hours is None else hours * 3600 * 1000},
-        )
+        rows.append((plat, ws.config.capi_enabled_at.get(plat), None if hours is None else float(hours) * 3600 * 1000))
+    ws.from_rows("audit_params", [("platform", "VARCHAR"), ("enabled_at", "TIMESTAMPTZ"), ("window_ms", "DOUBLE")], rows)
     ws.execute("CREATE OR REPLACE TEMP TABLE test_orders AS SELECT DISTINCT order_id FROM orders WHERE is_test")
     # Rejected server events never reached the platform's counts (design §3): out of ev.
     ws.execute("""
@@ -116,7 +132,7 @@ def prepare(ws: Workspace) -> None:
         SELECT r.*, (p.enabled_at IS NULL OR r.event_time >= p.enabled_at) AS post
         FROM rows r
         LEFT JOIN audit_params p ON p.platform = r.platform
-        WHERE r.order_id IS NULL OR r.order_id NOT IN (SELECT order_id FROM test_orders)
+        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = r.order_id)
     """)
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE keys AS

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _BASE_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at, min(consent_ads) AS consent, min(country) AS country
-    FROM orders WHERE order_id NOT IN (SELECT order_id FROM test_orders) GROUP BY order_id
+    FROM orders WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id) GROUP BY order_id
 ),
 px AS (SELECT DISTINCT order_id FROM pixel_events WHERE platform = $p AND order_id IS NOT NULL),
 sv AS (

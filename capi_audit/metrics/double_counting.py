@@ -170,7 +170,9 @@ def _units_sql(units: str) -> str:
 
 
 def _causes_sql(units: str) -> str:
-    """Per (platform, class, order): units counted and extra units by cause."""
+    """Per (platform, class, order): units counted and extra units by cause. The CTE names carry
+    the relation's name: Spark hoists nested WITHs into one, where names must be unique."""
+    x, c = f"x_{units}", f"c_{units}"
     other = "o.platform = u.platform AND o.conv_class = u.conv_class AND o.order_id = u.order_id AND o.unit_id <> u.unit_id"
     cause = f"""CASE
         WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM x o WHERE {other} AND o.event_id = u.event_id
@@ -189,10 +191,10 @@ def _causes_sql(units: str) -> str:
         ELSE 'id_mismatch' END"""
     sums = ", ".join(f"sum(CASE WHEN rk > 1 AND cause = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in CAUSES)
     return f"""
-    WITH x AS ({_units_sql(units)}),
-    c AS (SELECT u.*, {cause} AS cause FROM x u)
+    WITH {x} AS ({_units_sql(units)}),
+    {c} AS (SELECT u.*, {cause.replace(" FROM x o ", f" FROM {x} o ")} AS cause FROM {x} u)
     SELECT platform, conv_class, order_id, count(*) AS n_units, {sums}
-    FROM c GROUP BY platform, conv_class, order_id
+    FROM {c} GROUP BY platform, conv_class, order_id
     """
 
 

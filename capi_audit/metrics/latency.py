@@ -19,15 +19,15 @@ if TYPE_CHECKING:
 
 _SQL = """
 SELECT platform, count(*) AS events,
-    quantile_cont(lag_s, 0.5) AS median_s, quantile_cont(lag_s, 0.95) AS p95_s,
+    percentile(lag_s, CAST(0.5 AS DOUBLE)) AS median_s, percentile(lag_s, CAST(0.95 AS DOUBLE)) AS p95_s,
     avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
     avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
     avg(CASE WHEN lag_s > $limit THEN 1.0 ELSE 0.0 END) AS share_over_age_limit
 FROM (
-    SELECT platform, date_diff('millisecond', event_time, sent_at) / 1000.0 AS lag_s
+    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s
     FROM server_events
     WHERE sent_at IS NOT NULL AND platform = $p
-      AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+      AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
 ) GROUP BY platform
 """
 
@@ -55,10 +55,10 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
 def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
     """Latency in seconds binned by minute for one platform (small; for the distribution chart)."""
     return ws.df("""
-        SELECT floor(log10(greatest(date_diff('millisecond', event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
+        SELECT floor(log10(greatest(ms_between(event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
                count(*) AS events
         FROM server_events WHERE sent_at IS NOT NULL AND platform = $p
-          AND (order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders))
+          AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
         GROUP BY 1 ORDER BY 1
     """, {"p": platform})
 

@@ -38,11 +38,11 @@ def prepare_flags(ws: Workspace) -> None:
     if getattr(ws, "_flags_for", None) == ws._prepared:
         return
     ws.execute(f"""
-        CREATE OR REPLACE TEMP TABLE sv_flags AS
+        CREATE OR REPLACE TEMP TABLE sv_key_flags AS
         SELECT platform, event_name, event_time, sent_at, status, action_source, event_source_url,
                value, currency, data_processing_options, order_id, fbc, {_flags_sql()}
         FROM server_events
-        WHERE order_id IS NULL OR order_id NOT IN (SELECT order_id FROM test_orders)
+        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
     """)
     ws.execute("""
         CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
@@ -50,7 +50,7 @@ def prepare_flags(ws: Workspace) -> None:
                  WHEN fbc__valid = 1 OR gclid__valid = 1 THEN 'click'
                  WHEN fbp__valid = 1 AND client_ip_address__valid = 1 AND client_user_agent__valid = 1 THEN 'browser'
                  ELSE 'none' END AS tier
-        FROM sv_flags
+        FROM sv_key_flags
     """)
     ws._flags_for = ws._prepared
 
@@ -100,7 +100,7 @@ def shared_values(ws: Workspace) -> pd.DataFrame:
                 SELECT s.platform, s.{k} AS v, count(*) AS c, max(t.n) AS n FROM server_events s
                 JOIN (SELECT platform, count(*) AS n FROM sv_flags GROUP BY platform) t ON t.platform = s.platform
                 WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
-                  AND (s.order_id IS NULL OR s.order_id NOT IN (SELECT order_id FROM test_orders))
+                  AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = s.order_id)
                 GROUP BY s.platform, s.{k}
             ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
             GROUP BY platform""")

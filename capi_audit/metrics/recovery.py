@@ -17,6 +17,7 @@ from capi_audit.metrics.common import (
     Headline,
     local_date,
     local_midnight,
+    not_test_order,
     params,
     prepare,
     ratio,
@@ -34,7 +35,7 @@ SPLIT = ("orders_post_pixel_and_server", "orders_post_server_only", "orders_post
 _SPLIT_SQL = f"""
 WITH o AS (
     SELECT order_id, min(created_at) AS created_at FROM orders
-    WHERE order_id NOT IN (SELECT order_id FROM test_orders) GROUP BY order_id
+    WHERE {not_test_order('order_id')} GROUP BY order_id
 ),
 px AS (SELECT DISTINCT order_id FROM ev WHERE channel = 'pixel' AND platform = $p AND order_id IS NOT NULL),
 sv AS (SELECT DISTINCT order_id FROM ev WHERE channel = 'server' AND platform = $p AND order_id IS NOT NULL),
@@ -58,7 +59,7 @@ FROM post GROUP BY day ORDER BY day
 _DAYS_SQL = f"""
 WITH o AS (
     SELECT {local_date('min(created_at)')} AS day FROM orders
-    WHERE order_id NOT IN (SELECT order_id FROM test_orders) GROUP BY order_id
+    WHERE {not_test_order('order_id')} GROUP BY order_id
 ),
 od AS (SELECT day, count(*) AS orders FROM o GROUP BY day),
 rd AS (
@@ -70,7 +71,7 @@ span AS (
     SELECT min(day) AS lo, max(day) AS hi FROM (SELECT day FROM od UNION ALL SELECT day FROM rd)
 ),
 days AS (
-    SELECT CAST(d AS DATE) AS day FROM span, generate_series(span.lo, span.hi, INTERVAL 1 DAY) AS g(d)
+    SELECT day_series(span.lo, span.hi) AS day FROM span
 )
 SELECT days.day, coalesce(od.orders, 0) AS orders, coalesce(rd.reported, 0) AS reported,
     CASE WHEN {local_midnight('days.day + 1')} <= $e THEN 'pre'

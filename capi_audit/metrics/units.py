@@ -98,22 +98,20 @@ def _token(ws: Workspace) -> tuple:
 def _params(ws: Workspace) -> None:
     """`u_params` (platform, enabled_at, window_ms) and `u_classes` (match, class) from the config."""
     cfg = ws.config
-    ws.execute("CREATE OR REPLACE TEMP TABLE u_params (platform VARCHAR, enabled_at TIMESTAMPTZ, window_ms DOUBLE)")
     plats = {r[0] for r in ws.rows("SELECT platform FROM pixel_events UNION SELECT platform FROM server_events")
              if r[0] is not None}
     rows = []
     for plat in sorted(plats | set(cfg.capi_enabled_at) | {"meta", "google", "ga4"}):
         hours = cfg.window_hours(plat)
-        rows.append((plat, cfg.capi_enabled_at.get(plat), None if hours is None else hours * 3600 * 1000))
-    ws.executemany("INSERT INTO u_params VALUES (?, ?, ?)", rows)
+        rows.append((plat, cfg.capi_enabled_at.get(plat), None if hours is None else float(hours) * 3600 * 1000))
+    ws.from_rows("u_params", [("platform", "VARCHAR"), ("enabled_at", "TIMESTAMPTZ"), ("window_ms", "DOUBLE")], rows)
     # kind 'name': lower(event_name) matches (Meta, GA4); kind 'action': Google conversion action.
-    ws.execute("CREATE OR REPLACE TEMP TABLE u_classes (kind VARCHAR, name VARCHAR, class VARCHAR)")
     classes: dict[str, set[str]] = {cfg.conversion_event: {cfg.conversion_event}}
     for cls, names in cfg.event_aliases.items():
         classes.setdefault(cls, {cls}).update(names)
     crow = [("name", n.lower(), cls) for cls, names in sorted(classes.items()) for n in sorted(names)]
     crow += [("action", a.name, a.name) for a in cfg.google_actions if a.primary]
-    ws.executemany("INSERT INTO u_classes VALUES (?, ?, ?)", crow)
+    ws.from_rows("u_classes", [("kind", "VARCHAR"), ("name", "VARCHAR"), ("class", "VARCHAR")], crow)
 
 
 def _src_sql(ws: Workspace) -> str:

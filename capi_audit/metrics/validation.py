@@ -63,7 +63,7 @@ def _rules_sql() -> str:
     meta = "platform = 'meta'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
-    lag = "date_diff('second', event_time, sent_at)"
+    lag = "seconds_between(event_time, sent_at)"
     exprs = {
         "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {AGE_LIMIT_S['meta']}",
         "event_in_future": f"sent_at IS NOT NULL AND {lag} < -{FUTURE_SKEW_S}",
@@ -72,14 +72,14 @@ def _rules_sql() -> str:
         "website_missing_source_url": f"{meta} AND {website} AND event_source_url IS NULL",
         "purchase_missing_value": "lower(event_name) = 'purchase' AND value IS NULL",
         "purchase_missing_currency": "lower(event_name) = 'purchase' AND currency IS NULL",
-        "invalid_currency": "currency IS NOT NULL AND upper(currency) NOT IN (SELECT code FROM iso_4217)",
+        "invalid_currency": "currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM iso_4217 i WHERE i.code = upper(currency))",
         "insufficient_customer_keys": f"({meta} AND {_weak_sql()}) OR (platform = 'google' AND "
                                       "gclid__present = 0 AND em__present = 0 AND ph__present = 0)",
         "unhashed_key": f"({hashed_plain})",
         "malformed_fbc": f"{meta} AND fbc__present = 1 AND fbc__valid = 0",
         "malformed_fbp": f"{meta} AND fbp__present = 1 AND fbp__valid = 0",
         "click_id_too_old": f"{meta} AND fbc__valid = 1 AND "
-                            f"epoch_ms(event_time) - {validity.fbc_creation_ms('fbc')} > CAST({CLICK_MAX_AGE_DAYS} AS BIGINT) * 86400000",
+                            f"epoch_ms_of(event_time) - {validity.fbc_creation_ms('fbc')} > CAST({CLICK_MAX_AGE_DAYS} AS BIGINT) * 86400000",
     }
     return ", ".join(f"CASE WHEN {e} THEN 1 ELSE 0 END AS {r}" for r, e in exprs.items())
 
@@ -89,8 +89,7 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
-    ws.execute("CREATE OR REPLACE TEMP TABLE iso_4217 (code VARCHAR)")
-    ws.executemany("INSERT INTO iso_4217 VALUES (?)", [(c,) for c in ISO_4217])
+    ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}

@@ -103,5 +103,5 @@ def test_export_writes_every_canonical_table(tmp_path):
     ws = make_ws(orders=[{"order_id": "o1", "created_at": dt.datetime(2026, 3, 1, tzinfo=dt.UTC)}])
     paths = ws.export_parquet(tmp_path)
     assert set(paths) == {"orders", "pixel_events", "server_events", "platform_report", "identities",
-                          "load_report", "rejects"}
+                          "enhancements", "load_report", "rejects"}
     assert pq.read_table(paths["orders"]).num_rows == 1

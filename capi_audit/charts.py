@@ -413,12 +413,14 @@ def plot_consent_by_type(frame: pd.DataFrame, *, ax: Axes | None = None, platfor
         return ax
 
 
-def plot_google_enhancements(frame: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_google_enhancements(frame: pd.DataFrame, *, ax: Axes | None = None, platform: str = "google") -> Axes:
     """Google Ads tag conversions per day and how many were enhanced within 24 h or later
     (from the `google_enhancements` frame)."""
     with house_style():
         ax = _ax(ax)
-        title = "google: tag conversions enhanced (enhanced conversions for web)"
+        title = f"{platform}: tag conversions enhanced (enhanced conversions for web)"
+        if "platform" in frame:
+            frame = _rows(frame, platform)
         if not len(frame):
             return _empty(ax, title)
         d = frame.groupby("day", sort=True)[["tag_conversions", "enhanced_24h", "enhanced_late"]].sum()

@@ -177,7 +177,7 @@ FAMILIES: tuple[Family, ...] = (
                  "actions counting one order more than once, and the best identifier on each upload.",
            charts=(Chart("google_enhancements", "google_enhancements",
                          "Tag conversions per day and how many were enhanced within 24 h or later",
-                         per_platform=False),),
+                         platforms=("google",)),),
            labels={"error": "Google's reason code", "source_api": "Upload API", "status": "Status",
                    "enhanced_conversions": "Enhanced conversions for web", "click_ids": "Click ids",
                    "upload_errors": "Upload errors", "primary_action_overlap": "Orders counted by two primary actions",

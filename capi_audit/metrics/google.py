@@ -221,9 +221,10 @@ def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
     tiers, f_tiers = _tiers(ws)
     values = {"google": {"enhanced_conversions": enh, "click_ids": clicks, "upload_errors": errs,
                          "primary_action_overlap": overlap, "identifier_tiers": tiers}}
-    if len(f_enh):  # a Google-only frame: say so, so platform filters and per-platform views see it
-        f_enh = f_enh.assign(platform="google")
-    frames = {"google_enhancements": tidy(f_enh, ["destination", "day"]) if len(f_enh) else f_enh,
+    if len(f_enh):  # the platform column lets the charts omit it where Google has no data
+        f_enh = tidy(f_enh, ["destination", "day"])
+        f_enh.insert(0, "platform", "google")
+    frames = {"google_enhancements": f_enh,
               "google_click_ids": f_clicks, "google_upload_errors": f_errs,
               "google_action_overlap": f_overlap, "google_tiers": f_tiers}
     return frames, Headline("google", values)

@@ -154,3 +154,26 @@ def test_post_and_day_from_enable_time():
     ws = make_ws(pixel=[dict(event_id="A", event_time=at(-1)), dict(event_id="B", event_time=at(1))],
                  enabled={"meta": at(0)})
     assert list(units(ws).post) == [False, True]
+
+
+def test_google_counting_one_counts_one_conversion_per_click():
+    # Two purchases (different transaction ids) after one ad click: an action counting "one"
+    # counts one conversion for the click; "every" counts both. A conversion without click id and a
+    # second click count on their own; another action is never merged with this one.
+    px = [dict(platform="google", event_name="Purchase", event_id="T1", gclid="CLICK1", event_time=at(0)),
+          dict(platform="google", event_name="Purchase", event_id="T2", gclid="CLICK1", event_time=at(2)),
+          dict(platform="google", event_name="Purchase", event_id="T3", event_time=at(3)),
+          dict(platform="google", event_name="Purchase", event_id="T4", gclid="CLICK2", event_time=at(4)),
+          dict(platform="google", event_name="Lead", event_id="T5", gclid="CLICK1", event_time=at(5))]
+    sv = [dict(platform="google", event_name="Purchase", event_id="T2", gbraid="CLICK1", event_time=at(1))]
+    one = with_cfg(make_ws(pixel=px, server=sv),
+                   google_actions=(GoogleAction("Purchase", counting="one"), GoogleAction("Lead", counting="one")))
+    u = units(one)
+    assert sorted(u.event_id) == ["T1", "T3", "T4", "T5"]
+    t1 = u[u.event_id == "T1"].iloc[0]
+    assert t1.has_server and t1.n_pixel_rows == 2 and t1.n_server_rows == 1  # T2's rows joined T1's unit
+    every = with_cfg(make_ws(pixel=px, server=sv),
+                     google_actions=(GoogleAction("Purchase", counting="every"), GoogleAction("Lead")))
+    assert sorted(units(every).event_id) == ["T1", "T2", "T3", "T4", "T5"]
+    # the pixel-alone count applies the same rule
+    assert sorted(units(one, with_server=False).event_id) == ["T1", "T3", "T4", "T5"]

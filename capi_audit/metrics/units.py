@@ -11,6 +11,10 @@ Every order-level figure (double counting, the CAPI effect, recovery, Google ove
   dataset and event_name sharing fbp and/or external_id within W (browser first only, never within
   one channel); each pixel unit absorbs at most one server unit (our reading, documented).
 - Google Ads: key (conversion action = destination, else event_name; transaction_id), no window.
+  An action `[[google_actions]]` declares with `counting = "one"` counts at most one conversion per
+  ad click: its units carrying the same gclid / gbraid / wbraid are one unit (the earliest);
+  https://support.google.com/google-ads/answer/3438531 . Without a catalogue every action counts
+  every conversion (no rule is assumed).
 - The destination is part of a key only when both channels of the platform log it (a CAPI log
   often lacks the dataset id the pixel hit carries); otherwise keys ignore it, and say so.
   https://support.google.com/google-ads/answer/6386790
@@ -112,6 +116,9 @@ def _params(ws: Workspace) -> None:
     crow = [("name", n.lower(), cls) for cls, names in sorted(classes.items()) for n in sorted(names)]
     crow += [("action", a.name, a.name) for a in cfg.google_actions if a.primary]
     ws.from_rows("u_classes", [("kind", "VARCHAR"), ("name", "VARCHAR"), ("class", "VARCHAR")], crow)
+    # Google actions counting "one" conversion per ad click (`[[google_actions]] counting`)
+    ones = [(a.name,) for a in cfg.google_actions if a.counting == "one"]
+    ws.from_rows("u_one_actions", [("name", "VARCHAR")], ones)
 
 
 def _src_sql(ws: Workspace) -> str:
@@ -127,6 +134,7 @@ def _src_sql(ws: Workspace) -> str:
         SELECT platform, destination, event_name, event_id, event_time, sent_at,
             coalesce(sent_at, event_time) AS receipt_time, order_id, value, currency, fbp, fbc,
             external_id, em, client_ip_address, request_id, action_source, test_event_code, status,
+            coalesce(gclid, gbraid, wbraid) AS click_id,
             CASE WHEN status IS NOT NULL AND lower(status) = 'rejected' THEN 1 ELSE 0 END AS is_rejected,
             CASE WHEN status IS NULL AND sent_at IS NOT NULL AND {age} IS NOT NULL
                       AND {seconds_between('event_time', 'sent_at')} > {age} THEN 1 ELSE 0 END AS too_old,
@@ -145,13 +153,13 @@ def _src_sql(ws: Workspace) -> str:
             event_time AS receipt_time, CAST(NULL AS TIMESTAMPTZ) AS sent_at, order_id, value, currency,
             fbp, fbc, external_id, em, client_ip_address, CAST(NULL AS VARCHAR) AS request_id,
             CAST(NULL AS VARCHAR) AS action_source, CAST(NULL AS VARCHAR) AS test_event_code,
-            CAST(NULL AS VARCHAR) AS status, 0 AS is_rejected, 0 AS too_old, 0 AS insufficient_keys,
-            0 AS bad_batch
+            CAST(NULL AS VARCHAR) AS status, coalesce(gclid, gbraid, wbraid) AS click_id, 0 AS is_rejected,
+            0 AS too_old, 0 AS insufficient_keys, 0 AS bad_batch
         FROM pixel_events
         UNION ALL
         SELECT 'server', platform, destination, event_name, event_id, event_time, receipt_time, sent_at,
             order_id, value, currency, fbp, fbc, external_id, em, client_ip_address, request_id,
-            action_source, test_event_code, status, is_rejected, too_old, insufficient_keys, bad_batch
+            action_source, test_event_code, status, click_id, is_rejected, too_old, insufficient_keys, bad_batch
         FROM svb
     ),
     numbered AS (
@@ -280,13 +288,37 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
         )
         SELECT server_unit, pixel_unit, paired_by FROM chosen WHERE take = 1
         """,
+        # Google actions counting "one" per click: units of one such action carrying the same ad
+        # click id (gclid, gbraid or wbraid) are one conversion, the earliest unit's. "Count only one
+        # conversion per click": https://support.google.com/google-ads/answer/3438531 and
+        # https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionActionCountingTypeEnum.ConversionActionCountingType
+        # A unit without a click id stays its own unit (nothing ties it to a click).
+        f"""
+        CREATE OR REPLACE TEMP TABLE u_one_{sfx} AS
+        WITH uc AS (
+            SELECT b.kdest, b.unit_a, min(b.click_id) AS click_id, min(b.event_time) AS first_et
+            FROM u_base_{sfx} b
+            WHERE b.platform = 'google' AND b.click_id IS NOT NULL AND b.click_id <> ''
+              AND EXISTS (SELECT 1 FROM u_one_actions a WHERE a.name = b.kdest)
+            GROUP BY b.kdest, b.unit_a
+        ),
+        ranked AS (
+            SELECT kdest, unit_a, click_id,
+                row_number() OVER (PARTITION BY kdest, click_id ORDER BY first_et, unit_a) AS k
+            FROM uc
+        )
+        SELECT r.unit_a, f.unit_a AS click_unit
+        FROM ranked r JOIN ranked f ON f.kdest = r.kdest AND f.click_id = r.click_id AND f.k = 1
+        WHERE r.k > 1
+        """,
         f"""
         CREATE OR REPLACE TEMP TABLE {rows} AS
-        SELECT b.*, coalesce(m.pixel_unit, b.unit_a) AS unit_id, m.paired_by AS mb_paired_by,
-            row_number() OVER (PARTITION BY coalesce(m.pixel_unit, b.unit_a)
+        SELECT b.*, coalesce(m.pixel_unit, g.click_unit, b.unit_a) AS unit_id, m.paired_by AS mb_paired_by,
+            row_number() OVER (PARTITION BY coalesce(m.pixel_unit, g.click_unit, b.unit_a)
                                ORDER BY b.event_time, b.receipt_time, b.channel, b.rn) AS pos
         FROM u_base_{sfx} b
         LEFT JOIN u_mb_{sfx} m ON m.server_unit = b.unit_a
+        LEFT JOIN u_one_{sfx} g ON g.unit_a = b.unit_a
         """,
         f"""
         CREATE OR REPLACE TEMP TABLE units_{sfx} AS

@@ -41,13 +41,19 @@ from capi_audit.metrics.consent_rules import (
     order_consent_sql,
     restricted_send_sql,
 )
+from capi_audit.metrics.double_counting import CAUSES as DC_CAUSES
+from capi_audit.metrics.double_counting import unit_causes_sql
 from capi_audit.metrics.periods import Coverage, Periods, periods
+from capi_audit.metrics.units import linked_order_sql
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 TIERS = ("strong", "click", "browser", "none", "unknown")
-CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
+# The causes are double counting's (one definition: `double_counting.unit_causes_sql`); `other` holds
+# what no unit carries: a pair split across midnight (the server unit on one day, the pixel unit it
+# displaced on another) and server units whose order has units before enablement.
+CAUSES = (*DC_CAUSES, "other")
 SPLIT = ("recovered", "server_double_counted", "unlinked_added")
 MIN_POST_DAYS = 14  # two 7-day blocks: fewer and the interval is not defined
 LINK_RATE_MIN = 0.8  # design §3.0 order linkage
@@ -73,23 +79,10 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
                          ELSE 'double' END AS kind
         FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
     ),
-    srv_paired AS (
-        SELECT DISTINCT conv_class, order_id FROM lk WHERE kind = 'double' AND has_pixel AND has_server
-    ),
-    lc AS (
-        SELECT lk.*,
-            CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL
-                 WHEN event_id IS NULL THEN 'missing_event_id'
-                 WHEN NOT EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
-                                  AND x.order_id = lk.order_id AND x.event_name = lk.event_name) THEN 'name_variant'
-                 WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
-                              AND x.order_id = lk.order_id AND x.event_id = lk.event_id) THEN 'outside_window'
-                 WHEN EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
-                              AND x.order_id = lk.order_id AND x.event_id IS NULL) THEN 'missing_event_id'
-                 WHEN EXISTS (SELECT 1 FROM srv_paired s WHERE s.conv_class = lk.conv_class
-                              AND s.order_id = lk.order_id) THEN 'server_retry_new_id'
-                 ELSE 'id_mismatch' END AS cause
-        FROM lk
+    uc AS ({unit_causes_sql(with_rel, "_eff")}),
+    lc AS (  -- a server unit added to an order the pixel already counted: its double-counting cause
+        SELECT lk.*, CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL ELSE uc.cause END AS cause
+        FROM lk LEFT JOIN uc ON uc.unit_id = lk.unit_id
     )
     SELECT conv_class, order_id, day, kind, cause, currency, value, 1 AS sign FROM lc
     UNION ALL
@@ -140,10 +133,10 @@ def _recovered_sql(with_rel: str, without_rel: str) -> str:
         FROM orders WHERE order_id IS NOT NULL GROUP BY order_id
     ),
     sl AS (
-        SELECT s.*, coalesce(ko.order_id, ke.order_id) AS linked_order
+        SELECT s.*, {linked_order_sql('s.order_id', 's.event_id', 'ko', 'ke')} AS linked_order
         FROM server_events s
         LEFT JOIN oc ko ON ko.order_id = s.order_id
-        LEFT JOIN oc ke ON ko.order_id IS NULL AND ke.order_id = s.event_id
+        LEFT JOIN oc ke ON ke.order_id = s.event_id
         WHERE s.platform = $p AND (s.status IS NULL OR lower(s.status) <> 'rejected')
     ),
     sd AS (
@@ -151,12 +144,19 @@ def _recovered_sql(with_rel: str, without_rel: str) -> str:
         FROM sl s LEFT JOIN oc ON oc.order_id = s.linked_order
         WHERE s.linked_order IS NOT NULL GROUP BY s.linked_order
     ),
+    tl AS (  -- server events with the order they link to (the units' linkage rule, so an order
+             -- reached through its event_id gets its tier too)
+        SELECT f.tier, {linked_order_sql('f.order_id', 'f.event_id', 'ko', 'ke')} AS linked_order
+        FROM sv_flags f
+        LEFT JOIN oc ko ON ko.order_id = f.order_id
+        LEFT JOIN oc ke ON ke.order_id = f.event_id
+        WHERE f.platform = $p AND (f.status IS NULL OR lower(f.status) <> 'rejected')
+    ),
     tr AS (
-        SELECT order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2 WHEN 'browser' THEN 3
-                                  ELSE 4 END) AS best
-        FROM sv_flags WHERE platform = $p AND order_id IS NOT NULL
-            AND (status IS NULL OR lower(status) <> 'rejected')
-        GROUP BY order_id
+        SELECT linked_order AS order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2
+                                                 WHEN 'browser' THEN 3 ELSE 4 END) AS best
+        FROM tl WHERE linked_order IS NOT NULL
+        GROUP BY linked_order
     )
     SELECT u.conv_class, u.day, {state} AS consent_state,
         CASE tr.best WHEN 1 THEN 'strong' WHEN 2 THEN 'click' WHEN 3 THEN 'browser' WHEN 4 THEN 'none'
@@ -216,12 +216,12 @@ def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame
     """Per class and local day (zone tz): L, P, the exact split and the causes; value twins per
     currency; recovered by consent state and tier. Only days with units appear."""
     from capi_audit.metrics.match_keys import prepare_flags
-    from capi_audit.metrics.units import counted_units
+    from capi_audit.metrics.units import counted_units, link_params
 
     with_rel = counted_units(ws, with_server=True)
     without_rel = counted_units(ws, with_server=False)
     prepare_flags(ws)
-    q = {"p": platform, "tz": tz}
+    q = {"p": platform, "tz": tz, **link_params(ws)}
     return {
         "daily": ws.df(_daily_sql(with_rel, without_rel), q),
         "value": ws.df(_value_sql(with_rel, without_rel), q),

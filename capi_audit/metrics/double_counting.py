@@ -169,32 +169,43 @@ def _units_sql(units: str) -> str:
     """
 
 
-def _causes_sql(units: str) -> str:
-    """Per (platform, class, order): units counted and extra units by cause. The CTE names carry
-    the relation's name: Spark hoists nested WITHs into one, where names must be unique."""
-    x, c = f"x_{units}", f"c_{units}"
+def unit_causes_sql(units: str, tag: str = "") -> str:
+    """SQL: every post unit of a linked order in a conversion class with its rank in the order
+    (`rk`, 1 = the order's earliest unit) and its cause — the one definition of a unit's cause,
+    read by double counting (extra units, rk > 1) and by the CAPI effect (server units added to an
+    order the pixel already counted). Columns: platform, conv_class, order_id, unit_id, rk, cause.
+    `tag` keeps the CTE names unique when the statement is nested (Spark hoists nested WITHs into
+    one, where names must be unique)."""
+    x, c = f"x_{units}{tag}", f"c_{units}{tag}"
     other = "o.platform = u.platform AND o.conv_class = u.conv_class AND o.order_id = u.order_id AND o.unit_id <> u.unit_id"
     cause = f"""CASE
-        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM x o WHERE {other} AND o.event_id = u.event_id
+        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
              AND o.event_name = u.event_name AND o.dedup_destination = u.dedup_destination) THEN 'outside_window'
-        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM x o WHERE {other} AND o.event_id = u.event_id
+        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
              AND o.event_name <> u.event_name) THEN 'name_variant'
-        WHEN u.platform = 'meta' AND EXISTS (SELECT 1 FROM x o WHERE {other} AND o.event_name = u.event_name
+        WHEN u.platform = 'meta' AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_name = u.event_name
              AND ((u.has_server AND NOT u.has_pixel AND o.has_pixel AND NOT o.has_server)
                   OR (u.has_pixel AND NOT u.has_server AND o.has_server AND NOT o.has_pixel))
              AND ((o.fbp IS NOT NULL AND o.fbp = u.fbp) OR (o.external_id IS NOT NULL AND o.external_id = u.external_id)))
              THEN 'method_b_miss'
         WHEN u.has_server AND NOT u.has_pixel AND u.event_id IS NOT NULL AND EXISTS (
-             SELECT 1 FROM x o WHERE {other} AND o.has_server AND o.event_id IS NOT NULL
+             SELECT 1 FROM {x} o WHERE {other} AND o.has_server AND o.event_id IS NOT NULL
              AND o.event_id <> u.event_id AND o.first_receipt_time <= u.first_receipt_time) THEN 'server_retry_new_id'
-        WHEN u.event_id IS NULL OR EXISTS (SELECT 1 FROM x o WHERE {other} AND o.event_id IS NULL) THEN 'missing_event_id'
+        WHEN u.event_id IS NULL OR EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id IS NULL) THEN 'missing_event_id'
         ELSE 'id_mismatch' END"""
-    sums = ", ".join(f"sum(CASE WHEN rk > 1 AND cause = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in CAUSES)
     return f"""
     WITH {x} AS ({_units_sql(units)}),
-    {c} AS (SELECT u.*, {cause.replace(" FROM x o ", f" FROM {x} o ")} AS cause FROM {x} u)
+    {c} AS (SELECT u.*, {cause} AS cause FROM {x} u)
+    SELECT platform, conv_class, order_id, unit_id, rk, cause FROM {c}
+    """
+
+
+def _causes_sql(units: str) -> str:
+    """Per (platform, class, order): units counted and extra units by cause."""
+    sums = ", ".join(f"sum(CASE WHEN rk > 1 AND cause = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in CAUSES)
+    return f"""
     SELECT platform, conv_class, order_id, count(*) AS n_units, {sums}
-    FROM {c} GROUP BY platform, conv_class, order_id
+    FROM ({unit_causes_sql(units)}) uc GROUP BY platform, conv_class, order_id
     """
 
 

@@ -52,7 +52,7 @@ def prepare_flags(ws: Workspace) -> None:
         return
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE sv_key_flags AS
-        SELECT platform, destination, event_name, event_time, sent_at, status, action_source, event_source_url,
+        SELECT platform, destination, event_name, event_id, event_time, sent_at, status, action_source, event_source_url,
                value, currency, data_processing_options, order_id, fbc, source_api, consent_ad_user_data, request_id,
                {_flags_sql()}, {_address_hashed_sql()}
         FROM server_events

@@ -121,6 +121,23 @@ def _params(ws: Workspace) -> None:
     ws.from_rows("u_one_actions", [("name", "VARCHAR")], ones)
 
 
+def linked_order_sql(order_id: str, event_id: str, ko: str, ke: str) -> str:
+    """SQL: the order a row links to under `[audit] order_key` (parameters `$order_key`,
+    `$no_orders`), given the row's order_id / event_id expressions and two LEFT JOINs of the known
+    order ids (`ko` on the order_id, `ke` on the event_id). The one linkage rule: every family that
+    joins events to orders uses it."""
+    return f"""CASE WHEN $order_key <> 'event_id' AND {order_id} IS NOT NULL
+                      AND ({ko}.order_id IS NOT NULL OR $no_orders) THEN {order_id}
+                 WHEN $order_key <> 'order_id' AND {event_id} IS NOT NULL
+                      AND ({ke}.order_id IS NOT NULL OR ($no_orders AND $order_key = 'event_id')) THEN {event_id}
+            END"""
+
+
+def link_params(ws: Workspace) -> dict:
+    """The parameters `linked_order_sql` reads."""
+    return {"order_key": ws.config.order_key, "no_orders": not ws.count("orders")}
+
+
 def _src_sql(ws: Workspace) -> str:
     age = age_limit_sql()
     meta_keys_logged = bool(ws.scalar(f"SELECT count(*) FROM server_events WHERE platform = 'meta' AND {_any_key_sql()}"))
@@ -171,11 +188,7 @@ def _src_sql(ws: Workspace) -> str:
     ),
     linked AS (
         SELECT n.*,
-            CASE WHEN $order_key <> 'event_id' AND n.order_id IS NOT NULL
-                      AND (ko.order_id IS NOT NULL OR $no_orders) THEN n.order_id
-                 WHEN $order_key <> 'order_id' AND n.event_id IS NOT NULL
-                      AND (ke.order_id IS NOT NULL OR ($no_orders AND $order_key = 'event_id')) THEN n.event_id
-            END AS linked_order,
+            {linked_order_sql('n.order_id', 'n.event_id', 'ko', 'ke')} AS linked_order,
             CASE WHEN $order_key <> 'event_id' AND n.order_id IS NOT NULL
                       AND (ko.order_id IS NOT NULL OR $no_orders) THEN 'order_id'
                  WHEN $order_key <> 'order_id' AND n.event_id IS NOT NULL
@@ -364,8 +377,7 @@ def prepare_src(ws: Workspace) -> None:
     if getattr(ws, "_units_src", None) == token:
         return
     _params(ws)
-    no_orders = not ws.count("orders")
-    ws.execute(_src_sql(ws), {"order_key": ws.config.order_key, "no_orders": no_orders})
+    ws.execute(_src_sql(ws), link_params(ws))
     ws._units_src = token
     ws._units_built = set()
 

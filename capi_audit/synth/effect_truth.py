@@ -28,7 +28,8 @@ META_WINDOW_S = 48 * 3600
 KEY_SENDS = (D["none"], D["pixel_missing_event_id"], D["late"], D["retry_same_key"], D["retry_new_id"])
 CONSENT_STATES = ("granted", "unknown", "denied_restricted", "denied_violation")
 TIERS = ("strong", "click", "browser", "none", "unknown")
-CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
+CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
+          "method_b_miss", "other")
 
 
 def _tiers(p: PlatformDay) -> np.ndarray:
@@ -75,6 +76,9 @@ class EffectTruth:
         W = META_WINDOW_S if meta else np.inf
         tiers = _tiers(p)
         f = p.row_flags
+        from capi_audit.synth.linkage import method_b
+
+        _, b_miss = method_b(p, W)  # Method B would pair the order's units but the server came first / late
         n = len(o.t0)
         # synth/linkage.py: reloads without eid (a pixel unit of their own) and good sends batched
         # with an unlogged too-old send (rejected with their request: batch_collateral)
@@ -127,7 +131,7 @@ class EffectTruth:
                         if 0 <= dd < self.params.days:
                             self.count_all[p.platform][dd] += 1
                 continue
-            self._fold(o, p, i, L, P, meta, tiers[i], px_val, px_cur)
+            self._fold(o, p, i, L, P, meta, tiers[i], px_val, px_cur, bool(b_miss[i]))
 
     @staticmethod
     def _method_b(L: list[dict[str, Any]], W: float) -> list[dict[str, Any]]:
@@ -160,7 +164,7 @@ class EffectTruth:
         return out
 
     def _fold(self, o: OrderDay, p: PlatformDay, i: int, L: list, P: list, meta: bool, tier: str,
-              px_val: float, px_cur: str) -> None:
+              px_val: float, px_cur: str, b_miss: bool = False) -> None:
         pl = p.platform
         cls = (lambda name: "Purchase") if meta else (lambda name: name)
         consent = "unknown" if o.unknown[i] else ("denied" if o.denied[i] else "granted")
@@ -184,7 +188,7 @@ class EffectTruth:
                     a[(pl, c, dd, ("consent", state))] += 1
                     a[(pl, c, dd, ("tier", tier))] += 1
                 elif u["has_sv"] and not u["has_px"]:
-                    a[(pl, c, dd, ("cause", self._cause(u, Pc, paired)))] += 1
+                    a[(pl, c, dd, ("cause", self._cause(u, Pc, paired, b_miss)))] += 1
             for u in Pc:
                 dd = self._day(u["ts"])
                 self.acc[(pl, c, dd, "P")] += 1
@@ -192,16 +196,21 @@ class EffectTruth:
                 self.acc[(pl, c, dd, "value", px_cur, kind)] -= px_val
 
     @staticmethod
-    def _cause(u: dict[str, Any], Pc: list, paired: bool) -> str:
-        if u["eid"] is None:
-            return "missing_event_id"
-        if u["name"] not in {x["name"] for x in Pc}:
-            return "name_variant"
-        if u["eid"] == "order" and any(x["eid"] == "order" for x in Pc):
+    def _cause(u: dict[str, Any], Pc: list, paired: bool, b_miss: bool) -> str:
+        """The double-counting cause of a server unit added to a pixel-counted order, in the order
+        of the product's one definition: same key split by the window, same id under another name,
+        a Method B miss, a retry with a new id, a unit without id, else an id mismatch."""
+        if u["eid"] == "order" and any(x["eid"] == "order" and x["name"] == u["name"] for x in Pc):
             return "outside_window"
-        if any(x["eid"] is None for x in Pc):
+        if u["eid"] is not None and u["name"] not in {x["name"] for x in Pc}:
+            return "name_variant"
+        if b_miss:
+            return "method_b_miss"
+        if paired and u["eid"] is not None:
+            return "server_retry_new_id"
+        if u["eid"] is None or any(x["eid"] is None for x in Pc):
             return "missing_event_id"
-        return "server_retry_new_id" if paired else "id_mismatch"
+        return "id_mismatch"
 
     # ------------------------------------------------------------------------------------------
     def classes(self, pl: str) -> list[str]:

@@ -122,6 +122,15 @@ class EffectTruth:
                 L.append({**sv, "name": "Purchase", "eid": None, "receipt": sent_at})
             if S and d == D["name_mismatch"]:
                 L.append({**sv, "name": "purchase", "eid": "order", "receipt": sent_at})
+            if f["merged"][i]:  # synth/ids.py: its rows are duplicates of the pair's first order's key
+                continue
+            if f["sentinel"][i]:  # pixel key 'undefined' (one unit, the owner's); server key unpaired
+                L = [{**sv, "name": "Purchase", "eid": "order", "receipt": sent_at}]
+                P = []
+                if f["sentinel_owner"][i]:
+                    P = [{"name": "Purchase", "eid": "undef", "ts": tp}]
+                    L.insert(0, {"name": "Purchase", "eid": "undef", "has_px": True, "has_sv": False, "ts": tp,
+                                 "receipt": tp, "value": px_val, "currency": px_cur})
             if meta and p.keys["fbp"][i] != "":
                 L = self._method_b(L, W)
             if o.is_test[i]:

@@ -209,6 +209,10 @@ def gen_platform(params: ScenarioParams, o: OrderDay, platform: str, pi: int, bo
     flags.update(linkage.plant_platform(params, o, platform, pi, defect, reload))
     flags.update(linkage.plant_key_mistakes(params, o, platform, pi, keys, labels, pools))
     flags.update(linkage.plant_requests(params, o, platform, pi, defect, sent, keys))
+    from capi_audit.synth import ids
+
+    flags.update(ids.plant(params, o, platform, pi, enable, defect, fired, sent, reload, keys, flags))
+    ids.set_owner(flags, tp)
     out = PlatformDay(platform, enable, fired, tp, defect, reload, tr, sent, ldu, sent_at,
                       retry_delay, rnd1, rnd2, keys, labels, flags)
     if platform == "google":
@@ -361,11 +365,14 @@ def _blank(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFrame:
+    from capi_audit.synth import ids
+
     eid = np.where(p.defect == D["pixel_missing_event_id"], "", o.order_id)
+    eid, px_order = ids.pixel_ids(o, p.row_flags, eid, o.order_id)
     gclid = np.where(p.row_flags["pixel_gclid"] & (p.platform == "google"), p.keys["gclid"], "")
     base = pd.DataFrame({
         "platform": p.platform, "event_name": "Purchase", "event_id": eid,
-        "event_time": p.tp * 1000, "order_id": o.order_id, "value": o.value, "currency": "EUR",
+        "event_time": p.tp * 1000, "order_id": px_order, "value": o.value, "currency": "EUR",
         "fbp": p.keys["fbp"] if p.platform == "meta" else "",
         "fbc": p.keys["fbc"] if p.platform == "meta" else "",
         "gclid": gclid, "consent_ads": consent,
@@ -375,7 +382,7 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     again = base[p.reload].assign(event_time=p.tr[p.reload] * 1000)
     # a reload that fires without eid (synth/linkage.py)
     again["event_id"] = np.where(p.row_flags["reload_no_eid"][p.reload], "", again["event_id"])
-    out = pd.concat([first, again])
+    out = pd.concat([first, again, ids.subscribe_rows(base, p.row_flags)])
     return out.sort_values(["event_time", "order_id"], kind="stable")
 
 
@@ -429,6 +436,9 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
     from capi_audit.synth import linkage
 
     cols["status"], cols["error"], cols["request_id"] = linkage.server_requests(o, p, cols["status"], cols["error"])
+    from capi_audit.synth import ids
+
+    cols["event_id"] = ids.server_ids(o, p.row_flags, cols["event_id"])
     base = pd.DataFrame(cols)
     first = base[p.sent]
     retry = p.sent & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
@@ -436,6 +446,7 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
     again["sent_at"] = (p.sent_at + p.retry_delay)[retry]
     again["event_id"] = np.where(d[retry] == D["retry_new_id"], p.rnd2[retry], again["event_id"])
     again["request_id"] = again["request_id"] + "-retry"
-    out = pd.concat([first, again]).sort_values(["sent_at", "order_id", "event_id"], kind="stable")
+    out = pd.concat([first, again, ids.subscribe_rows(base, p.row_flags)]).sort_values(
+        ["sent_at", "order_id", "event_id"], kind="stable")
     out["sent_at"] = _iso(out["sent_at"].to_numpy())
     return out[list(SERVER_COLUMNS)]

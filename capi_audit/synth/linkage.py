@@ -155,7 +155,11 @@ def method_b(p: PlatformDay, W: float) -> tuple[np.ndarray, np.ndarray]:
 
 def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     """Fold one day's units into t.dedup (per event_name), t.dc2 (per class) and t.linkage."""
-    nt = ~o.is_test
+    f0 = p.row_flags
+    nt_all = ~o.is_test
+    # synth/ids.py: a merged pair's second order and the sentinel day's orders are counted apart
+    mg, sen = f0["merged"], f0["sentinel"]
+    nt = nt_all & ~mg & ~sen
     d = p.defect
     E = p.enable
     S = p.sent & (d != D["too_old"]) & ~p.row_flags["collateral"]
@@ -224,12 +228,47 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
         both_classes = ch(name & pu)
         t.dc2["Purchase"]["orders_also_under_other_names"] += both_classes
         t.dc2["purchase"]["orders_also_under_other_names"] += both_classes
+    _add_id_plants(p, t, nt_all)
     # ---- linkage: rows in a conversion class, per channel (test orders apart) ----
     lk = t.linkage
-    lk[("pixel", "events")] += int((px_rows * nt).sum())
-    lk[("server", "events")] += int((sv_rows * nt).sum())
-    t.orders_reached["pixel"].update(o.order_id[(px_rows > 0) & nt])
-    t.orders_reached["server"].update(o.order_id[(sv_rows > 0) & nt])
+    lk[("pixel", "events")] += int((px_rows * nt_all).sum())
+    lk[("server", "events")] += int((sv_rows * nt_all).sum())
+    lk[("pixel", "via_event_id")] += int((px_rows * nt_all * f0["eid_only"]).sum())
+    t.orders_reached["pixel"].update(o.order_id[(px_rows > 0) & nt_all])
+    t.orders_reached["server"].update(o.order_id[(sv_rows > 0) & nt_all])
+
+
+def _add_id_plants(p: PlatformDay, t: Any, nt_all: np.ndarray) -> None:
+    """Units of the id-level plants (synth/ids.py), all post-enablement and on non-test orders:
+    - a merged pair: one paired unit (the first order's, counted as usual); the second order's
+      pixel and server rows are same-channel duplicates of that key; one collision, one order
+      merged away;
+    - the sentinel day's k orders: one pixel-only unit (key 'undefined', the owner's), k
+      server-only units; k - 1 pixel duplicates; one collision; no order merged away (each still
+      has its server unit). Per order: the owner has L = 2, P = 1 (the extra unit an id mismatch,
+      server-caused); the others L = 1, P = 0;
+    - Subscribe: one paired unit per order, outside the class; the order is also under another name.
+    """
+    f = p.row_flags
+    mg, sen, own, sub = f["merged"], f["sentinel"], f["sentinel_owner"], f["subscribe"] & nt_all
+    dd = t.dedup["Purchase"]
+    n_mg, k = int(mg.sum()), int(sen.sum())
+    dd["pixel_duplicates"] += n_mg + max(k - 1, 0)
+    dd["server_duplicates"] += n_mg
+    dd["event_id_collisions"] += n_mg + (1 if k else 0)
+    dd["orders_merged_away"] += n_mg
+    if k:
+        dd["pixel_only"] += 1
+        dd["server_only"] += k
+        dd["sentinel_placeholder"] += k
+        dd["sentinel_ids"] += 1
+    dc = t.dc2["Purchase"]
+    dc["orders_merged_away"] += n_mg
+    if k:
+        _fold_dc(dc, own.astype(int) + sen, own.astype(int), {"id_mismatch": own}, sen)
+    if p.platform == "meta":
+        t.dedup["Subscribe"]["both"] += int(sub.sum())
+    dc["orders_also_under_other_names"] += int(sub.sum())
 
 
 def _fold_dc(c: Counter, L: np.ndarray, P: np.ndarray, causes: dict[str, np.ndarray], nt: np.ndarray,
@@ -264,6 +303,17 @@ def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_
     idm, rnew = S & (d == D["id_mismatch"]), S & (d == D["retry_new_id"])
     name, smiss = S & (d == D["name_mismatch"]), S & (d == D["server_missing_event_id"])
     mb, _ = method_b(p, W)
+    f = p.row_flags
+    keep = ~f["merged"] & ~f["sentinel"]  # synth/ids.py: their units are listed apart below
+    return [(m & keep, days, ev) for m, days, ev in _replay_masks(o, p, W, day_t0, day_tp, day_tr, pk, pn, k0s,
+                                                                   within, idm, rnew, name, smiss, mb)] + [
+        (f["sentinel_owner"], day_tp, "Purchase"),   # the 'undefined' pixel unit, the owner's
+        (f["sentinel"], day_t0, "Purchase"),         # each sentinel order's unpaired server unit
+        (f["subscribe"], day_t0, "Subscribe"),        # the paired Subscribe unit
+    ]
+
+
+def _replay_masks(o, p, W, day_t0, day_tp, day_tr, pk, pn, k0s, within, idm, rnew, name, smiss, mb):
     return [
         (pk & k0s & within, day_t0, "Purchase"),
         (pk & k0s & ~within, day_tp, "Purchase"),
@@ -292,8 +342,11 @@ def dedup_result(c: Counter) -> dict[str, Any]:
     m["event_coverage"] = (m["both"] + m["both_outside_window"] + m["method_b"]) / px if px else None
     m["dedup_rate"] = (m["both"] + m["method_b"]) / sv if sv else None
     m["paired_by"] = {"event_id": m["both"], "fbp": int(c["paired_by_fbp"]), "external_id": 0}
-    m["event_id_collisions"] = 0
-    m["orders_merged_away"] = 0
+    m["event_id_collisions"] = int(c["event_id_collisions"])
+    m["orders_merged_away"] = int(c["orders_merged_away"])
+    ph = int(c["sentinel_placeholder"])
+    m["sentinel_event_ids"] = {"events": ph, "ids": int(c["sentinel_ids"]), "empty": 0, "placeholder": ph,
+                               "template": 0, "shared": 0}
     return m
 
 
@@ -306,7 +359,7 @@ def dc_result(c: Counter) -> dict[str, Any]:
     out["extra_counts"] = {k: {"total": int(c[k]), "pre_existing": int(c["pre_" + k]),
                                "server_caused": int(c[k]) - int(c["pre_" + k])} for k in CAUSES}
     out["orders_also_under_other_names"] = int(c["orders_also_under_other_names"])
-    out["orders_merged_away"] = 0
+    out["orders_merged_away"] = int(c["orders_merged_away"])
     return out
 
 
@@ -317,7 +370,8 @@ def linkage_result(t: Any, order_key: str = "auto") -> dict[str, Any]:
         n = int(t.linkage[(chan, "events")])
         if not n:
             continue
-        out[chan] = {"events": n, "linked": n, "linked_via_event_id": 0, "link_rate": 1.0,
+        via = int(t.linkage[(chan, "via_event_id")])  # pixel hits carrying the order only as eid
+        out[chan] = {"events": n, "linked": n, "linked_via_event_id": via, "link_rate": 1.0,
                      "orders_reached": len(t.orders_reached[chan]), "orphans": 0}
     out["order_key"] = order_key
     out["reliable"] = True

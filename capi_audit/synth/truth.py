@@ -216,6 +216,8 @@ class Truth:
     def _server_rows(self, o: OrderDay, p: PlatformDay, t: PlatformTruth, nt: np.ndarray) -> None:
         d = p.defect
         mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]]))
+        sub = p.row_flags["subscribe"] & nt  # synth/ids.py: a Subscribe copy of the first server row
+        mult = mult + sub.astype(int)
         if not mult.any():
             return
         t.rows += int(mult.sum())
@@ -274,6 +276,7 @@ class Truth:
         retry = sel1 & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
         t.latency.append(lat1[sel1])
         t.latency.append((lat1 + p.retry_delay)[retry])
+        t.latency.append(lat1[sub])
 
     # ------------------------------------------------------------------------------------
     def result(self) -> dict[str, Any]:

@@ -6,6 +6,8 @@ rules, server rows removed). `orders_matched` = orders with L_o >= 1, `orders_do
 L_o >= 2, `inflation_rate` = sum(L_o - 1) / orders_matched. Every extra unit (all but the
 order's earliest) gets one cause, checked in this order:
 - `outside_window`: another unit of the order has the same key (a pair split by the window);
+- `other_destination`: another unit has the same event_id and name in another destination (a
+  second Meta dataset: each dataset counts the purchase, §3.0);
 - `name_variant`: another unit has the same event_id under another name of the class;
 - `method_b_miss` (Meta): a server-only and a pixel-only unit of one name share fbp or external_id
   but Method B could not pair them (server first, or outside the window);
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
-          "method_b_miss")
+          "method_b_miss", "other_destination")
 V1_CAUSES = ("id_mismatch", "missing_event_id", "name_mismatch", "outside_window", "server_retry_new_id")
 
 # Rows after enablement that carry an order_id; `$only` restricts to one event_name (NULL = all).
@@ -181,6 +183,8 @@ def unit_causes_sql(units: str, tag: str = "") -> str:
     cause = f"""CASE
         WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
              AND o.event_name = u.event_name AND o.dedup_destination = u.dedup_destination) THEN 'outside_window'
+        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
+             AND o.event_name = u.event_name AND o.dedup_destination <> u.dedup_destination) THEN 'other_destination'
         WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
              AND o.event_name <> u.event_name) THEN 'name_variant'
         WHEN u.platform = 'meta' AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_name = u.event_name

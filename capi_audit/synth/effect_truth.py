@@ -131,6 +131,10 @@ class EffectTruth:
                     P = [{"name": "Purchase", "eid": "undef", "ts": tp}]
                     L.insert(0, {"name": "Purchase", "eid": "undef", "has_px": True, "has_sv": False, "ts": tp,
                                  "receipt": tp, "value": px_val, "currency": px_cur})
+            if f["second_dataset"][i]:  # synth/ids.py: a pixel-only unit in the second dataset
+                P.append({"name": "Purchase", "eid": "order@2", "ts": tp})
+                L.append({"name": "Purchase", "eid": "order@2", "has_px": True, "has_sv": False, "ts": tp,
+                          "receipt": tp, "value": px_val, "currency": px_cur})
             if meta and p.keys["fbp"][i] != "":
                 L = self._method_b(L, W)
             if o.is_test[i]:

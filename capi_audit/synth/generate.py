@@ -371,7 +371,7 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     eid, px_order = ids.pixel_ids(o, p.row_flags, eid, o.order_id)
     gclid = np.where(p.row_flags["pixel_gclid"] & (p.platform == "google"), p.keys["gclid"], "")
     base = pd.DataFrame({
-        "platform": p.platform, "event_name": "Purchase", "event_id": eid,
+        "platform": p.platform, "destination": ids.dataset(p.platform), "event_name": "Purchase", "event_id": eid,
         "event_time": p.tp * 1000, "order_id": px_order, "value": o.value, "currency": "EUR",
         "fbp": p.keys["fbp"] if p.platform == "meta" else "",
         "fbc": p.keys["fbc"] if p.platform == "meta" else "",
@@ -382,7 +382,7 @@ def _pixel_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFram
     again = base[p.reload].assign(event_time=p.tr[p.reload] * 1000)
     # a reload that fires without eid (synth/linkage.py)
     again["event_id"] = np.where(p.row_flags["reload_no_eid"][p.reload], "", again["event_id"])
-    out = pd.concat([first, again, ids.subscribe_rows(base, p.row_flags)])
+    out = pd.concat([first, again, ids.subscribe_rows(base, p.row_flags), ids.second_dataset_rows(base, p.row_flags)])
     return out.sort_values(["event_time", "order_id"], kind="stable")
 
 
@@ -429,15 +429,15 @@ def _server_rows(o: OrderDay, p: PlatformDay, consent: np.ndarray) -> pd.DataFra
         cols["consent_ads"] = np.where(o.denied, np.where(p.ldu, "denied", ""), consent)
         cols["data_processing_options"] = ""
     cols["consent_ad_user_data"] = ""
-    cols["destination"] = ""
+    from capi_audit.synth import ids
+
+    cols["destination"] = ids.dataset(p.platform)
     cols["source_api"] = ""
     cols["status"] = np.where(too_old, "rejected", "accepted")
     cols["error"] = np.where(too_old, "event_time is more than 7 days old", "")
     from capi_audit.synth import linkage
 
     cols["status"], cols["error"], cols["request_id"] = linkage.server_requests(o, p, cols["status"], cols["error"])
-    from capi_audit.synth import ids
-
     cols["event_id"] = ids.server_ids(o, p.row_flags, cols["event_id"])
     base = pd.DataFrame(cols)
     first = base[p.sent]

@@ -11,6 +11,10 @@ from the labels (synth/linkage.py and synth/effect_truth.py read them; nothing c
   both clean and paired) sends the first order's id on both channels. The platform counts one unit
   for the pair, the first order's; the second order is merged away (an `event_id_collision`), its
   rows are same-channel duplicates.
+- `second_dataset`: the hit is also sent to a second Meta dataset (a legacy pixel still on the
+  thank-you page), same eid: each dataset counts the purchase (design §3.0), so the order is counted
+  twice by the pixel alone — pre-existing double counting of cause `other_destination`. All Meta
+  rows carry their dataset id (destination), so the dataset is part of the dedup key.
 - `sentinel` / `sentinel_owner`: on one post day (a broken release), a few orders' pixel hits send
   the eid `undefined` while the server sends the order id. The platform counts one pixel unit for
   all of them (key = 'undefined'), owned by the earliest hit's order; every server unit stays
@@ -25,6 +29,10 @@ import numpy as np
 
 STREAM = 4242  # this module's own random stream
 SENTINEL_ID = "undefined"
+# Meta dataset (pixel) ids: every Meta row goes to the main dataset; a legacy pixel left on the
+# thank-you page sends some hits to a second one
+DATASET = "1111111111111111"
+SECOND_DATASET = "2222222222222222"
 
 
 def plant(params: Any, o: Any, platform: str, pi: int, enable: int, defect: np.ndarray, fired: np.ndarray,
@@ -35,11 +43,11 @@ def plant(params: Any, o: Any, platform: str, pi: int, enable: int, defect: np.n
     n = len(defect)
     z = np.zeros(n, bool)
     out = {"eid_only": z.copy(), "subscribe": z.copy(), "merged": z.copy(), "merged_into": np.full(n, -1),
-           "sentinel": z.copy(), "sentinel_owner": z.copy()}
+           "sentinel": z.copy(), "sentinel_owner": z.copy(), "second_dataset": z.copy()}
     if platform != "meta" or n == 0:
         return out
     rng = np.random.default_rng([params.seed, o.day, STREAM, pi])
-    u1, u2, u3 = rng.random(n), rng.random(n), rng.random(n)
+    u1, u2, u3, u4 = rng.random(n), rng.random(n), rng.random(n), rng.random(n)
     nt = ~o.is_test
     bad_send = flags["collateral"] | flags["old_unlogged"]
     clean = (nt & fired & sent & (defect == D["none"]) & ~reload & ~bad_send & ~flags["reload_no_eid"]
@@ -68,7 +76,21 @@ def plant(params: Any, o: Any, platform: str, pi: int, enable: int, defect: np.n
     taken |= out["subscribe"]
     pid = defect != D["pixel_missing_event_id"]
     out["eid_only"] = nt & fired & pid & ~flags["reload_no_eid"] & ~taken & (u3 < params.eid_only_share)
+    taken |= out["eid_only"]
+    # any day (the legacy pixel was there before enablement too); orders without a dedup defect
+    out["second_dataset"] = (nt & fired & (defect == D["none"]) & ~reload & ~taken
+                             & (u4 < params.second_dataset_share))
     return out
+
+
+def dataset(platform: str) -> str:
+    """The destination written on a platform's rows (Meta: the main dataset; others: none)."""
+    return DATASET if platform == "meta" else ""
+
+
+def second_dataset_rows(frame: Any, f: dict) -> Any:
+    """The hits the legacy pixel sends to the second dataset."""
+    return frame[f["second_dataset"]].assign(destination=SECOND_DATASET)
 
 
 def set_owner(labels: dict, tp: np.ndarray) -> None:

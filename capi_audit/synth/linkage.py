@@ -136,7 +136,7 @@ def order_status(params: ScenarioParams, o: OrderDay) -> np.ndarray:
     return out
 
 CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
-          "method_b_miss")
+          "method_b_miss", "other_destination")
 
 
 def method_b(p: PlatformDay, W: float) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +179,7 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     dd["both"] += ch(pk & k0s & within)
     dd["both_outside_window"] += ch(pu & pk & k0s & ~within)
     dd["pixel_only"] += ch(pu & pk & ~k0s)
+    dd["pixel_only"] += ch(p.row_flags["second_dataset"] & pu)  # the second dataset's unit
     dd["server_only"] += ch(k0s & ~pk) + ch(idm) + ch(rnew)
     dd["name_mismatch"] += ch(pu & pk & name)
     dd["missing_event_id_pixel"] += ch(pu & pn) + ch(rn_post)
@@ -201,15 +202,16 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     cb[("Purchase", "rejected")] += int((rej & nt & ~f["old_unlogged"]).sum())
     cb[("Purchase", "assumed_rejected")] += int((rej & nt & f["old_unlogged"]).sum())
     cb[("Purchase", "batch_collateral")] += int((f["collateral"] & nt).sum())
-    px_rows = p.fired.astype(int) + p.reload.astype(int)
+    px_rows = p.fired.astype(int) + p.reload.astype(int) + p.row_flags["second_dataset"]
     sv_rows = p.sent.astype(int) + retry_rows.astype(int)
     cb[("Purchase", "test_order_events")] += int((px_rows * test).sum() + (sv_rows * test * (d != D["name_mismatch"])).sum())
     cb[("purchase", "test_order_events")] += int((sv_rows * test * (d == D["name_mismatch"])).sum())
     # ---- double counting per conversion class (post units of linked orders) ----
     meta = p.platform == "meta"
     srv_units = (k0s & ~(pk & within)).astype(int) + idm + rnew + smiss + (name if meta else 0) - mb
-    L = pu.astype(int) + rn_post + srv_units
-    P = pu.astype(int) + rn_post
+    sd = p.row_flags["second_dataset"] & pu  # synth/ids.py: the hit also sent to a second dataset
+    L = pu.astype(int) + rn_post + srv_units + sd
+    P = pu.astype(int) + rn_post + sd
     causes = {
         "outside_window": pk & k0s & ~within,
         "name_variant": (pk & name) if meta else np.zeros(len(d), bool),
@@ -217,9 +219,10 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
         "method_b_miss": miss,
         "server_retry_new_id": rnew,
         "missing_event_id": (((smiss & pk) | (pn & k0s)) & ~mb & ~miss).astype(int) + (rn_post & pu),
+        "other_destination": sd,
     }
-    # the pixel alone already counted the reload twice: pre-existing
-    _fold_dc(t.dc2["Purchase"], L, P, causes, nt, pre={"missing_event_id": rn_post & pu})
+    # the pixel alone already counted the reload (and the second dataset's hit) twice: pre-existing
+    _fold_dc(t.dc2["Purchase"], L, P, causes, nt, pre={"missing_event_id": rn_post & pu, "other_destination": sd})
     if not meta:  # Google: a 'purchase' upload is another conversion action, its own class
         z = np.zeros(len(d), bool)
         _fold_dc(t.dc2["purchase"], name.astype(int), np.zeros(len(d), int),
@@ -310,6 +313,7 @@ def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_
         (f["sentinel_owner"], day_tp, "Purchase"),   # the 'undefined' pixel unit, the owner's
         (f["sentinel"], day_t0, "Purchase"),         # each sentinel order's unpaired server unit
         (f["subscribe"], day_t0, "Subscribe"),        # the paired Subscribe unit
+        (f["second_dataset"], day_tp, "Purchase"),   # the second dataset's pixel unit
     ]
 
 

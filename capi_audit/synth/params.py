@@ -90,13 +90,14 @@ class ScenarioParams:
     too_old_unlogged_share: float = 0.5
     old_batch_share: float = 0.5
     # id-level linkage plants on Meta (synth/ids.py): pixel hits carrying the order only as eid,
-    # a legitimate Subscribe next to Purchase, pairs of orders sharing one id, and one post day on
-    # which a few pixel hits send the eid 'undefined'
+    # a legitimate Subscribe next to Purchase, pairs of orders sharing one id, one post day on
+    # which a few pixel hits send the eid 'undefined', and hits also sent to a second dataset
     eid_only_share: float = 0.10
     subscribe_share: float = 0.03
     collision_pair_rate: float = 0.01
     sentinel_day_offset: int = 5
     sentinel_orders: int = 6
+    second_dataset_share: float = 0.02
     customer_pool: int = 100_000
     # Realism of orders and reports (synth/realism.py, synth/reports.py); defaults plant none of it.
     orders_day_cv: float = 0.0        # day-level gamma noise on the order rate (overdispersion)

@@ -80,7 +80,18 @@ def test_same_unit_same_cause_in_double_counting_and_capi_effect():
     v = effect(ws)
     by = v["server_double_counted_by_cause_per_day"]
     expected = {"method_b_miss": 1, "id_mismatch": 1, "name_variant": 1, "outside_window": 1,
-                "server_retry_new_id": 1, "missing_event_id": 1}
+                "server_retry_new_id": 1, "missing_event_id": 1, "other_destination": 0}
     assert {c: dc[c]["total"] for c in CAUSES} == expected
     assert {c: by[c] for c in CAUSES} == expected and by["other"] == 0
     assert v["server_double_counted"] == 6
+
+
+def test_second_dataset_is_pre_existing_other_destination():
+    # a legacy pixel sends the purchase to a second dataset too: each dataset counts it
+    pixel = [{"order_id": "o1", "event_id": "o1", "destination": d, "event_time": t(1)} for d in ("111", "222")]
+    server = [{"order_id": "o1", "event_id": "o1", "destination": "111", "event_time": t(1), "sent_at": t(2),
+               "em": EMH}]
+    ws = make_ws(pixel=pixel, server=server, orders=[{"order_id": "o1", "created_at": t(0)}])
+    v = double_counting(ws)[1].values["meta"]["Purchase"]
+    assert (v["counted_units"], v["pre_existing"], v["server_caused"]) == (2, 1, 0)
+    assert v["extra_counts"]["other_destination"] == {"total": 1, "pre_existing": 1, "server_caused": 0}

@@ -29,7 +29,7 @@ KEY_SENDS = (D["none"], D["pixel_missing_event_id"], D["late"], D["retry_same_ke
 CONSENT_STATES = ("granted", "unknown", "denied_restricted", "denied_violation")
 TIERS = ("strong", "click", "browser", "none", "unknown")
 CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
-          "method_b_miss", "other")
+          "method_b_miss", "other_destination", "other")
 
 
 def _tiers(p: PlatformDay) -> np.ndarray:

@@ -185,7 +185,9 @@ def test_sdk_get_params_loads_and_links(tmp_path):
 
     events = [Event(event_name="Purchase", event_time=1772359200 + i, event_id=f"ORD-{i}",
                     user_data=UserData(emails=[f"p{i}@example.com"], client_user_agent="Mozilla/5.0"),
-                    custom_data=CustomData(value=10.0, currency="eur"), action_source=ActionSource.WEBSITE,
+                    # the first carries the order in custom_data.order_id, the second only as event_id
+                    custom_data=CustomData(value=10.0, currency="eur", order_id="ORD-1" if i == 1 else None),
+                    action_source=ActionSource.WEBSITE,
                     event_source_url="https://shop.example/thanks") for i in (1, 2)]
     params = EventRequest(pixel_id="123", events=events).get_params()
     assert all(isinstance(d, str) for d in params["data"])   # the SDK serializes each event
@@ -194,4 +196,6 @@ def test_sdk_get_params_loads_and_links(tmp_path):
     assert ws.scalar("SELECT count(*) FROM rejects") == 0
     assert ws.scalar("SELECT count(DISTINCT request_id) FROM server_events") == 1
     link = linkage(ws)[1].values["meta"]["server"]
-    assert (link["events"], link["linked"], link["linked_via_event_id"]) == (2, 2, 2)
+    assert (link["events"], link["linked"], link["linked_via_event_id"]) == (2, 2, 1)
+    assert ws.rows("SELECT event_id, order_id FROM server_events ORDER BY event_id") == [("ORD-1", "ORD-1"),
+                                                                                        ("ORD-2", None)]

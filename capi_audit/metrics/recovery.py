@@ -388,7 +388,7 @@ def headline_sentence(effect: dict[str, Any] | None, rec: dict[str, Any] | None)
               f"{_fmt(rec.get('orders_change_per_day'), '+.1f')}/day (95 % CI {_fmt(lo)} to {_fmt(hi)}), "
               "not attributable to CAPI from logs — a holdout (docs/holdout.md) measures incrementality.")
         if rec.get("reliable") is False:
-            s += " (Report comparison not reliable: see reason.)"
+            s += f" (Report comparison not reliable: {rec.get('reason')}.)"
     return s
 
 

@@ -45,7 +45,7 @@ def load(config: str | Path) -> dict:
             "conv": cfg["audit"].get("conversion_event", "Purchase")}
 
 
-def _events(data: dict, *, counted: bool = False) -> pd.DataFrame:
+def _events(data: dict, *, counted: bool = False, link_event_id: bool = True) -> pd.DataFrame:
     f = data["frames"]
     test = set(f["orders"].loc[f["orders"]["is_test"], "order_id"])
     px = f["pixel_events"].assign(channel="pixel")
@@ -67,12 +67,23 @@ def _events(data: dict, *, counted: bool = False) -> pd.DataFrame:
         late = (sv["platform"] == "ga4") & ((sv["sent_at"] - sv["event_time"]) > pd.Timedelta(hours=72))
         sv = sv[~late]
     sv["receipt"] = sv["sent_at"].fillna(sv["event_time"])
-    ev = pd.concat([px, sv], ignore_index=True)[["channel", "platform", "event_name", "event_id",
-                                                "event_time", "receipt", "order_id"]]
+    cols = ["channel", "platform", "destination", "event_name", "event_id", "event_time", "receipt", "order_id"]
+    ev = pd.concat([px, sv], ignore_index=True).reindex(columns=cols)
+    ev["destination"] = ev["destination"].fillna("")  # the dataset is part of Meta's key
+    if link_event_id:
+        ev["order_id"] = linked_order(ev, f["orders"])
     ev = ev[~ev["order_id"].isin(test)]
     enabled = pd.to_datetime(ev["platform"].map(data["enabled"]), utc=True)
     ev["post"] = enabled.isna() | (ev["event_time"] >= enabled)
     return ev
+
+
+def linked_order(ev: pd.DataFrame, orders: pd.DataFrame) -> pd.Series:
+    """The order an event links to: its order_id when that is a known order, else its event_id
+    when that equals a known order id (a pixel hit often carries the order only as eid)."""
+    known = set(orders["order_id"].dropna())
+    by_id = ev["order_id"].where(ev["order_id"].isin(known))
+    return by_id.fillna(ev["event_id"].where(ev["event_id"].isin(known)))
 
 
 WINDOW = {"meta": pd.Timedelta(hours=48), "google": None, "ga4": None}
@@ -83,7 +94,7 @@ def dedup(data: dict) -> pd.DataFrame:
     server events the platform rejected or must have rejected left out: Meta too old, GA4 backdated)."""
     ev = _events(data, counted=True)
     ev = ev[ev["post"] & ev["event_id"].notna()]
-    g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
+    g = ev.groupby(["platform", "destination", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     g = g.reindex(columns=["pixel", "server"])
     has_p, has_s = g["pixel"].notna(), g["server"].notna()
     win = pd.Series(g.index.get_level_values("platform").map(WINDOW), index=g.index)
@@ -97,8 +108,9 @@ def dedup(data: dict) -> pd.DataFrame:
 
 
 def double_counting(data: dict, event_name: str | None = None) -> pd.DataFrame:
-    """orders_matched / orders_double_counted / counted_events per platform."""
-    ev = _events(data)
+    """orders_matched / orders_double_counted / counted_events per platform (v1's rule: events
+    joined on order_id only, across event names)."""
+    ev = _events(data, link_event_id=False)
     ev = ev[ev["post"] & ev["order_id"].notna()]
     if event_name is not None:
         ev = ev[ev["event_name"] == event_name]
@@ -124,7 +136,8 @@ def consent(data: dict) -> pd.DataFrame:
     o = f["orders"][~f["orders"]["is_test"]].drop_duplicates("order_id")
     rows = []
     for plat in sorted(set(f["pixel_events"]["platform"]) | set(f["server_events"]["platform"])):
-        px = set(f["pixel_events"].loc[f["pixel_events"]["platform"] == plat, "order_id"])
+        pe = f["pixel_events"][f["pixel_events"]["platform"] == plat]
+        px = set(linked_order(pe, f["orders"]).dropna())
         c = o["consent_ads"]
         has_px = o["order_id"].isin(px)
         known, denied, granted = c.notna(), c == "denied", c == "granted"

@@ -128,7 +128,7 @@ def test_double_counting_causes_exact():
     assert v["counted_units"] == 16
     x = {c: m["total"] for c, m in v["extra_counts"].items()}
     assert x == {"id_mismatch": 1, "missing_event_id": 2, "name_variant": 1, "outside_window": 1,
-                 "server_retry_new_id": 2, "method_b_miss": 0}
+                 "server_retry_new_id": 2, "method_b_miss": 0, "other_destination": 0}
     assert all(m["pre_existing"] == 0 for m in v["extra_counts"].values())
     assert (v["pre_existing"], v["server_caused"]) == (0, 7)
     assert v["inflation_rate"] == 7 / 9

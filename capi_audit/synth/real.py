@@ -90,7 +90,7 @@ def _shopify(orders: pd.DataFrame, path: Path) -> None:
 def _pixel_urls(px: pd.DataFrame, path: Path) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for r in px.itertuples():
-            params = [("id", PIXEL_ID), ("ev", r.event_name), ("eid", r.event_id), ("ts", r.event_time),
+            params = [("id", r.destination or PIXEL_ID), ("ev", r.event_name), ("eid", r.event_id), ("ts", r.event_time),
                       ("cd[value]", r.value), ("cd[currency]", r.currency), ("cd[order_id]", r.order_id),
                       ("fbp", r.fbp), ("fbc", r.fbc), ("dl", r.page_url)]
             q = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params if v)
@@ -190,7 +190,7 @@ def _capi(sv: pd.DataFrame, path: Path) -> None:
                 ev["data_processing_options"] = [r.data_processing_options]
             resp = ({"error": {"message": r.error, "code": 100}} if r.status == "rejected"
                     else {"events_received": 1, "messages": []})
-            fh.write(json.dumps({"sent_at": r.sent_at, "pixel_id": PIXEL_ID, "request": {"data": [ev]},
+            fh.write(json.dumps({"sent_at": r.sent_at, "pixel_id": r.destination or PIXEL_ID, "request": {"data": [ev]},
                                  "response": resp}, separators=(",", ":")) + "\n")
 
 

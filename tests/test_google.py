@@ -398,3 +398,59 @@ def test_consent_by_type_and_enhancement_charts():
     enh = pd.DataFrame([{"destination": "P", "day": "2026-03-01", "tag_conversions": 4, "enhanced_24h": 2, "enhanced_late": 1}])
     ax = charts.plot_google_enhancements(enh)
     assert [b.get_height() for b in ax.patches] == [2, 1]
+
+
+# -- issue 13 (session 3): a case-variant Google action read as recoveries ------------------------
+def _case_variant_ws(catalogue: bool = False):
+    """Google, no destination logged (the action is the event name): the tag counts o1..o3 under
+    `Purchase`; the server uploads o1, o2 under `purchase` (a second action, or a case typo) and o4
+    (no tag hit at all) under `purchase`; o3 also under `Purchase` (deduplicated with the tag)."""
+    import dataclasses
+
+    from capi_audit.config import GoogleAction
+
+    from .test_metric_recovery import DAY0, t, with_periods
+
+    orders = [{"order_id": o, "created_at": t(d)} for d in range(14) for o in (f"o1-{d}", f"o2-{d}", f"o3-{d}", f"o4-{d}")]
+    pixel, server = [], []
+    for d in range(14):
+        for k in (1, 2, 3):
+            pixel.append({"platform": "google", "event_id": f"o{k}-{d}", "event_time": t(d, 1), "order_id": f"o{k}-{d}"})
+        for k, name in ((1, "purchase"), (2, "purchase"), (4, "purchase"), (3, "Purchase")):
+            server.append({"platform": "google", "event_name": name, "event_id": f"o{k}-{d}", "event_time": t(d, 1),
+                           "sent_at": t(d, 2), "order_id": f"o{k}-{d}", "gclid": f"g{k}{d}"})
+    ws = with_periods(make_ws(pixel=pixel, server=server, orders=orders, enabled={"google": DAY0}))
+    if catalogue:
+        ws.config = dataclasses.replace(ws.config, google_actions=(
+            GoogleAction(name="Purchase", type="webpage", primary=True),
+            GoogleAction(name="purchase", type="upload_clicks", primary=True)))
+    return ws
+
+
+def test_case_variant_action_read_as_recovered_orders():
+    """Old code: without [[google_actions]], the `purchase` uploads of orders the tag already counted
+    under `Purchase` were 'recovered orders' (P = 0 in their own class) with a confident headline.
+    They are double counts of an already counted order (two primary actions), and whether they
+    count at all needs the catalogue: `reliable: false` with a reason naming it."""
+    from capi_audit.metrics import capi_effect
+
+    v = capi_effect(_case_variant_ws(), bootstrap_reps=50)[1].values["google"]
+    low, main = v["purchase"], v["Purchase"]
+    assert low["capi_added"] == 3 * 14
+    assert (low["recovered"], low["server_double_counted"]) == (14, 2 * 14)  # only o4 had no tag hit
+    assert low["server_double_counted_by_cause_per_day"]["primary_action_overlap"] == 2.0
+    assert low["reliable"] is False and "declare [[google_actions]]" in low["reason"]
+    from capi_audit.metrics import headline_sentence
+
+    assert "case" in low["reason"] and "Not reliable" in headline_sentence(low, None)
+    # the conversion event's own action is measured either way
+    assert main["capi_added"] == 0 and main.get("reliable") is not False
+
+
+def test_case_variant_with_catalogue_is_measured():
+    """With the catalogue both actions are declared primary: the same split, no doubt left."""
+    from capi_audit.metrics import capi_effect
+
+    low = capi_effect(_case_variant_ws(catalogue=True), bootstrap_reps=50)[1].values["google"]["purchase"]
+    assert (low["recovered"], low["server_double_counted"]) == (14, 2 * 14)
+    assert low.get("reliable") is not False

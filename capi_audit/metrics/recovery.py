@@ -371,6 +371,8 @@ def headline_sentence(effect: dict[str, Any] | None, rec: dict[str, Any] | None)
     if effect.get("unlinked_added_per_day"):
         s += f", {effect['unlinked_added_per_day']:.1f} unlinked"
     s += "."
+    if effect.get("reliable") is False:  # never a confident wrong number: the sentence carries the doubt
+        s += f" (Not reliable: {effect.get('reason')}.)"
     if rec and rec.get("available") is not False and rec.get("capi_reported_per_day") is not None:
         lo, hi = rec.get("orders_change_per_day_ci") or [None, None]
         s += (f" In the platform's report that is about {rec['capi_reported_per_day']:.1f}/day of the "

@@ -10,7 +10,10 @@ applies them in SQL; nothing here calls it):
   server-only unit pairs with the order's pixel-only unit when both carry the same fbp, the pixel
   was received first and within 48 h. A unit falls on the day of its earliest event_time; the
   value and currency are those of its earliest row (the server row when it has one).
-- Google (no catalogue): each event name is its own conversion action; no window, no Method B.
+- Google (no catalogue): each event name is its own conversion action; no window, no Method B. An
+  upload under another action ('purchase') of an order the tag counted under 'Purchase' is a double
+  count (`primary_action_overlap`: without a catalogue every action is taken as primary), never a
+  recovery, and that class is `reliable: false` (no catalogue says whether it is primary).
 Test orders' units are out of L and P but in the platform's count behind the report.
 """
 
@@ -28,7 +31,8 @@ META_WINDOW_S = 48 * 3600
 KEY_SENDS = (D["none"], D["pixel_missing_event_id"], D["late"], D["retry_same_key"], D["retry_new_id"])
 CONSENT_STATES = ("granted", "unknown", "denied_restricted", "denied_violation")
 TIERS = ("strong", "click", "browser", "none", "unknown")
-CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
+CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
+          "primary_action_overlap", "other")
 
 
 def _tiers(p: PlatformDay) -> np.ndarray:
@@ -169,7 +173,10 @@ class EffectTruth:
         for c in sorted({cls(u["name"]) for u in L} | {cls(u["name"]) for u in P}):
             Lc = [u for u in L if cls(u["name"]) == c]
             Pc = [u for u in P if cls(u["name"]) == c]
-            kind = "recovered" if not Pc else "double"
+            # Google: an upload to another action ('purchase') of an order the tag counted under
+            # 'Purchase' is not a recovery: two primary actions count the order twice
+            other = not Pc and bool(P) and not meta
+            kind = "recovered" if not Pc and not other else "double"
             paired = any(u["has_px"] and u["has_sv"] for u in Lc)
             for u in Lc:
                 dd = self._day(u["ts"])
@@ -184,7 +191,8 @@ class EffectTruth:
                     a[(pl, c, dd, ("consent", state))] += 1
                     a[(pl, c, dd, ("tier", tier))] += 1
                 elif u["has_sv"] and not u["has_px"]:
-                    a[(pl, c, dd, ("cause", self._cause(u, Pc, paired)))] += 1
+                    cause = "primary_action_overlap" if other else self._cause(u, Pc, paired)
+                    a[(pl, c, dd, ("cause", cause))] += 1
             for u in Pc:
                 dd = self._day(u["ts"])
                 self.acc[(pl, c, dd, "P")] += 1
@@ -261,6 +269,8 @@ class EffectTruth:
                 vals[cur] = {"capi_added_value_per_day": rec + dbl, "recovered_value_per_day": rec,
                              "server_double_counted_value_per_day": dbl, "unlinked_added_value_per_day": 0.0}
             v["value_per_currency"] = vals
+            if pl == "google" and c != "Purchase":  # no [[google_actions]] written: primary unknown
+                v["reliable"] = False
             out[c] = v
         return out
 

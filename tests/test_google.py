@@ -454,3 +454,46 @@ def test_case_variant_with_catalogue_is_measured():
     low = capi_effect(_case_variant_ws(catalogue=True), bootstrap_reps=50)[1].values["google"]["purchase"]
     assert (low["recovered"], low["server_double_counted"]) == (14, 2 * 14)
     assert low.get("reliable") is not False
+
+
+# -- review F18 re-measured: the click-dated column understates a capture-rate change -------------
+LAG_PROBS = (0.45, 0.15, 0.10, 0.08, 0.07, 0.06, 0.05, 0.04)  # click-to-conversion lag in days, mean 1.75
+
+
+def _capture_change(ws: Workspace, orders_per_day: float, switch_day: int) -> float:
+    rows = ws.rows("SELECT date, conversions FROM platform_report ORDER BY date")
+    vals = [c for _, c in rows]
+    return (sum(vals[switch_day:]) / len(vals[switch_day:]) - sum(vals[:switch_day]) / switch_day) / orders_per_day
+
+
+def test_click_dated_report_understates_capture_change(tmp_path):
+    """F18 lag simulation. 1,000 orders a day; the platform captures 70 % of them for 30 days, then
+    94 % (true change +0.240). Each conversion's click happened 0-7 days earlier (45 % the same day,
+    mean 1.75 days); the report is pulled on the last day, so `Conversions` (dated by click) moves
+    conversions after the switch onto pre-switch click days and misses the conversions of the last
+    days' clicks that have not happened yet. Measured: click-dated capture 0.714 -> 0.885, change
+    0.171 (understated by 28.7 %; the review found 27 % with its lag mix); the conversion-dated
+    column, which the loader picks, gives exactly 0.240."""
+    import datetime as dt
+
+    days, switch, n = 60, 30, 1000.0
+    conv = [n * (0.70 if d < switch else 0.94) for d in range(days)]
+    click = [0.0] * days
+    for d in range(days):
+        for k, p in enumerate(LAG_PROBS):
+            if d - k >= 0:
+                click[d - k] += conv[d] * p
+    day0 = dt.date(2026, 3, 1)
+    lines = ["Day,Conversions,Conversions (by conv. time)"]
+    lines += [f"{day0 + dt.timedelta(days=d)},{click[d]:.4f},{conv[d]:.4f}" for d in range(days)]
+    ws, _ = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "both.csv", "\n".join(lines) + "\n"),
+                             "format": "google_ads_report"}])
+    assert _capture_change(ws, n, switch) == pytest.approx(0.240, abs=1e-9)
+    only_click = ["Day,Conversions"] + [f"{day0 + dt.timedelta(days=d)},{click[d]:.4f}" for d in range(days)]
+    ws, reps = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "click.csv", "\n".join(only_click) + "\n"),
+                                "format": "google_ads_report"}])
+    biased = _capture_change(ws, n, switch)
+    assert biased == pytest.approx(0.171167, abs=1e-5)
+    assert 1 - biased / 0.240 == pytest.approx(0.287, abs=1e-3)  # the understatement
+    assert "interaction-dated" in reps[0].note
+    assert {r[0] for r in ws.rows("SELECT DISTINCT date_basis FROM platform_report")} == {"interaction"}

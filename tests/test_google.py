@@ -497,3 +497,86 @@ def test_click_dated_report_understates_capture_change(tmp_path):
     assert 1 - biased / 0.240 == pytest.approx(0.287, abs=1e-3)  # the understatement
     assert "interaction-dated" in reps[0].note
     assert {r[0] for r in ws.rows("SELECT DISTINCT date_basis FROM platform_report")} == {"interaction"}
+
+
+# -- Google's upload summaries (offline_conversion_upload_*_summary) --------------------------------
+SUMMARY = {"results": [
+    {"offlineConversionUploadConversionActionSummary": {
+        "client": "GOOGLE_ADS_API", "conversionActionId": "555", "conversionActionName": "Offline purchase",
+        "status": "NEEDS_ATTENTION", "totalEventCount": "6", "successfulEventCount": "4", "pendingEventCount": "1",
+        "dailySummaries": [{"uploadDate": "2026-03-10", "successfulCount": "2", "failedCount": "1", "pendingCount": "0"},
+                           {"uploadDate": "2026-03-12", "successfulCount": "2", "failedCount": "0", "pendingCount": "1"}],
+        "jobSummaries": [{"jobId": "77", "successfulCount": "4", "failedCount": "1", "pendingCount": "1"}],
+        "alerts": [{"error": {"conversionUploadError": "EXPIRED_EVENT"}, "errorPercentage": 0.2}]}},
+    {"offline_conversion_upload_client_summary": {
+        "client": "GOOGLE_ADS_WEB_CLIENT", "status": "GOOD", "total_event_count": 3, "successful_event_count": 3,
+        "pending_event_count": 0,
+        "daily_summaries": [{"upload_date": "2026-03-10", "successful_count": 3, "failed_count": 0, "pending_count": 0}]}},
+    {"campaign": {"id": "1"}}]}
+
+
+def test_upload_summaries_load_every_row_accounted(tmp_path):
+    """Every total, daily summary, job summary and alert is a row; a result without a summary is a
+    reject with its line; broken JSON lines are rejects too."""
+    lines = json.dumps(SUMMARY) + "\n{broken\n"
+    ws, reps = load(tmp_path, [{"table": "upload_summaries", "path": put(tmp_path, "s.jsonl", lines),
+                                "format": "google_upload_summary"}])
+    accounted(ws)
+    assert (reps[0].rows_read, reps[0].rows_loaded, reps[0].rows_rejected) == (9, 7, 2)
+    rows = ws.rows("SELECT level, dimension, destination, CAST(upload_date AS VARCHAR), job_id, successful, failed, "
+                   "pending, error, error_share FROM upload_summaries ORDER BY level DESC, dimension, upload_date, job_id")
+    assert rows == [
+        ("conversion_action", "alert", "Offline purchase", None, None, None, None, None, "EXPIRED_EVENT", 0.2),
+        ("conversion_action", "day", "Offline purchase", "2026-03-10", None, 2.0, 1.0, 0.0, None, None),
+        ("conversion_action", "day", "Offline purchase", "2026-03-12", None, 2.0, 0.0, 1.0, None, None),
+        ("conversion_action", "job", "Offline purchase", None, "77", 4.0, 1.0, 1.0, None, None),
+        ("conversion_action", "total", "Offline purchase", None, None, 4.0, 1.0, 1.0, None, None),
+        ("client", "day", None, "2026-03-10", None, 3.0, 0.0, 0.0, None, None),
+        ("client", "total", None, None, None, 3.0, 0.0, 0.0, None, None)]
+    reasons = {r[0] for r in ws.rows("SELECT reason FROM rejects")}
+    assert any("no offline conversion upload summary" in r for r in reasons) and "broken JSON" in reasons
+
+
+def test_upload_summaries_compared_with_logged_uploads(tmp_path):
+    """Logged: on 03-10 three uploads (one rejected EXPIRED_EVENT) - agrees with Google; on 03-11
+    one upload Google does not list; on 03-12 two uploads where Google counts three (one pending).
+    Job 77 holds all six logged uploads, as Google says."""
+    up = ("platform,destination,event_name,event_id,event_time,sent_at,status,error,request_id,source_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o1,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o2,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o3,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,rejected,EXPIRED_EVENT,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o4,2026-03-11T08:00:00Z,2026-03-11T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o5,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o6,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/999,Other,o7,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,78,google_ads_api\n")
+    ws, _ = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", up)},
+                            {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(SUMMARY)),
+                             "format": "google_upload_summary"}])
+    frames, head = google_metrics(ws)
+    d = head.values["google"]["upload_diagnostics"]
+    assert (d["compared"], d["disagree"]) == (4, 2)
+    assert d["disagreements"] == [
+        "Offline purchase day 2026-03-11: Google counts 0 uploaded events, the logs hold 1",
+        "Offline purchase day 2026-03-12: Google counts 3 uploaded events, the logs hold 2"]
+    assert (d["google_events"], d["logged_events"]) == (6.0, 6)
+    assert d["alerts"] == {"EXPIRED_EVENT": 0.2}
+    assert d["status"] == {"(account) GOOGLE_ADS_WEB_CLIENT": "GOOD", "Offline purchase": "NEEDS_ATTENTION"}
+    f = frames["google_upload_diagnostics"]
+    job = f[f["dimension"] == "job"].iloc[0]
+    # Google: 4 successful + 1 failed + 1 pending = the 6 logged, one rejection on both sides
+    assert (job["logged"], job["logged_rejected"], bool(job["agree"]), job["reason"]) == (6, 1, True, "")
+
+
+def test_upload_summary_failures_disagreeing(tmp_path):
+    """Google failed two events on a day the logs say were all accepted: the day disagrees."""
+    doc = {"offlineConversionUploadConversionActionSummary": {
+        "client": "GOOGLE_ADS_API", "conversionActionId": "555", "conversionActionName": "Offline purchase",
+        "dailySummaries": [{"uploadDate": "2026-03-10", "successfulCount": "0", "failedCount": "2", "pendingCount": "0"}]}}
+    up = ("platform,destination,event_name,event_id,event_time,sent_at,status\n"
+          "google,Offline purchase,Offline purchase,o1,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted\n"
+          "google,Offline purchase,Offline purchase,o2,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted\n")
+    ws, _ = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", up)},
+                            {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(doc)),
+                             "format": "google_upload_summary"}])
+    d = google_metrics(ws)[1].values["google"]["upload_diagnostics"]
+    assert d["disagreements"] == ["Offline purchase day 2026-03-10: Google failed 2, the logs rejected 0"]

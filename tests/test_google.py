@@ -535,6 +535,7 @@ def test_upload_summaries_load_every_row_accounted(tmp_path):
         ("client", "total", None, None, None, 3.0, 0.0, 0.0, None, None)]
     reasons = {r[0] for r in ws.rows("SELECT reason FROM rejects")}
     assert any("no offline conversion upload summary" in r for r in reasons) and "broken JSON" in reasons
+    assert candidates(tmp_path / "s.jsonl", "upload_summaries") == ["google_upload_summary"]  # format = "auto"
 
 
 def test_upload_summaries_compared_with_logged_uploads(tmp_path):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
+from capi_audit.synth.google import OTHER_ACTION, other_action_rows
 from capi_audit.synth.params import ScenarioParams
 
 META_WINDOW_S = 48 * 3600
@@ -84,6 +85,7 @@ class EffectTruth:
         # with an unlogged too-old send (rejected with their request: batch_collateral)
         no_eid_reload = f.get("reload_no_eid", np.zeros(n, bool))
         collateral = f.get("collateral", np.zeros(n, bool))
+        oa = other_action_rows(p).astype(bool)
         for i in range(n):
             d, t0, tp = int(p.defect[i]), int(o.t0[i]), int(p.tp[i])
             fired, pid = bool(p.fired[i]), d != D["pixel_missing_event_id"]
@@ -122,6 +124,8 @@ class EffectTruth:
                 L.append({**sv, "name": "Purchase", "eid": None, "receipt": sent_at})
             if S and d == D["name_mismatch"]:
                 L.append({**sv, "name": "purchase", "eid": "order", "receipt": sent_at})
+            if oa[i]:  # Google: the clean send uploaded again to a second action
+                L.append({**sv, "name": OTHER_ACTION, "eid": "order", "receipt": sent_at})
             if meta and p.keys["fbp"][i] != "":
                 L = self._method_b(L, W)
             if o.is_test[i]:
@@ -260,7 +264,8 @@ class EffectTruth:
             v["recovered_by_consent_per_day"] = {k: self.series(pl, c, ("consent", k), days).sum() / n
                                                  for k in CONSENT_STATES}
             v["recovered_by_tier_per_day"] = {k: self.series(pl, c, ("tier", k), days).sum() / n for k in TIERS}
-            curs = sorted({k[4] for k in self.acc if k[0] == pl and k[1] == c and k[3] == "value"})
+            post = set(days)  # currencies of units on post days (the metric sums those days only)
+            curs = sorted({k[4] for k in self.acc if k[0] == pl and k[1] == c and k[3] == "value" and k[2] in post})
             vals = {}
             for cur in curs:
                 def vs(kind: str, cur: str = cur, c: str = c) -> float:

@@ -9,7 +9,13 @@ What this module plants on the `google` platform (Google Ads conversion actions)
   the orders after enablement, most within the hour, some after 24 h (late), and a few for orders
   the tag never counted (no tag conversion to enhance);
 - Advanced Consent Mode: a Google tag hit for a denied order without a click id is a cookieless
-  ping (the generator already fires such hits; the truth counts them as pings, not violations).
+  ping (the generator already fires such hits; the truth counts them as pings, not violations);
+- tag and upload to the SAME action (`Purchase`: deduplicated on transaction_id) and to a
+  DIFFERENT one: a share of the clean sends is uploaded again to `Offline purchase`
+  (`other_action`), which Google does not deduplicate with the tag; with no `[[google_actions]]`
+  every action counts as primary, so such an order (like one the case-variant `purchase` send
+  also counts) is counted by two primary actions (`primary_action_overlap`), and the added unit
+  is a double count of an already counted order, never a recovery, unless the tag missed it.
 On `ga4` (its own platform, same browser as the Google tag): a GA4 `purchase` hit whenever the
 Google tag fires, some with an empty transaction id, reloads that repeat the hit, and Measurement
 Protocol purchases from the server (consent ad_user_data as on uploads, country in clear, a few
@@ -36,6 +42,7 @@ CITIES = {"DE": ("berlin", "hamburg", "munich"), "FR": ("paris", "lyon"), "US": 
           "GB": ("london", "leeds")}
 REGIONS = {"DE": ("be", "hh", "by"), "FR": ("idf", "ara"), "US": ("ny", "tx", "co"), "GB": ("eng", "eng")}
 ENHANCE_WINDOW_S = 24 * 3600
+OTHER_ACTION = "Offline purchase"  # a second upload action (UPLOAD_CLICKS), not deduplicated with the tag
 GA4_ID = "G-SYNTH0001"
 MP_BACKDATE_S = 72 * 3600
 
@@ -53,6 +60,7 @@ class GoogleParams:
     ga4_reload_rate: float = 0.08         # GA4 purchase hits repeated by a reload of the thank-you page
     mp_rate: float = 0.60                 # server sends that also go to GA4 by Measurement Protocol
     mp_backdated_rate: float = 0.03       # ... of which are sent more than 72 h after the purchase
+    other_action_rate: float = 0.08       # clean server sends uploaded again to a second action (OTHER_ACTION)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class GoogleDay:
     ga4_tr: np.ndarray = None             # time of the repeat (epoch s)
     mp_sent: np.ndarray = None            # Measurement Protocol purchase sent
     mp_sent_at: np.ndarray = None         # its send time (epoch s)
+    other_action: np.ndarray = None       # the (clean, defect-free) server send is also uploaded to OTHER_ACTION
 
 
 def _sha(s: str) -> str:
@@ -107,8 +116,15 @@ def plant(seed: int, o: OrderDay, p: PlatformDay, gp: GoogleParams = GoogleParam
     mp_sent = p.sent & (rng.random(n) < gp.mp_rate)
     backdated = rng.random(n) < gp.mp_backdated_rate
     mp_sent_at = np.where(backdated, o.t0 + rng.integers(MP_BACKDATE_S + 3600, MP_BACKDATE_S + 30 * 3600, n), p.sent_at + 2)
+    other = p.sent & (p.defect == D["none"]) & (rng.random(n) < gp.other_action_rate)
     return GoogleDay(addr, hashed, enhanced, enh_time, enhanced & ~tag_conv, ga4_empty, ga4_reload, ga4_tr,
-                     mp_sent, mp_sent_at)
+                     mp_sent, mp_sent_at, other)
+
+
+def other_action_rows(p: PlatformDay) -> np.ndarray:
+    """Per order: how many extra server rows the second-action upload adds (0 or 1)."""
+    g = p.google
+    return np.zeros(len(p.sent), int) if g is None or g.other_action is None else g.other_action.astype(int)
 
 
 def rewrite_server(frame: pd.DataFrame, o: OrderDay, p: PlatformDay, g: GoogleDay) -> pd.DataFrame:
@@ -122,7 +138,10 @@ def rewrite_server(frame: pd.DataFrame, o: OrderDay, p: PlatformDay, g: GoogleDa
     for k in ADDRESS_KEYS:
         clear = g.addr[k][idx]
         f[k] = np.where(g.addr_hashed[idx] & (clear != ""), np.array([_sha(v) for v in clear], dtype=object), clear)
-    return f
+    # the same sale uploaded again to a second conversion action (a CRM import next to the tag):
+    # Google deduplicates only within one action, so both count (every action primary: no catalogue)
+    again = f[g.other_action[idx]].assign(event_name=OTHER_ACTION)
+    return pd.concat([f, again]).sort_values(["sent_at", "order_id", "event_name"], kind="stable")
 
 
 def ga4_pixel_rows(o: OrderDay, p: PlatformDay, g: GoogleDay, consent: np.ndarray) -> pd.DataFrame:
@@ -185,6 +204,14 @@ class GoogleTruth:
         c["enhancement_rows"] += int(g.enhanced.sum())
         # server rows (first send and retries), test orders out
         mult = (p.sent & nt).astype(int) * (1 + np.isin(p.defect, [D["retry_same_key"], D["retry_new_id"]]))
+        mult = mult + other_action_rows(p) * nt
+        # conversion classes (every action primary, no catalogue) each order is counted in: Purchase
+        # (tag hit or a send under Purchase), purchase (the case-variant send), OTHER_ACTION
+        name = p.sent & (p.defect == D["name_mismatch"])
+        k = (p.fired | (p.sent & ~name)).astype(int) + name + g.other_action
+        c["overlap_orders"] += int(((k > 1) & nt).sum())
+        c["overlap_extra"] += int((np.maximum(k - 1, 0) * nt).sum())
+        c["orders_with_units"] += int(((k >= 1) & nt).sum())
         gclid = p.keys["gclid"] != ""
         c["server_rows"] += int(mult.sum())
         c["with_gclid"] += int((mult * gclid).sum())
@@ -271,6 +298,9 @@ class GoogleTruth:
             "upload_errors": {"rejected": 0, "rejected_rate": 0.0 if rows else None, "rejected_rate_n": rows,
                               "by_reason": {}},
             "identifier_tiers": {**{k: tiers.get(k) for k in ("strong", "click", "none")}, "n": rows},
+            "primary_action_overlap": {"orders": c["overlap_orders"], "extra_counts": c["overlap_extra"],
+                                       "rate": c["overlap_orders"] / c["orders_with_units"] if c["orders_with_units"] else None,
+                                       "rate_n": c["orders_with_units"]},
         }}
 
     def match_keys(self) -> dict:

@@ -215,7 +215,10 @@ class Truth:
 
     def _server_rows(self, o: OrderDay, p: PlatformDay, t: PlatformTruth, nt: np.ndarray) -> None:
         d = p.defect
-        mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]]))
+        from capi_audit.synth.google import other_action_rows
+
+        oa = other_action_rows(p) * nt  # second-action uploads: copies of the clean first send
+        mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]])) + oa
         if not mult.any():
             return
         t.rows += int(mult.sum())
@@ -274,6 +277,7 @@ class Truth:
         retry = sel1 & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
         t.latency.append(lat1[sel1])
         t.latency.append((lat1 + p.retry_delay)[retry])
+        t.latency.append(lat1[oa > 0])
 
     # ------------------------------------------------------------------------------------
     def result(self) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class EffectTruth:
         self.params, self.bounds = params, bounds
         self.acc: dict[tuple, float] = defaultdict(float)
         self.orders = np.zeros(params.days)
-        self.count_all = {pl: np.zeros(params.days) for pl in params.platforms}
+        self.count_all = {pl: np.zeros(params.days) for pl in (*params.platforms, "ga4")}
 
     def _day(self, ts: int) -> int:
         return int(np.searchsorted(self.bounds, ts, side="right") - 1)
@@ -74,6 +74,39 @@ class EffectTruth:
         self.orders[o.day] += int((~o.is_test & paid).sum())
         for p in pds:
             self._platform(o, p)
+            if p.google is not None:
+                self._ga4(o, p)
+
+    def _ga4(self, o: OrderDay, p: PlatformDay) -> None:
+        """GA4 units per order (synth/google.py labels; GA4 is enabled with Google): a hit with a
+        transaction id (its reload joins it) and the order's Measurement Protocol purchase are one
+        unit; hits with an empty id are units of their own; a send backdated over 72 h is dropped.
+        Every GA4 server row carries the country only: tier none."""
+        from types import SimpleNamespace
+
+        from capi_audit.synth.google import MP_BACKDATE_S
+
+        g = p.google
+        shim = SimpleNamespace(platform="ga4", ldu=p.ldu)
+        mp_ok = g.mp_sent & ~(g.mp_sent_at - o.t0 > MP_BACKDATE_S)
+        for i in range(len(o.t0)):
+            if o.is_test[i]:
+                continue
+            t0, tp, val = int(o.t0[i]), int(p.tp[i]) + 1, float(o.value[i])
+            fired, empty, ok = bool(p.fired[i]), bool(g.ga4_empty[i]), bool(mp_ok[i])
+            P: list[dict[str, Any]] = []
+            L: list[dict[str, Any]] = []
+            base = {"name": "Purchase", "value": val, "currency": "EUR"}
+            if fired:
+                P.append({**base, "eid": None if empty else "order", "ts": tp})
+                if empty and bool(g.ga4_reload[i]):
+                    P.append({**base, "eid": None, "ts": int(g.ga4_tr[i])})
+            for u in P:
+                merged = ok and u["eid"] == "order"
+                L.append({**u, "has_px": True, "has_sv": merged, "ts": t0 if merged else u["ts"]})
+            if ok and not any(u["has_sv"] for u in L):
+                L.append({**base, "eid": "order", "has_px": False, "has_sv": True, "ts": t0})
+            self._fold(o, shim, i, L, P, False, "none", val, "EUR")
 
     def _platform(self, o: OrderDay, p: PlatformDay) -> None:
         meta = p.platform == "meta"
@@ -228,7 +261,7 @@ class EffectTruth:
         """Day indices of the §3.0 periods: every source covers day 0 to the last day (the report
         may miss gap days inside); the enable time is a local midnight, so E = E⁻."""
         prm = self.params
-        e = prm.enable_day[pl]
+        e = prm.enable_day["google" if pl == "ga4" else pl]  # GA4 is enabled with Google
         last = prm.days - 1
         pre = list(range(0, e))
         post = list(range(e + prm.burn_in_days, last - prm.settle_days + 1))

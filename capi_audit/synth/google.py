@@ -245,8 +245,9 @@ class GoogleTruth:
         c["consent_unknown"] += int((o.unknown & nt).sum())
         c["denied_no_pixel"] += int((denied & ~has_px).sum())
         c["granted_no_pixel"] += int((granted & ~has_px).sum())
-        c["granted_post"] += int(granted.sum())  # no GA4 enable time: every order is "after"
-        c["granted_post_no_server"] += int((granted & ~g.mp_sent).sum())
+        post = o.t0 >= p.enable  # GA4 is enabled with Google (synth/write.py)
+        c["granted_post"] += int((granted & post).sum())
+        c["granted_post_no_server"] += int((granted & post & ~g.mp_sent).sum())
         # GA4 hits carry no click id: a hit for a denied order (own ad storage denied) is a ping
         c["cookieless_pings"] += int(((p.fired.astype(int) + g.ga4_reload.astype(int)) * o.denied).sum())
         c["server_sent_without_consent"] += int((denied & g.mp_sent & ~p.ldu).sum())
@@ -258,15 +259,17 @@ class GoogleTruth:
         self.ga4_lat.append((g.mp_sent_at - o.t0)[sel])
 
     def _ga4_units(self, o: OrderDay, p: PlatformDay, g: GoogleDay) -> None:
-        """GA4 units under GA4's rule (key = measurement id + transaction_id, `purchase`, no window; no
-        GA4 enable time, so every event is in scope): a hit with a transaction id and its reload are
+        """GA4 units under GA4's rule (key = measurement id + transaction_id, `purchase`, no window;
+        units from GA4's enable time, which is Google's): a hit with a transaction id and its reload are
         one unit; a hit with an empty id (loaded as missing) and its reload are two units without a
         key; a Measurement Protocol purchase joins the hit's unit, else is a unit of its own, unless
         backdated over 72 h (GA4 drops it: assumed rejected)."""
         nt, test = ~o.is_test, o.is_test
         ch = lambda a: int((np.asarray(a, dtype=int) * nt).sum())  # noqa: E731
-        key_px = p.fired & ~g.ga4_empty
-        nokey_px = (p.fired.astype(int) + g.ga4_reload.astype(int)) * g.ga4_empty
+        E = p.enable  # GA4 is enabled with Google: units whose earliest event is before are out of scope
+        hit_post, reload_post = p.fired & (p.tp + 1 >= E), g.ga4_reload & (g.ga4_tr >= E)
+        key_px = hit_post & ~g.ga4_empty
+        nokey_px = (hit_post.astype(int) + reload_post.astype(int)) * g.ga4_empty
         mp_ok = g.mp_sent & ~(g.mp_sent_at - o.t0 > MP_BACKDATE_S)
         d = self.ga4_dd
         d["both"] += ch(key_px & mp_ok)

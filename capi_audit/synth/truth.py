@@ -294,6 +294,8 @@ class Truth:
                                           if c["orders_matched"]}
             if self.effect is not None:
                 out.setdefault("capi_effect", {})[pl] = self.effect.capi_effect(pl)
+                if pl == "google" and self.google.c["server_rows"]:
+                    out["capi_effect"]["ga4"] = self.effect.capi_effect("ga4")
                 out["recovery"][pl] = self.effect.recovery(pl, self.report_written[pl])
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)

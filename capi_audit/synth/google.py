@@ -283,8 +283,8 @@ class GoogleTruth:
         # the hits alone; every extra unit is a unit without transaction id
         P = key_px.astype(int) + nokey_px
         L = P + (mp_ok & ~key_px)
-        from capi_audit.synth.linkage import _fold_dc
         from capi_audit.synth.linkage import CAUSES as DC_CAUSES
+        from capi_audit.synth.linkage import _fold_dc
 
         causes = dict.fromkeys(DC_CAUSES, np.zeros(len(P), int))
         causes["missing_event_id"] = np.maximum(L - 1, 0)

@@ -581,3 +581,18 @@ def test_upload_summary_failures_disagreeing(tmp_path):
                              "format": "google_upload_summary"}])
     d = google_metrics(ws)[1].values["google"]["upload_diagnostics"]
     assert d["disagreements"] == ["Offline purchase day 2026-03-10: Google failed 2, the logs rejected 0"]
+
+
+def test_reload_after_enablement_counted_as_merged_order():
+    """Old code: a GA4 hit just before enablement and its reload just after (one transaction id, one
+    order) made the order 'merged away' (a post row whose unit is pre). No key links two orders here:
+    orders_merged_away is 0; o2's post unit is counted as usual."""
+    from capi_audit.metrics import double_counting
+
+    orders = [{"order_id": "o1", "created_at": at(-1)}, {"order_id": "o2", "created_at": at(2)}]
+    pixel = [{"platform": "ga4", "event_name": "purchase", "event_id": "o1", "event_time": at(-0.05), "order_id": "o1"},
+             {"platform": "ga4", "event_name": "purchase", "event_id": "o1", "event_time": at(0.1), "order_id": "o1"},
+             {"platform": "ga4", "event_name": "purchase", "event_id": "o2", "event_time": at(2), "order_id": "o2"}]
+    ws = make_ws(pixel=pixel, orders=orders, enabled={"ga4": at(0)})
+    v = double_counting(ws)[1].values["ga4"]["Purchase"]
+    assert (v["orders_matched"], v["orders_merged_away"]) == (1, 0)

@@ -271,7 +271,10 @@ class Truth:
         rules["invalid_currency"] = f["currency_invalid"]
         rules["unhashed_key"] = L["em_plain"] | L["ph_plain"]
         for r, arr in rules.items():
-            t.rules[r] += int((arr * mult).sum())
+            # purchase rules apply to the conversion class: the second-action copies (Offline purchase)
+            # are not in it without a [[google_actions]] catalogue
+            m = mult - oa if r.startswith("purchase_") else mult
+            t.rules[r] += int((arr * m).sum())
         lat1 = p.sent_at - o.t0
         sel1 = p.sent & nt
         retry = sel1 & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])

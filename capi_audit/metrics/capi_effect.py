@@ -214,7 +214,7 @@ def uncatalogued_action(cfg: Any, platform: str, cls: str, classes: list[str]) -
     variants = sorted(c for c in classes if c != cls and c.lower() == cls.lower())
     what = (f"'{cls}' differs only in case from {', '.join(repr(v) for v in variants)}: a second conversion "
             "action or a typo for the same one" if variants else f"'{cls}' is not the conversion event's action")
-    others = ", ".join(repr(c) for c in classes)
+    others = ", ".join(repr(c) for c in classes if c != cls) or "none in these logs"
     return (f"Google conversion action {what}; no [[google_actions]] catalogue says whether it is primary "
             f"(counted, and an order it shares with another primary action ({others}) is a double count) or "
             "secondary (not counted at all): declare [[google_actions]] (name, type, primary, counting) for "

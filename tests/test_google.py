@@ -534,7 +534,7 @@ def test_upload_summaries_load_every_row_accounted(tmp_path):
         ("client", "day", None, "2026-03-10", None, 3.0, 0.0, 0.0, None, None),
         ("client", "total", None, None, None, 3.0, 0.0, 0.0, None, None)]
     reasons = {r[0] for r in ws.rows("SELECT reason FROM rejects")}
-    assert any("no offline conversion upload summary" in r for r in reasons) and "broken JSON" in reasons
+    assert any("no upload summary" in r for r in reasons) and "broken JSON" in reasons
     assert candidates(tmp_path / "s.jsonl", "upload_summaries") == ["google_upload_summary"]  # format = "auto"
 
 
@@ -596,3 +596,33 @@ def test_reload_after_enablement_counted_as_merged_order():
     ws = make_ws(pixel=pixel, orders=orders, enabled={"ga4": at(0)})
     v = double_counting(ws)[1].values["ga4"]["Purchase"]
     assert (v["orders_matched"], v["orders_merged_away"]) == (1, 0)
+
+
+def test_data_manager_request_status_compared(tmp_path):
+    """Data Manager `requestStatus.retrieve` answers (in a log line with the request id): the request's
+    event count and failures by reason land as a `job` row and `alert` rows; req-1 (10 events, 3
+    failed) matches its 10 logged events, 3 of them rejected; req-2 says 4 events, the logs hold 3."""
+    dm = [{"request_id": "req-1", "diagnostics": {"requestStatusPerDestination": [{
+              "destination": {"productDestinationId": "555"}, "requestStatus": "PARTIAL_SUCCESS",
+              "errorInfo": {"errorCounts": [{"recordCount": "1", "reason": "INVALID_GCLID"},
+                                            {"recordCount": "2", "reason": "PROCESSING_ERROR_REASON_DECRYPTION_ERROR"}]},
+              "eventsIngestionStatus": {"recordCount": "10"}}]}},
+          {"requestId": "req-2", "requestStatusPerDestination": [{
+              "destination": {"productDestinationId": "555"}, "requestStatus": "SUCCESS",
+              "eventsIngestionStatus": {"recordCount": "4"}}]}]
+    rows = ["platform,destination,event_name,event_id,event_time,status,request_id,source_api"]
+    rows += [f"google,Purchase,Purchase,a{i},2026-03-10T08:00:00Z,{'rejected' if i < 3 else 'accepted'},req-1,data_manager"
+             for i in range(10)]
+    rows += [f"google,Purchase,Purchase,b{i},2026-03-10T08:00:00Z,accepted,req-2,data_manager" for i in range(3)]
+    ws, reps = load(tmp_path, [
+        {"table": "server_events", "path": put(tmp_path, "dm.csv", "\n".join(rows) + "\n")},
+        {"table": "upload_summaries", "path": put(tmp_path, "st.jsonl", "\n".join(json.dumps(d) for d in dm) + "\n"),
+         "format": "google_upload_summary", "options": {"actions": {"555": "Purchase"}}}])
+    accounted(ws)
+    assert reps[1].rows_loaded == 4 and reps[1].rows_rejected == 0  # two requests, two alerts
+    assert ws.rows("SELECT job_id, successful, failed, pending FROM upload_summaries WHERE dimension = 'job' "
+                   "ORDER BY job_id") == [("req-1", 7.0, 3.0, 0.0), ("req-2", 4.0, 0.0, 0.0)]
+    d = google_metrics(ws)[1].values["google"]["upload_diagnostics"]
+    assert d["disagreements"] == ["Purchase data_manager_request req-2: Google counts 4 uploaded events, the logs hold 3"]
+    assert d["alerts"] == {"INVALID_GCLID": 0.1, "PROCESSING_ERROR_REASON_DECRYPTION_ERROR": 0.2}
+    assert candidates(tmp_path / "st.jsonl", "upload_summaries") == ["google_upload_summary"]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 ACTION = "$.offlineConversionUploadConversionActionSummary"
 CLIENT = "$.offlineConversionUploadClientSummary"
+DM = "$.requestStatusPerDestination"
 
 
 def _list(e: str, path: str) -> str:
@@ -68,9 +69,13 @@ class GoogleUploadSummaryReader(Reader):
         """)
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _sums AS
-            SELECT line, k, CASE WHEN a IS NOT NULL THEN 'conversion_action' WHEN c IS NOT NULL THEN 'client' END AS level,
-                coalesce(a, c) AS s
-            FROM (SELECT line, k, {_j('res', ACTION)} AS a, {_j('res', CLIENT)} AS c FROM _res)
+            SELECT line, k, CASE WHEN a IS NOT NULL THEN 'conversion_action' WHEN c IS NOT NULL THEN 'client'
+                                 WHEN dm IS NOT NULL THEN 'data_manager_request' END AS level,
+                coalesce(a, c, res) AS s, dm
+            FROM (SELECT line, k, res, {_j('res', ACTION)} AS a, {_j('res', CLIENT)} AS c,
+                         coalesce({_j('res', DM)}, {_j('res', '$.diagnostics' + DM[1:])},
+                                  {_j('res', '$.response' + DM[1:])}) AS dm
+                  FROM _res)
         """)
         ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
         if actions:
@@ -107,12 +112,45 @@ class GoogleUploadSummaryReader(Reader):
                 f["dimension"] = f"'{dim}'"
             return ", ".join(f'CAST({f[c]} AS VARCHAR) AS "{c}"' for c in cols)
 
-        parts = [f"SELECT line, k, 0 AS part, 0 AS i, {sel(total)} FROM _sums WHERE level IS NOT NULL"]
+        ads = "level IN ('conversion_action', 'client')"
+        parts = [f"SELECT line, k, 0 AS part, 0 AS i, {sel(total)} FROM _sums WHERE {ads}"]
         for n, (path, dim, fields) in enumerate((("$.dailySummaries", "day", entry), ("$.jobSummaries", "job", entry),
                                                  ("$.alerts", "alert", alert)), 1):
             parts.append(f"SELECT line, k, {n} AS part, i, {sel(fields, dim)} FROM ("
                          f"SELECT _sums.*, generate_subscripts(xs, 1) AS i, unnest(xs) AS x FROM ("
-                         f"SELECT *, {_list('s', path)} AS xs FROM _sums WHERE level IS NOT NULL) _sums)")
+                         f"SELECT *, {_list('s', path)} AS xs FROM _sums WHERE {ads}) _sums)")
+        # Data Manager requestStatus.retrieve: per destination, the request's event count
+        # (eventsIngestionStatus.recordCount, failed ones included), error counts by reason and the
+        # status (SUCCESS / PARTIAL_SUCCESS / FAILURE / PROCESSING: all pending)
+        # https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve
+        recs = f"try_cast({_g('x', '$.eventsIngestionStatus.recordCount')} AS DOUBLE)"
+        errs = (f"coalesce(list_sum(list_transform({_list('x', '$.errorInfo.errorCounts')}, "
+                f"lambda e: try_cast(coalesce(json_extract_string(e, '$.recordCount'), "
+                f"json_extract_string(e, '$.record_count')) AS DOUBLE))), 0)")
+        st = f"upper(coalesce({_g('x', '$.requestStatus')}, ''))"
+        req = (f"coalesce({_g('s', '$.requestId')}, json_extract_string(s, '$.request_id'), "
+               f"{_g('s', '$.response.requestId')})")
+        dm_dest = (f"coalesce((SELECT action FROM _amap WHERE _amap.k = {_g('x', '$.destination.productDestinationId')} "
+                   f"LIMIT 1), {_g('x', '$.destination.productDestinationId')})")
+        dm_common = {"platform": "'google'", "level": "level", "client": "'DATA_MANAGER'", "destination": dm_dest,
+                     "destination_id": _g("x", "$.destination.productDestinationId"),
+                     "status": _g("x", "$.requestStatus"), "upload_date": "NULL", "job_id": req}
+        dm_job = {**dm_common, "dimension": "'job'",
+                  "successful": f"CASE WHEN {st} = 'FAILURE' OR {st} = 'PROCESSING' THEN 0 ELSE {recs} - {errs} END",
+                  "failed": f"CASE WHEN {st} = 'FAILURE' THEN {recs} WHEN {st} = 'PROCESSING' THEN 0 ELSE {errs} END",
+                  "pending": f"CASE WHEN {st} = 'PROCESSING' THEN {recs} ELSE 0 END",
+                  "error": "NULL", "error_share": "NULL"}
+        dm_alert = {**dm_common, "dimension": "'alert'", "successful": "NULL", "failed": "NULL", "pending": "NULL",
+                    "error": "coalesce(json_extract_string(e, '$.reason'), '')",
+                    "error_share": f"try_cast(coalesce(json_extract_string(e, '$.recordCount'), json_extract_string(e, "
+                                   f"'$.record_count')) AS DOUBLE) / NULLIF({recs}, 0)"}
+        dests = ("SELECT _sums.*, generate_subscripts(xs, 1) AS i, unnest(xs) AS x FROM ("
+                 "SELECT *, CAST(json_extract(dm, '$[*]') AS JSON[]) AS xs FROM _sums "
+                 "WHERE level = 'data_manager_request') _sums")
+        parts.append(f"SELECT line, k, 4 AS part, i, {sel(dm_job)} FROM ({dests})")
+        parts.append(f"SELECT line, k, 5 AS part, i * 1000 + j, {sel(dm_alert)} FROM ("
+                     f"SELECT d.*, generate_subscripts(es, 1) AS j, unnest(es) AS e FROM ("
+                     f"SELECT *, {_list('x', '$.errorInfo.errorCounts')} AS es FROM ({dests})) d)")
         ws.drop("_stage")
         names = ", ".join(f'"{c}"' for c in cols)
         ws.execute(f"""
@@ -124,8 +162,9 @@ class GoogleUploadSummaryReader(Reader):
         ws.execute("""
             CREATE TEMP TABLE _reader_rejects AS
             SELECT line, NULL::VARCHAR AS column_name,
-                   'no offline conversion upload summary (offlineConversionUploadConversionActionSummary or '
-                   || 'offlineConversionUploadClientSummary) in this result' AS reason
+                   'no upload summary (offlineConversionUploadConversionActionSummary, '
+                   || 'offlineConversionUploadClientSummary or Data Manager requestStatusPerDestination) in this result'
+                   AS reason
             FROM _sums WHERE level IS NULL
             UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END
             FROM _jdocs WHERE NOT is_obj

@@ -157,12 +157,13 @@ def _recovered_sql(with_rel: str, without_rel: str) -> str:
         FROM sl s LEFT JOIN oc ON oc.order_id = s.linked_order
         WHERE s.linked_order IS NOT NULL GROUP BY s.linked_order
     ),
-    tr AS (
-        SELECT order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2 WHEN 'browser' THEN 3
-                                  ELSE 4 END) AS best
-        FROM sv_flags WHERE platform = $p AND order_id IS NOT NULL
-            AND (status IS NULL OR lower(status) <> 'rejected')
-        GROUP BY order_id
+    tr AS (  -- linked like sl: the order id, else the event id when it names an order (GA4 / Google payloads)
+        SELECT coalesce(f.order_id, ke.order_id) AS order_id,
+            min(CASE f.tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2 WHEN 'browser' THEN 3 ELSE 4 END) AS best
+        FROM sv_flags f LEFT JOIN oc ke ON f.order_id IS NULL AND ke.order_id = f.event_id
+        WHERE f.platform = $p AND coalesce(f.order_id, ke.order_id) IS NOT NULL
+            AND (f.status IS NULL OR lower(f.status) <> 'rejected')
+        GROUP BY coalesce(f.order_id, ke.order_id)
     )
     SELECT u.conv_class, u.day, {state} AS consent_state,
         CASE tr.best WHEN 1 THEN 'strong' WHEN 2 THEN 'click' WHEN 3 THEN 'browser' WHEN 4 THEN 'none'

@@ -26,7 +26,9 @@
   pending counts; https://developers.google.com/google-ads/api/reference/rpc/latest/OfflineConversionSummary)
   compared with the uploads this audit's logs hold (Google Ads API server events of that action,
   by the local day of `sent_at` in the account's zone, `[report_timezone]`, or by `request_id` =
-  job id). A day or job disagrees when Google's total (successful + failed + pending) differs
+  job id) — and Data Manager request statuses (`requestStatus.retrieve`: the request's event count,
+  failures by reason; https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve)
+  with the logged Data Manager events of that request (`request_id`). A day, job or request disagrees when Google's total (successful + failed + pending) differs
   from the logged uploads, or Google's failed count from the logged rejections (when every logged
   upload has a status); logged upload days inside the summary's range that Google does not list
   disagree too. Also Google's `status` per action and its alerts (error code, share of events).
@@ -228,6 +230,11 @@ def _diag_sql() -> str:
            "coalesce(sum(s.rejected), 0) AS logged_rejected, coalesce(sum(s.unknown), 0) AS logged_unknown"
     return f"""
     WITH s AS ({logged}),
+    sdm AS ({_LOGGED_UPLOADS.format(day='NULL').replace("(source_api IS NULL OR source_api = 'google_ads_api')",
+                                                         "source_api = 'data_manager'")}),
+    gr AS (SELECT destination, destination_id, job_id, coalesce(successful, 0) AS successful,
+               coalesce(failed, 0) AS failed, coalesce(pending, 0) AS pending
+           FROM upload_summaries WHERE platform = 'google' AND level = 'data_manager_request' AND dimension = 'job'),
     gd AS ({_SUMMARY_ROWS.format(dim='day')}),
     gj AS ({_SUMMARY_ROWS.format(dim='job')}),
     rng AS (SELECT destination, destination_id, min(upload_date) AS d0, max(upload_date) AS d1
@@ -239,6 +246,12 @@ def _diag_sql() -> str:
     UNION ALL
     SELECT 'job', g.destination, g.job_id, g.successful, g.failed, g.pending, {sums}
     FROM gj g LEFT JOIN s ON {_SAME_ACTION} AND s.request_id = g.job_id
+    GROUP BY g.destination, g.job_id, g.successful, g.failed, g.pending
+    UNION ALL
+    SELECT 'data_manager_request', g.destination, g.job_id, g.successful, g.failed, g.pending,
+        {sums.replace('s.', 'x.')}
+    FROM gr g LEFT JOIN sdm x ON (x.destination = g.destination OR x.destination = g.destination_id)
+        AND x.request_id = g.job_id
     GROUP BY g.destination, g.job_id, g.successful, g.failed, g.pending
     UNION ALL
     SELECT 'day', g.destination, CAST(s.day AS VARCHAR), CAST(0 AS DOUBLE), CAST(0 AS DOUBLE), CAST(0 AS DOUBLE),

@@ -53,8 +53,8 @@ def prepare_flags(ws: Workspace) -> None:
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE sv_key_flags AS
         SELECT platform, destination, event_name, event_time, sent_at, status, action_source, event_source_url,
-               value, currency, data_processing_options, order_id, fbc, source_api, consent_ad_user_data, request_id,
-               {_flags_sql()}, {_address_hashed_sql()}
+               value, currency, data_processing_options, order_id, event_id, fbc, source_api, consent_ad_user_data,
+               request_id, {_flags_sql()}, {_address_hashed_sql()}
         FROM server_events
         WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
     """)

@@ -216,17 +216,17 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     _refuse_personal_categories(ws, spec, file, table, staged)
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed
-    ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
-    ws.execute(
-        "INSERT INTO rejects SELECT $t, _file, coalesce(_line, _rec + 1), "
+    ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
+    ws.write(
+        "rejects", "SELECT $t, _file, coalesce(_line, _rec + 1), "
         "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
         "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
         "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) "
         "WHERE _k <= $cap ORDER BY _file, _rec",
         {"t": table.name, "cap": REJECTS_KEPT},
     )
-    ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
+    ws.write(
+        "rejects", "SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
         {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
     )
     n_reader_rej = ws.scalar("SELECT count(*) FROM _reader_rejects")
@@ -281,7 +281,7 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
             rows = (f"{n_id} identities rows" if not batch
                     else f"identities ({n_id} rows for the {len(files)} files scanned together)")
             for f in files:
-                ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
+                ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                            "WHERE file = $f AND table_name = 'orders'",
                            {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
     ws.drop("_parsed", "_stage", "_reader_rejects")
@@ -324,9 +324,9 @@ def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetim
     cfg = ws.config
     until = cfg.plausible_until
     if until is None:
-        newest = None if table.name == "orders" else ws.scalar(
+        newest = None if table.name == "orders" else ws.target.rows(
             "SELECT max(created_at) FROM orders WHERE created_at >= $f AND created_at < $u",
-            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})
+            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})[0][0]
         until = newest + dt.timedelta(days=365) if newest is not None else DEFAULT_UNTIL
     return {"p_from": cfg.plausible_from, "p_until": until}
 
@@ -352,7 +352,7 @@ def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, tab
 def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
     """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
     report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
-    ws.execute(
+    ws.target.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
         {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -200,37 +202,25 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
     flush()
 
 
-def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
-    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
-    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
-    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
-    With count_events, a refused line's reason says how many payload events it held."""
+# Text staged per chunk by the payload readers: bounds the memory of each SQL pass (DuckDB's JSON
+# functions hold the parsed documents of a whole vector, up to 2,048 lines of up to 32 MiB each).
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_bytes: int) -> Iterator[tuple]:
+    """Batches (line numbers, texts, refused line numbers, reasons) of about chunk_bytes of text."""
     import pyarrow as pa
 
-    for t in (table, "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-    stats = LineStats()
     nums: list[int] = []
     txts: list[str | None] = []
     ref_n: list[int] = []
     ref_r: list[str] = []
     size = 0
 
-    def flush() -> None:
-        nonlocal size
-        if nums:
-            ws.append_arrow(table, pa.table({"line": pa.array(nums, pa.int64()), "txt": pa.array(txts, pa.string())}))
-            nums.clear()
-            txts.clear()
-        if ref_n:
-            ws.append_arrow("_refused", pa.table({"line": pa.array(ref_n, pa.int64()),
-                                                  "column_name": pa.array([None] * len(ref_n), pa.string()),
-                                                  "reason": pa.array(ref_r, pa.string())}))
-            ref_n.clear()
-            ref_r.clear()
-        size = 0
+    def batch() -> tuple:
+        return (pa.table({"line": pa.array(nums, pa.int64()), "txt": pa.array(txts, pa.string())}),
+                pa.table({"line": pa.array(ref_n, pa.int64()), "column_name": pa.array([None] * len(ref_n), pa.string()),
+                          "reason": pa.array(ref_r, pa.string())}))
 
     for n, txt, refused in iter_lines(file, stats):
         if refused is not None:
@@ -244,10 +234,58 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
             nums.append(n)
             txts.append(txt)
             size += len(txt) if txt else 0
-        if size > 64 * 1024 * 1024 or len(nums) + len(ref_n) >= 200_000:
-            flush()
-    flush()
+        if size > chunk_bytes or len(nums) + len(ref_n) >= 200_000:
+            yield batch()
+            nums, txts, ref_n, ref_r, size = [], [], [], [], 0
+    yield batch()
+
+
+def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
+    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
+    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
+    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
+    With count_events, a refused line's reason says how many payload events it held."""
+    for t in (table, "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
+    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    stats = LineStats()
+    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=64 * 1024 * 1024):
+        if lines.num_rows:
+            ws.append_arrow(table, lines)
+        if refused.num_rows:
+            ws.append_arrow("_refused", refused)
     return stats
+
+
+def line_chunks(ws: Workspace, file: Path, table: str, *, count_events: bool = False,
+                chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineStats]:
+    """`read_lines` one chunk at a time: when it yields, `table(line, txt)` and `_refused` hold the
+    lines of one chunk (about chunk_bytes of text, in line order); the next chunk replaces them.
+    Yields at least once (an empty file gives empty tables)."""
+    stats = LineStats()
+    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=chunk_bytes):
+        for t in (table, "_refused"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+        if lines.num_rows:
+            ws.append_arrow(table, lines)
+        if refused.num_rows:
+            ws.append_arrow("_refused", refused)
+        del lines, refused
+        yield stats
+
+
+def accumulate(ws: Workspace, name: str, query: str, params: dict | None = None, *, first: bool) -> None:
+    """Create temporary table `name` from `query` (first chunk) or append the query's rows to it."""
+    if first:
+        ws.drop(name)
+        # `IF NOT EXISTS` keeps it a plain table, not a derived relation that the engine would drop
+        # when the chunk tables it was built from are replaced by the next chunk
+        ws.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS {query}", params)
+    else:
+        ws.execute(f"INSERT INTO {name} {query}", params)
 
 
 def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
@@ -271,13 +309,9 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     return ok
 
 
-def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
-    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
-    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
-    document or an array of documents gives element numbers. Returns a note for the report."""
-    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    note = ""
+def _whole_docs(ws: Workspace, file: Path) -> str | None:
+    """A JSON array or one pretty-printed document into `_jlines(line, doc)` and an empty
+    `_refused`; returns the note, or None when the file is JSON Lines."""
     single = False
     if not is_json_array(file) and _multiline(file) and not is_gzip(file) \
             and file.stat().st_size < 64 * 1024 * 1024:
@@ -287,21 +321,22 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
                 single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
         except (ValueError, OSError):
             single = False
-    if is_json_array(file) or single:
-        try:
-            ws.execute(
-                "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
-                "FROM read_json_objects($f, format='array')" if is_json_array(file) else
-                "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc FROM read_text($f)",
-                {"f": str(file)},
-            )
-        except Exception as exc:
-            raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
-        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        note = "positions are array elements" if is_json_array(file) else "one JSON document"
-    else:
-        read_lines(ws, file, "_jl", count_events=count_events)
-        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+    if not (is_json_array(file) or single):
+        return None
+    try:
+        ws.execute(
+            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
+            "FROM read_json_objects($f, format='array')" if is_json_array(file) else
+            "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc FROM read_text($f)",
+            {"f": str(file)},
+        )
+    except Exception as exc:
+        raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
+    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    return "positions are array elements" if is_json_array(file) else "one JSON document"
+
+
+def _docs_from_jlines(ws: Workspace) -> None:
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
@@ -309,7 +344,66 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
     )
     for t in ("_lrej", "_lrejscan", "_jl", "_jlines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
+    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
+    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
+    document or an array of documents gives element numbers. Returns a note for the report."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    note = _whole_docs(ws, file)
+    if note is None:
+        note = ""
+        read_lines(ws, file, "_jl", count_events=count_events)
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+    _docs_from_jlines(ws)
     return note
+
+
+def doc_chunks(ws: Workspace, file: Path, *, count_events: bool = False) -> Iterator[str]:
+    """`read_docs` one chunk of JSON Lines at a time (see `line_chunks`): when it yields (the note),
+    `_jdocs` and `_refused` hold one chunk. A JSON array or single document is one chunk."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    note = _whole_docs(ws, file)
+    if note is not None:
+        _docs_from_jlines(ws)
+        yield note
+        return
+    for _stats in line_chunks(ws, file, "_jl", count_events=count_events):
+        ws.execute("DROP TABLE IF EXISTS _jlines")
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+        _docs_from_jlines(ws)
+        yield ""
+
+
+_JSON_CALL = re.compile(r"(json_extract_string|json_extract|json_type)\((doc|b), '(\$\.[^']+)'\)")
+
+
+def parse_once(sql: str) -> str:
+    """Rewrite `f(doc, '$.k')` calls so each document is parsed once: every path of `doc` (of `b`)
+    is extracted in one `json_extract(doc, [paths])` call into `_d` (`_b`), and each call reads
+    its small element. Parsing a 3 MB batch twenty times per row cost gigabytes."""
+    paths: dict[str, list[str]] = {"doc": [], "b": []}
+
+    def sub(m: re.Match) -> str:
+        fn, src, path = m.groups()
+        lst = paths[src]
+        if path not in lst:
+            lst.append(path)
+        e = f"_{src[0]}[{lst.index(path) + 1}]"
+        return {"json_extract_string": f"json_extract_string({e}, '$')", "json_extract": e,
+                "json_type": f"json_type({e})"}[fn]
+
+    out = _JSON_CALL.sub(sub, sql)
+    return (out.replace("_paths_of_doc", f"json_extract(doc, {path_list(paths['doc'])})")
+               .replace("_paths_of_b", f"json_extract(b, {path_list(paths['b'])})"))
+
+
+def path_list(paths: list[str]) -> str:
+    # constant JSON paths from this module (never data), as a SQL list literal
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _multiline(file: Path) -> bool:

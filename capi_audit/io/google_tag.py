@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 from capi_audit import schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
-from capi_audit.io.requests import stage_requests, url_param
+from capi_audit.io.requests import request_chunks, url_param
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -68,33 +69,6 @@ class GoogleTagHitsReader(Reader):
         actions = spec.options.get("actions", {})
         if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
             raise InputError(f"{file}: options.actions must map conversion labels to action names")
-        note = stage_requests(ws, file)
-        ws.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _req AS
-            SELECT *, url IS NOT NULL AND regexp_matches(url, '{ADS_PATH}') AS is_ads,
-                   url IS NOT NULL AND regexp_matches(url, '{GA4_PATH}') AS is_ga4
-            FROM _req
-        """)
-        # one row per event: a GA4 POST body holds one event per line (its own parameters first,
-        # then the request's shared ones); an Ads hit is one conversion
-        ws.execute("""
-            CREATE OR REPLACE TEMP TABLE _hits AS
-            SELECT line, url, started, is_ads, is_ga4, sub,
-                '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
-            FROM (
-                SELECT r.*, b.sub, b.body_line FROM _req r
-                CROSS JOIN LATERAL (
-                    SELECT generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
-                    FROM (SELECT CASE WHEN r.is_ga4 AND r.body IS NOT NULL AND trim(r.body) <> ''
-                                      THEN list_filter(string_split(replace(r.body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
-                                      ELSE [NULL::VARCHAR] END AS parts)
-                ) b
-            )
-        """)
-        ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
-        if actions:
-            ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
-                       {"k": list(actions), "v": list(actions.values())})
         conv_id = f"regexp_extract(url, '{ADS_PATH}', 1)"
         label = _p("label")
         ad_storage = f"coalesce({gcs_ad_storage_sql(_p('gcs'))}, {gcd_sql(_p('gcd'), 'ad_storage')})"
@@ -127,26 +101,54 @@ class GoogleTagHitsReader(Reader):
             "page_url": _strip_query(f"coalesce({_p('url')}, {_p('dl')})"),
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        ws.drop("_stage")
-        ws.execute(f"""
-            CREATE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY line, sub) AS _rec, line AS _line, {sel}
-            FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY line, sub
-        """, {"ev": spec.options.get("event_name", ws.config.conversion_event)})
-        ws.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _skip AS
-            SELECT count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4) AS other,
-                   count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL) AS no_event,
-                   count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/')) AS copies
-            FROM _hits
-        """)
-        other, no_event, copies = ws.rows("SELECT other, no_event, copies FROM _skip")[0]
-        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("CREATE TEMP TABLE _reader_rejects AS "
-                   "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
-                   "UNION ALL SELECT * FROM _refused")
-        for t in ("_refused", "_req", "_hits", "_amap", "_skip"):
-            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
+        if actions:
+            ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
+                       {"k": list(actions), "v": list(actions.values())})
+        note, n_staged, other, no_event, copies = "", 0, 0, 0, 0
+        # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
+        for k, chunk_note in enumerate(request_chunks(ws, file)):
+            note = chunk_note
+            ws.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _req AS
+                SELECT *, url IS NOT NULL AND regexp_matches(url, '{ADS_PATH}') AS is_ads,
+                       url IS NOT NULL AND regexp_matches(url, '{GA4_PATH}') AS is_ga4
+                FROM _req
+            """)
+            # one row per event: a GA4 POST body holds one event per line (its own parameters first,
+            # then the request's shared ones); an Ads hit is one conversion
+            ws.execute("""
+                CREATE OR REPLACE TEMP TABLE _hits AS
+                SELECT line, url, started, is_ads, is_ga4, sub,
+                    '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
+                FROM (
+                    SELECT r.*, b.sub, b.body_line FROM _req r
+                    CROSS JOIN LATERAL (
+                        SELECT generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
+                        FROM (SELECT CASE WHEN r.is_ga4 AND r.body IS NOT NULL AND trim(r.body) <> ''
+                                          THEN list_filter(string_split(replace(r.body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
+                                          ELSE [NULL::VARCHAR] END AS parts)
+                    ) b
+                )
+            """)
+            accumulate(ws, "_stage", f"""
+                SELECT row_number() OVER (ORDER BY line, sub) + $rec0 AS _rec, line AS _line, {sel}
+                FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY line, sub
+            """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=k == 0)
+            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            o, n, c = ws.rows(f"""
+                SELECT count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4),
+                       count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL),
+                       count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/'))
+                FROM _hits
+            """)[0]
+            other, no_event, copies = other + o, no_event + n, copies + c
+            accumulate(ws, "_reader_rejects",
+                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
+                       "UNION ALL SELECT * FROM _refused", first=k == 0)
+            for t in ("_refused", "_req", "_hits"):
+                ws.execute(f"DROP TABLE IF EXISTS {t}")
+        ws.execute("DROP TABLE IF EXISTS _amap")
         skipped = int(other) + int(no_event)
         notes = [n for n in (
             note,

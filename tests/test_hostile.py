@@ -680,6 +680,50 @@ def test_payload_log_of_large_batches_stays_under_1gb(tmp_path):
     assert "5000" in out
 
 
+def _payload_log(path: Path, kind: str, mb: int) -> int:
+    """Write a payload / request log of about `mb` MB (realistic mix of batch sizes); returns its events."""
+    import random
+
+    r = random.Random(3)
+    size = events = 0
+    with open(path, "w") as fh:
+        while size < mb * 1_000_000:
+            if kind == "meta_capi_payload":
+                n = r.choice([1, 1, 5, 50, 200, 1000])
+                line = json.dumps({"sent_at": "2026-03-01T10:00:00Z", "pixel_id": "123",
+                                   "request": {"data": [capi_event(events + i, url_len=r.randint(40, 400)) for i in range(n)]},
+                                   "response": {"events_received": n}})
+            elif kind == "ga4_mp_payload":
+                n = 1
+                line = json.dumps({"timestamp": "2026-03-01T10:00:00Z", "measurement_id": "G-1", "body": {
+                    "client_id": "1.2", "timestamp_micros": (1772359200 + events) * 1_000_000,
+                    "user_data": {"sha256_email_address": ["a" * 64]},
+                    "events": [{"name": "purchase", "params": {"transaction_id": f"t{events}", "value": 1, "currency": "EUR",
+                                                               "page_location": "https://shop.example/" + "y" * r.randint(40, 400)}}]}})
+            else:
+                n = 1
+                line = json.dumps({"timestamp": "2026-03-01T10:00:00Z", "client_ip": "203.0.113.7", "user_agent": "Mozilla/5.0",
+                                   "url": f"https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e{events}&ts={(1772359200 + events) * 1000}"
+                                          "&dl=https%3A%2F%2Fshop.example%2F" + "z" * r.randint(40, 400)})
+            fh.write(line + "\n")
+            size += len(line) + 1
+            events += n
+    return events
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fmt", "mb"), [("meta_capi_payload", 50), ("ga4_mp_payload", 60), ("meta_pixel_hits", 80)])
+def test_payload_log_of_tens_of_mb_stays_under_1gb(tmp_path, fmt, mb):
+    # staging held 20-30x the log's size until the load committed: these logs needed over 1 GB
+    n = _payload_log(tmp_path / "p.jsonl", fmt, mb)
+    table = "pixel_events" if fmt == "meta_pixel_hits" else "server_events"
+    cfg = write_config(tmp_path, [{"table": table, "path": "p.jsonl", "format": fmt}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+    assert f"{n}" in out  # every event loaded
+
+
 _JPIECES = st.sampled_from(["obj", "broken", "array", "blank", "space", "badutf8", "notime"])
 
 

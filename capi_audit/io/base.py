@@ -206,6 +206,8 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         f"FROM (SELECT {', '.join(selects)} FROM _stage)",
         params,
     )
+    if table.name != "orders":  # identities read the raw customer columns of orders from _stage
+        ws.drop("_stage")  # freed at once (staging runs outside the load transaction)
     n_parse_rejects = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
     note = staged.note
     from capi_audit.io.canonical import csv_line_map

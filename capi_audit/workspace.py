@@ -186,6 +186,7 @@ class Workspace:
         except duckdb.Error:
             pass
         self.con, self.engine = cur, DuckDBEngine.wrap(cur, timezone=self.config.timezone)
+        self.engine.track_derived = False  # staging drops its own tables; no SQL parsing per statement
 
     def _end_staging(self) -> None:
         if self._main is None:

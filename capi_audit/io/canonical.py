@@ -258,23 +258,39 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
     return stats
 
 
-def line_chunks(ws: Workspace, file: Path, table: str, *, count_events: bool = False,
-                chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineStats]:
-    """`read_lines` one chunk at a time: when it yields, `table(line, txt)` and `_refused` hold the
-    lines of one chunk (about chunk_bytes of text, in line order); the next chunk replaces them.
-    Yields at least once (an empty file gives empty tables)."""
-    stats = LineStats()
-    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=chunk_bytes):
+def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
+                chunk_bytes: int = CHUNK_BYTES) -> Iterator[None]:
+    """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
+    yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
+    lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
+    replaces them. Yields at least once (no lines gives empty tables)."""
+    import pyarrow as pa
+
+    files = [files] if isinstance(files, Path) else files
+
+    def batches() -> Iterator[tuple]:
+        pend: list[tuple] = []  # (file name, lines, refused) of the files in this chunk
+        size = 0
+        for f in files:
+            for lines, refused in _line_batches(f, LineStats(), count_events=count_events, chunk_bytes=chunk_bytes):
+                pend.append((str(f), lines, refused))
+                size += lines.nbytes
+                if size > chunk_bytes or sum(x[1].num_rows for x in pend) >= 200_000:
+                    yield pend
+                    pend, size = [], 0
+        yield pend
+
+    for pend in batches():
         for t in (table, "_refused"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
-        ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
-        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        if lines.num_rows:
-            ws.append_arrow(table, lines)
-        if refused.num_rows:
-            ws.append_arrow("_refused", refused)
-        del lines, refused
-        yield stats
+        ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR, _file VARCHAR)")
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        for t, k in ((table, 1), ("_refused", 2)):
+            parts = [x[k].append_column("_file", pa.array([x[0]] * x[k].num_rows, pa.string())) for x in pend if x[k].num_rows]
+            if parts:
+                ws.append_arrow(t, pa.concat_tables(parts))
+        del pend
+        yield
 
 
 def accumulate(ws: Workspace, name: str, query: str, params: dict | None = None, *, first: bool) -> None:
@@ -325,14 +341,15 @@ def _whole_docs(ws: Workspace, file: Path) -> str | None:
         return None
     try:
         ws.execute(
-            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
-            "FROM read_json_objects($f, format='array')" if is_json_array(file) else
-            "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc FROM read_text($f)",
+            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc, "
+            "CAST($f AS VARCHAR) AS _file FROM read_json_objects($f, format='array')" if is_json_array(file) else
+            "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc, CAST($f AS VARCHAR) AS _file "
+            "FROM read_text($f)",
             {"f": str(file)},
         )
     except Exception as exc:
         raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
     return "positions are array elements" if is_json_array(file) else "one JSON document"
 
 
@@ -340,7 +357,7 @@ def _docs_from_jlines(ws: Workspace) -> None:
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
-        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jlines"
+        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj, _file FROM _jlines"
     )
     for t in ("_lrej", "_lrejscan", "_jl", "_jlines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
@@ -356,26 +373,36 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
     if note is None:
         note = ""
         read_lines(ws, file, "_jl", count_events=count_events)
-        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, CAST($f AS VARCHAR) AS _file FROM _jl "
+                   "WHERE txt IS NOT NULL AND trim(txt) <> ''", {"f": str(file)})
+    else:  # the one-file readers' rejects have no file column
+        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
     _docs_from_jlines(ws)
     return note
 
 
-def doc_chunks(ws: Workspace, file: Path, *, count_events: bool = False) -> Iterator[str]:
-    """`read_docs` one chunk of JSON Lines at a time (see `line_chunks`): when it yields (the note),
-    `_jdocs` and `_refused` hold one chunk. A JSON array or single document is one chunk."""
+def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = False) -> Iterator[str]:
+    """`read_docs` one chunk of JSON Lines at a time, over one file or many (see `line_chunks`): when
+    it yields (the note), `_jdocs(line, doc, valid, is_obj, _file)` and `_refused` hold one chunk.
+    A JSON array or single document (one file only) is one chunk."""
     for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    note = _whole_docs(ws, file)
+    note = _whole_docs(ws, files) if isinstance(files, Path) else None
     if note is not None:
         _docs_from_jlines(ws)
         yield note
         return
-    for _stats in line_chunks(ws, file, "_jl", count_events=count_events):
+    for _ in line_chunks(ws, files, "_jl", count_events=count_events):
         ws.execute("DROP TABLE IF EXISTS _jlines")
-        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, _file FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
         _docs_from_jlines(ws)
         yield ""
+
+
+def is_json_lines(file: Path) -> bool:
+    """True when a JSON file is JSON Lines (not one array, not one pretty-printed document), so it
+    can join a multi-file scan of payload logs."""
+    return not is_json_array(file) and not _multiline(file)
 
 
 _JSON_CALL = re.compile(r"(json_extract_string|json_extract|json_type)\((doc|b), '(\$\.[^']+)'\)")
@@ -411,14 +438,17 @@ def _multiline(file: Path) -> bool:
     return len(lines) > 1 and not lines[0].rstrip().endswith("}")
 
 
-def bad_docs_sql(*, count_events: bool = False) -> str:
+def bad_docs_sql(*, count_events: bool = False, with_file: bool = False) -> str:
     """Rows of `_jdocs` that are not JSON objects, as reader rejects. With count_events (payload
-    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys."""
+    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys.
+    With with_file (chunked readers, `doc_chunks`), each reject names its file in `_file`."""
     n = "((length(doc) - length(replace(doc, '\"event_name\"', ''))) // 12)"
     held = (f"|| CASE WHEN NOT valid AND {n} > 0 THEN '; it held ' || {n} "
             "|| ' events (counted by their \"event_name\" keys)' ELSE '' END" if count_events else "")
+    f = ", _file" if with_file else ""
     return ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
-            f"ELSE 'broken JSON' END {held} AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
+            f"ELSE 'broken JSON' END {held} AS reason{f} FROM _jdocs WHERE NOT is_obj "
+            f"UNION ALL SELECT line, column_name, reason{f} FROM _refused")
 
 
 def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:

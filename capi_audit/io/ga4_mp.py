@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks, parse_once
 
 if TYPE_CHECKING:
@@ -61,6 +61,18 @@ class Ga4MeasurementProtocolReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event of each logged request."""
         ensure_file(file)
+        return self._stage(ws, spec, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
+        in the lines); other files are left to the one-file path."""
+        batch, rest = lines_batch(files, json_lines=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, spec, batch), batch, rest
+
+    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
         addr = "json_extract(b, '$.user_data.address[0]')"
         sent = _first("doc", "$.timestamp", "$.sent_at", "$.time", "$.startedDateTime")
         # per request (each document and body parsed once, see canonical.parse_once)
@@ -98,29 +110,30 @@ class Ga4MeasurementProtocolReader(Reader):
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
         mp_sql = parse_once(f"""
             CREATE OR REPLACE TEMP TABLE _mp AS
-            SELECT line, b IS NULL AS no_body, {req_sel},
+            SELECT line, _file, b IS NULL AS no_body, {req_sel},
                    CASE WHEN json_type(b, '$.events') = 'ARRAY' THEN CAST(json_extract(json_extract(b, '$.events'), '$[*]') AS JSON[]) END AS evs
             FROM (SELECT *, _paths_of_b AS _b FROM (SELECT *, {_body_sql()} AS b FROM (
-                  SELECT line, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
+                  SELECT line, _file, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
         """)
         note, n_staged = "", 0
         # one chunk of lines at a time (bounded memory; see canonical.doc_chunks)
-        for k, chunk_note in enumerate(doc_chunks(ws, file)):
+        for k, chunk_note in enumerate(doc_chunks(ws, files)):
             note = note or chunk_note
             ws.execute(mp_sql, {"dest": spec.options.get("measurement_id")})
             accumulate(ws, "_stage", f"""
-                SELECT row_number() OVER (ORDER BY line, i) + $rec0 AS _rec, line AS _line, {sel}
+                SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, line AS _line, {sel}
                 FROM (SELECT *, unnest(range(len(evs))) AS i, unnest(evs) AS e FROM _mp WHERE len(evs) > 0)
-                ORDER BY line, i
+                ORDER BY _file, line, i
             """, {"rec0": n_staged}, first=k == 0)
             n_staged = ws.scalar("SELECT count(*) FROM _stage")
             accumulate(ws, "_reader_rejects", """
                 SELECT line, NULL::VARCHAR AS column_name,
-                       CASE WHEN no_body THEN 'no Measurement Protocol body (events[])' ELSE 'events[] is empty' END AS reason
+                       CASE WHEN no_body THEN 'no Measurement Protocol body (events[])' ELSE 'events[] is empty' END AS reason,
+                       _file
                 FROM _mp WHERE coalesce(len(evs), 0) = 0
-                UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END
+                UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
                 FROM _jdocs WHERE NOT is_obj
-                UNION ALL SELECT * FROM _refused
+                UNION ALL SELECT line, column_name, reason, _file FROM _refused
             """, first=k == 0)
             for t in ("_mp", "_jdocs", "_refused"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
 from capi_audit.io.requests import request_chunks, url_param
@@ -66,9 +66,21 @@ class GoogleTagHitsReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per conversion hit / GA4 event; count and skip other requests."""
         ensure_file(file)
+        return self._stage(ws, spec, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the captures of a glob together, in chunks that span files (time linear in the
+        lines); HAR and empty files are left to the one-file path."""
+        batch, rest = lines_batch(files, har=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, spec, batch), batch, rest
+
+    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
         actions = spec.options.get("actions", {})
         if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
-            raise InputError(f"{file}: options.actions must map conversion labels to action names")
+            raise InputError(f"{spec.path}: options.actions must map conversion labels to action names")
         conv_id = f"regexp_extract(url, '{ADS_PATH}', 1)"
         label = _p("label")
         ad_storage = f"coalesce({gcs_ad_storage_sql(_p('gcs'))}, {gcd_sql(_p('gcd'), 'ad_storage')})"
@@ -105,9 +117,10 @@ class GoogleTagHitsReader(Reader):
         if actions:
             ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
                        {"k": list(actions), "v": list(actions.values())})
-        note, n_staged, other, no_event, copies = "", 0, 0, 0, 0
+        note, n_staged = "", 0
+        counts: dict[str, list[int]] = {}  # file -> [other requests, GA4 hits without an event, copies]
         # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
-        for k, chunk_note in enumerate(request_chunks(ws, file)):
+        for k, chunk_note in enumerate(request_chunks(ws, files)):
             note = chunk_note
             ws.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _req AS
@@ -119,7 +132,7 @@ class GoogleTagHitsReader(Reader):
             # then the request's shared ones); an Ads hit is one conversion
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _hits AS
-                SELECT line, url, started, is_ads, is_ga4, sub,
+                SELECT line, _file, url, started, is_ads, is_ga4, sub,
                     '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
                 FROM (
                     SELECT r.*, b.sub, b.body_line FROM _req r
@@ -132,28 +145,33 @@ class GoogleTagHitsReader(Reader):
                 )
             """)
             accumulate(ws, "_stage", f"""
-                SELECT row_number() OVER (ORDER BY line, sub) + $rec0 AS _rec, line AS _line, {sel}
-                FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY line, sub
+                SELECT _file, row_number() OVER (ORDER BY _file, line, sub) + $rec0 AS _rec, line AS _line, {sel}
+                FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY _file, line, sub
             """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=k == 0)
             n_staged = ws.scalar("SELECT count(*) FROM _stage")
-            o, n, c = ws.rows(f"""
-                SELECT count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4),
+            for f, *got in ws.rows(f"""
+                SELECT _file, count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4),
                        count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL),
                        count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/'))
-                FROM _hits
-            """)[0]
-            other, no_event, copies = other + o, no_event + n, copies + c
+                FROM _hits GROUP BY _file
+            """):
+                counts[f] = [a + b for a, b in zip(counts.get(f, [0, 0, 0]), got, strict=True)]
             accumulate(ws, "_reader_rejects",
-                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
-                       "UNION ALL SELECT * FROM _refused", first=k == 0)
+                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason, _file FROM _req WHERE url IS NULL "
+                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=k == 0)
             for t in ("_refused", "_req", "_hits"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
         ws.execute("DROP TABLE IF EXISTS _amap")
-        skipped = int(other) + int(no_event)
-        notes = [n for n in (
-            note,
-            f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
-            f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
-            f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else "",
-        ) if n]
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=skipped, note="; ".join(notes))
+        mapped = f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else ""
+
+        def notes(skipped: int, copies: int) -> str:
+            return "; ".join(n for n in (
+                note,
+                f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
+                f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
+                mapped,
+            ) if n)
+
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=notes(0, 0),
+                      file_notes={f: notes(o + n, c) for f, (o, n, c) in counts.items()},
+                      file_skipped={f: o + n for f, (o, n, _c) in counts.items()})

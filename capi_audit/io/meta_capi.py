@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, bad_docs_sql, doc_chunks, parse_once, path_list
 
 if TYPE_CHECKING:
@@ -92,31 +92,44 @@ class MetaCapiPayloadReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event in every request body of the file."""
         ensure_file(file)
+        return self._stage(ws, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
+        in the lines, not in the files); other files are left to the one-file path."""
+        batch, rest = lines_batch(files, json_lines=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, batch), batch, rest
+
+    def _stage(self, ws: Workspace, files: Path | list[Path]) -> Staged:
         paths: list[str] = []
         cols = _columns(paths)
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in cols.items())
         unknown: set[str] = set()
-        n_test = n_staged = 0
+        n_staged = 0
+        n_test: dict[str, int] = {}
         notes: list[str] = []
         # one chunk of lines at a time: each pass over the JSON holds one chunk, and the chunk's
         # tables are freed before the next one (the load stages outside its transaction)
-        for k, chunk_note in enumerate(doc_chunks(ws, file, count_events=True)):
+        for k, chunk_note in enumerate(doc_chunks(ws, files, count_events=True)):
             notes += [chunk_note] if chunk_note and k == 0 else []
             # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _jdocs AS
-                SELECT line,
+                SELECT line, _file,
                     CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
                          THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
                          ELSE doc END AS doc
                 FROM _jdocs
             """)
-            ws.execute("CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
+            ws.execute("CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, _file, doc, json_valid(doc) AS valid, "
                        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jdocs")
             sent = "coalesce(" + ", ".join(f"json_extract_string(doc, '$.{sk}')" for sk in SENT_KEYS) + ")"
             bodies_sql = f"""
                 CREATE OR REPLACE TEMP TABLE _bodies AS
-                SELECT line, {sent} AS sent_raw,
+                SELECT line, _file, {sent} AS sent_raw,
                     CASE WHEN json_type(b, '$.data') = 'VARCHAR' AND json_valid(json_extract_string(b, '$.data'))
                          THEN json_extract_string(b, '$.data') ELSE CAST(json_extract(b, '$.data') AS VARCHAR) END AS data,
                     json_extract_string(b, '$.test_event_code') AS test_code,
@@ -125,29 +138,30 @@ class MetaCapiPayloadReader(Reader):
                     -- dataset it was posted to (`/<pixel id>/events`), when the log has them
                     coalesce(json_extract_string(doc, '$.request_id'), json_extract_string(doc, '$.fbtrace_id'),
                              json_extract_string(doc, '$.response.fbtrace_id'),
-                             $src || ':' || CAST(line AS VARCHAR)) AS request_id,
+                             regexp_extract(_file, '[^/]+$', 0) || ':' || CAST(line AS VARCHAR)) AS request_id,
                     coalesce(json_extract_string(doc, '$.pixel_id'), json_extract_string(doc, '$.dataset_id'),
                              json_extract_string(b, '$.pixel_id'),
                              NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), json_extract_string(doc, '$.endpoint'),
                                                             json_extract_string(doc, '$.path'), ''), '/([0-9]+)/events', 1), '')) AS dataset
                 FROM (SELECT *, _paths_of_b AS _b FROM (SELECT *, {_body_sql()} AS b FROM (
-                      SELECT line, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
+                      SELECT line, _file, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
             """
-            ws.execute(parse_once(bodies_sql), {"src": file.name})
+            ws.execute(parse_once(bodies_sql))
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _events AS
-                SELECT line, sent_raw, test_code, resp, request_id, dataset, i,
+                SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, i,
                     -- the SDK's EventRequest.get_params() gives each event as JSON text
                     CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
                          THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
                 -- unnest the list: the whole batch is not copied into every event's row
-                FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
-                      FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
+                FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
+                      FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
                             FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
             """)
-            accumulate(ws, "_stage", f"SELECT row_number() OVER (ORDER BY line, i) + $rec0 AS _rec, line AS _line, "
-                       f"'meta' AS platform, {sel} FROM (SELECT *, json_extract(ev, {path_list(paths)}) AS _x FROM _events) "
-                       "ORDER BY line, i", {"rec0": n_staged}, first=k == 0)
+            accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, "
+                       f"line AS _line, 'meta' AS platform, {sel} "
+                       f"FROM (SELECT *, json_extract(ev, {path_list(paths)}) AS _x FROM _events) "
+                       "ORDER BY _file, line, i", {"rec0": n_staged}, first=k == 0)
             n_staged = ws.scalar("SELECT count(*) FROM _stage")
             unknown.update(r[0] for r in ws.rows(
                 "SELECT DISTINCT k FROM (SELECT unnest(json_keys(ev)) AS k FROM _events) WHERE k NOT IN "
@@ -155,12 +169,15 @@ class MetaCapiPayloadReader(Reader):
                 "SELECT DISTINCT 'user_data.' || k FROM (SELECT unnest(json_keys(ev, '$.user_data')) AS k FROM _events "
                 "WHERE json_type(ev, '$.user_data') = 'OBJECT') WHERE k NOT IN "
                 f"({', '.join(repr(k) for k in USER_KEYS)})"))
-            n_test += ws.scalar("SELECT count(*) FROM _events WHERE test_code IS NOT NULL")
-            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events' FROM _bodies "
+            for f, n in ws.rows("SELECT _file, count(*) FROM _events WHERE test_code IS NOT NULL GROUP BY 1"):
+                n_test[f] = n_test.get(f, 0) + n
+            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
                        "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
-            accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True)} UNION ALL {no_data}", first=k == 0)
+            accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
+                       first=k == 0)
             for t in ("_jdocs", "_refused", "_bodies", "_events"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
-        notes += [f"{n_test} events sent with a test_event_code (Meta counts them)"] if n_test else []
+        file_notes = {f: "; ".join([*notes, f"{n} events sent with a test_event_code (Meta counts them)"])
+                      for f, n in n_test.items() if n}
         columns = {c: "VARCHAR" for c in ["platform", *cols]}
-        return Staged(columns=columns, ignored_columns=tuple(sorted(unknown)), note="; ".join(notes))
+        return Staged(columns=columns, ignored_columns=tuple(sorted(unknown)), note="; ".join(notes), file_notes=file_notes)

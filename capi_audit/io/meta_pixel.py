@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.requests import request_chunks, url_param
 
@@ -39,6 +39,18 @@ class MetaPixelHitsReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per pixel hit; count and skip other requests."""
         ensure_file(file)
+        return self._stage(ws, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the captures of a glob together, in chunks that span files (time linear in the
+        lines); HAR and empty files are left to the one-file path."""
+        batch, rest = lines_batch(files, har=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, batch), batch, rest
+
+    def _stage(self, ws: Workspace, files: Path | list[Path]) -> Staged:
         fields = {
             "platform": "'meta'", "event_name": param("ev"), "event_id": param("eid"),
             "event_time": f"coalesce({param('ts')}, started)", "order_id": param("cd[order_id]"),
@@ -51,13 +63,14 @@ class MetaPixelHitsReader(Reader):
             "client_ip_address": "NULLIF(client_ip, '')", "client_user_agent": "NULLIF(client_ua, '')",
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        note, n_staged, skipped = "", 0, 0
+        note, n_staged = "", 0
+        skipped: dict[str, int] = {}
         # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
-        for k, chunk_note in enumerate(request_chunks(ws, file)):
+        for k, chunk_note in enumerate(request_chunks(ws, files)):
             note = chunk_note
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _req AS
-                SELECT line, url, started, client_ip, client_ua,
+                SELECT line, _file, url, started, client_ip, client_ua,
                     '&' || regexp_replace(regexp_replace(coalesce(regexp_extract(url, '\\?(.*)$', 1), '') || '&' ||
                         coalesce(body, ''), '%5[Bb]', '[', 'g'), '%5[Dd]', ']', 'g') AS params,
                     url IS NOT NULL AND regexp_matches(url, '/tr/?(\\?|$)') AS is_tr
@@ -67,14 +80,17 @@ class MetaPixelHitsReader(Reader):
                 CREATE OR REPLACE TEMP TABLE _req AS
                 SELECT *, is_tr AND {param('ev')} IS NOT NULL AS is_hit FROM _req
             """)
-            accumulate(ws, "_stage", f"SELECT row_number() OVER (ORDER BY line) + $rec0 AS _rec, line AS _line, {sel} "
-                       "FROM _req WHERE is_hit ORDER BY line", {"rec0": n_staged}, first=k == 0)
+            accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line) + $rec0 AS _rec, "
+                       f"line AS _line, {sel} FROM _req WHERE is_hit ORDER BY _file, line", {"rec0": n_staged}, first=k == 0)
             n_staged = ws.scalar("SELECT count(*) FROM _stage")
-            skipped += ws.scalar("SELECT count(*) FROM _req WHERE url IS NOT NULL AND NOT is_hit")
+            for f, n in ws.rows("SELECT _file, count(*) FROM _req WHERE url IS NOT NULL AND NOT is_hit GROUP BY 1"):
+                skipped[f] = skipped.get(f, 0) + n
             accumulate(ws, "_reader_rejects",
-                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
-                       "UNION ALL SELECT * FROM _refused", first=k == 0)
+                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason, _file FROM _req WHERE url IS NULL "
+                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=k == 0)
             for t in ("_refused", "_req"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
-        notes = [n for n in (note, f"{skipped} requests that are not pixel hits skipped" if skipped else "") if n]
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=int(skipped), note="; ".join(notes))
+        file_notes = {f: "; ".join(n for n in (note, f"{k} requests that are not pixel hits skipped") if n)
+                      for f, k in skipped.items() if k}
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note, file_notes=file_notes,
+                      file_skipped=skipped)

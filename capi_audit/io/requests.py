@@ -7,8 +7,8 @@ user agent in `user_agent` / `userAgent` / `request.user_agent` / `headers."user
 server-side GTM and proxy request logs write them), or a HAR export (`log.entries[].request`).
 
 One staging for every request reader (Meta Pixel hits, Google tag hits): `request_chunks(ws, file)`
-yields once per chunk of lines with `_req(line, url, body, started, client_ip, client_ua)`
-(started: ISO text with offset, or NULL) and `_refused(line, column_name, reason)` for lines the
+yields once per chunk of lines with `_req(line, _file, url, body, started, client_ip, client_ua)`
+(started: ISO text with offset, or NULL) and `_refused(line, column_name, reason, _file)` for lines the
 text reader refused; each chunk replaces the previous one, so memory stays bounded whatever the
 size of the capture. A HAR file is one chunk.
 """
@@ -44,7 +44,7 @@ def _first(*paths: str) -> str:
 
 _ACCESS_TIME = r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\]"
 _LINES_SQL = f"""
-    SELECT line,
+    SELECT line, _file,
         CASE WHEN is_json THEN {_first('$.url', '$.message.url', '$.request.url')}
              WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP') THEN regexp_extract(txt, '"(?:GET|POST) ([^ ]+) HTTP', 1)
              ELSE NULLIF(regexp_extract(txt, '((?:https?://|/)[^ "]+)', 1), '') END AS url,
@@ -60,20 +60,21 @@ _LINES_SQL = f"""
         CASE WHEN is_json THEN {_first('$.user_agent', '$.userAgent', '$.request.user_agent', '$.headers."user-agent"')}
              WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "[^"]*"')
              THEN regexp_extract(txt, '"(?:GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "([^"]*)"', 1) END AS client_ua
-    FROM (SELECT line, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
-          FROM (SELECT line, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> ''))
+    FROM (SELECT line, _file, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
+          FROM (SELECT line, _file, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> ''))
 """
 
 
-def request_chunks(ws: Workspace, file: Path) -> Iterator[str]:
-    """Stage a capture chunk by chunk into `_req` and `_refused`; yields a note for the load
-    report with each chunk (the same note every time)."""
+def request_chunks(ws: Workspace, files: Path | list[Path]) -> Iterator[str]:
+    """Stage one capture, or many (chunks then span files), chunk by chunk into `_req` and
+    `_refused` (both with `_file`); yields a note for the load report with each chunk."""
     for t in ("_pl", "_req"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    if is_har(file):
+    if isinstance(files, Path) and is_har(files):
+        file = files
         ws.execute("""
             CREATE TEMP TABLE _req AS
-            SELECT i + 1 AS line,
+            SELECT i + 1 AS line, CAST($f AS VARCHAR) AS _file,
                 json_extract_string(e, '$.request.url') AS url,
                 json_extract_string(e, '$.request.postData.text') AS body,
                 json_extract_string(e, '$.startedDateTime') AS started,
@@ -84,10 +85,10 @@ def request_chunks(ws: Workspace, file: Path) -> Iterator[str]:
                   FROM (SELECT CAST(json_extract(CAST(content AS JSON), '$.log.entries[*]') AS JSON[]) AS arr
                         FROM read_text($f)))
         """, {"f": str(file)})
-        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
         yield "positions are HAR entries"
         return
-    for _stats in line_chunks(ws, file, "_pl"):
+    for _ in line_chunks(ws, files, "_pl"):
         ws.execute("DROP TABLE IF EXISTS _req")
         ws.execute(f"CREATE TEMP TABLE _req AS {_LINES_SQL}")
         ws.execute("DROP TABLE IF EXISTS _pl")

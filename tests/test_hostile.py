@@ -659,6 +659,64 @@ def test_multi_file_scan_keeps_per_file_accounting(tmp_path, capsys):
     assert ("s00.csv", 3) in rej and ("s03.csv", 2) in rej and len(rej) == 9
 
 
+def _one_record(fmt: str, i: int) -> str:
+    if fmt == "canonical":
+        return json.dumps({"platform": "meta", "event_name": "Purchase", "event_id": f"e{i}",
+                           "event_time": "2026-03-01T00:00:00Z", "value": 1})
+    if fmt == "meta_capi_payload":
+        return capi_line([capi_event(i)])
+    if fmt == "ga4_mp_payload":
+        return json.dumps({"measurement_id": "G-1", "body": {"timestamp_micros": (1772359200 + i) * 1_000_000,
+                                                             "events": [{"name": "purchase", "params": {"transaction_id": f"t{i}"}}]}})
+    if fmt == "google_tag_hits":
+        return json.dumps({"timestamp": "2026-03-01T10:00:00Z",
+                           "url": f"https://www.googleadservices.com/pagead/conversion/123/?label=L&oid=o{i}&value=1"})
+    return f"https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e{i}&ts={(1772359200 + i) * 1000}"
+
+
+_MANY = ["canonical", "meta_capi_payload", "ga4_mp_payload", "meta_pixel_hits", "google_tag_hits"]
+
+
+def _many_table(fmt: str) -> str:
+    return "pixel_events" if fmt in ("meta_pixel_hits", "google_tag_hits") else "server_events"
+
+
+@pytest.mark.parametrize("fmt", _MANY)
+def test_multi_file_scan_of_lines_keeps_per_file_accounting(tmp_path, capsys, fmt):
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(12):
+        (d / f"s{i:02d}.jsonl").write_text(_one_record(fmt, i) + "\n")
+    (d / "s03.jsonl").write_text(_one_record(fmt, 3) + "\n{broken\n\n" + _one_record(fmt, 30) + "\n")
+    (d / "s05.jsonl").write_text("")
+    (d / "s07.jsonl").write_bytes(_one_record(fmt, 7).encode() + b"\n\xff\xfe\n")
+    data = load_json(capsys, tmp_path, [{"table": _many_table(fmt), "path": "daily/*.jsonl", "format": fmt}])
+    by = {Path(f["file"]).name: (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) for f in data["files"]}
+    assert len(by) == 12
+    assert by["s00.jsonl"] == by["s11.jsonl"] == (1, 1, 0)
+    assert by["s03.jsonl"] == (3, 2, 1) and by["s05.jsonl"] == (0, 0, 0) and by["s07.jsonl"] == (2, 1, 1)
+    rej = sorted((Path(r["file"]).name, r["line"]) for r in data["rejects"])
+    assert rej == [("s03.jsonl", 2), ("s07.jsonl", 2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", _MANY)
+def test_glob_over_2000_line_files_loads_in_linear_time(tmp_path, fmt):
+    # one file at a time cost about half a second per file (2,000 files: over ten minutes)
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(2000):
+        (d / f"s{i:04d}.jsonl").write_text(_one_record(fmt, i) + "\n")
+    cfg = write_config(tmp_path, [{"table": _many_table(fmt), "path": "daily/*.jsonl", "format": fmt}])
+    t = time.time()
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    elapsed = time.time() - t
+    print(f"{fmt}: 2000 files: {elapsed:.1f} s, peak {peak:.0f} MB")
+    assert rc == 0, out
+    assert peak < 1024
+    assert elapsed < 60
+
+
 def test_refused_payload_lines_say_how_many_events_they_held(tmp_path, capsys):
     good = capi_line([capi_event(0)])
     broken = capi_line([capi_event(i) for i in range(7)])[:-5]

@@ -484,6 +484,42 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
     return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
 
 
+def stage_json_many(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                    ) -> tuple[Staged, list[Path], list[Path]]:
+    """Stage the JSON Lines files of a glob in one pass (chunks of lines spanning files): one
+    `_stage` with `_file`, reader rejects per file. Columns are resolved on the keys of all the
+    files together (ignored columns are listed for the whole glob). Arrays, pretty-printed
+    documents and empty files are left to the one-file path."""
+    from capi_audit.io.base import lines_batch
+
+    batch, rest = lines_batch(files, json_lines=True)
+    if len(batch) < 2:
+        return Staged(columns={}), [], files
+    for k, _ in enumerate(doc_chunks(ws, batch)):
+        accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
+        accumulate(ws, "_reader_rejects", bad_docs_sql(with_file=True), first=k == 0)
+    ws.drop("_jdocs", "_refused")
+    keys = [r[0] for r in ws.rows("SELECT DISTINCT unnest(json_keys(doc)) FROM _alldocs WHERE is_obj ORDER BY 1")]
+    if keys or ws.scalar("SELECT count(*) FROM _alldocs WHERE is_obj"):
+        mapping, ignored = resolve_columns(spec, table, keys, batch[0])
+    else:
+        mapping, ignored = {}, []
+    params: dict[str, str] = {}
+    sels = []
+    for i, (canon, src) in enumerate(mapping.items()):
+        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
+        path = f"$p{i}"
+        sels.append(
+            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
+            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}")
+    ws.drop("_stage")
+    ws.execute(
+        "CREATE TEMP TABLE _stage AS SELECT _file, row_number() OVER (ORDER BY _file, line) AS _rec, line AS _line"
+        f"{', ' + ', '.join(sels) if sels else ''} FROM _alldocs WHERE is_obj ORDER BY _file, line", params)
+    ws.drop("_alldocs")
+    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored)), batch, rest
+
+
 def _sql_str(text: str) -> str:
     # A view cannot hold a bound parameter, so the file path is quoted as a SQL string literal.
     return "'" + text.replace("'", "''") + "'"
@@ -539,6 +575,8 @@ class CanonicalReader(Reader):
         scan when it is a plain CSV with the first file's header, one kind of line ending, no
         empty lines and no line the reader refuses (checked against its physical lines); any
         other file is loaded alone, with its own tolerant path and line numbers."""
+        if all(kind_of(f) == "json" for f in files):
+            return stage_json_many(ws, spec, files, table)
         csvs = [f for f in files if kind_of(f) == "csv" and not f.name.lower().endswith(".tsv") and not is_empty(f)]
         if len(csvs) < 2:
             return Staged(columns={}), [], files

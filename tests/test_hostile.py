@@ -401,6 +401,28 @@ def test_every_physical_line_is_loaded_or_rejected(tmp_path_factory, lines):
     assert rejected == [n for n, t in data if t != text["good"]]
 
 
+def test_duckdb_csv_failure_falls_back_to_line_by_line(tmp_path, capsys, monkeypatch):
+    # any failure of DuckDB's CSV reader (not only mixed line endings) refused the whole file;
+    # loads now stage outside their transaction, so the file is read again line by line
+    from capi_audit.engine import DuckDBEngine
+
+    real = DuckDBEngine._cursor
+
+    def failing(self, sql, params):
+        if "read_csv(" in sql:
+            raise duckdb.InvalidInputException("CSV Error: simulated failure of the sniffer-free reader")
+        return real(self, sql, params)
+
+    monkeypatch.setattr(DuckDBEngine, "_cursor", failing)
+    (tmp_path / "o.csv").write_text(ORDERS + "A1,2026-03-01T00:00:00Z,1,EUR\nA2,2026-03-01T00:00:00Z\n"
+                                    "A3,2026-03-01T00:00:00Z,1,EUR,extra\nA4,2026-03-01T00:00:00Z,2,EUR\n")
+    data = load_json(capsys, tmp_path, [{"table": "orders", "path": "o.csv"}])
+    rep = data["files"][0]
+    assert (rep["rows_read"], rep["rows_loaded"], rep["rows_rejected"]) == (4, 2, 2)
+    assert "read line by line" in rep["note"]
+    assert sorted((r["line"], r["reason"]) for r in data["rejects"]) == [(3, "too few fields"), (4, "too many fields")]
+
+
 # -- 3. bounded memory -----------------------------------------------------------------------
 def _peak_rss_mb(tmp_path: Path, cfg: Path) -> tuple[int, float, str]:
     code = textwrap.dedent(f"""

@@ -55,13 +55,16 @@ FAST_REJECTS_LIMIT = 1000
 
 
 def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, str],
-              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> None:
-    """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`.
+              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> str:
+    """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`; returns a
+    note for the load report ('' when none).
 
     Fast path: DuckDB's strict reader. Its result is cross-checked against the file's non-empty
     physical lines (records + rejected lines must equal them); when the reader cannot split the
     file (mixed line endings), the check fails (an unterminated quote swallowing lines, quoted
-    fields spanning lines) or rejects are many, the file is read again by the tolerant path.
+    fields spanning lines), rejects are many or the reader fails outright, the file is read again
+    by the tolerant path (loads stage outside their transaction, so a failed read leaves nothing
+    behind). Only a file whose bytes cannot be read (I/O error, corrupt gzip) is refused.
     """
     if len(set(header)) != len(header):
         raise InputError(f"{file}: header repeats a column name")
@@ -70,10 +73,10 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
     for t in ("_rej", "_rejscan", "_raw", "_reader_rejects"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    # DuckDB cannot split mixed line endings, and a failed statement would abort the load's
-    # transaction: such files go straight to the tolerant path.
+    # DuckDB cannot split mixed line endings: such files go straight to the tolerant path.
     nonempty, stats = count_lines(file, start=skip + 1)
     fast = len(stats.endings) <= 1
+    note = ""
     read = ("CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
             "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, {opts})")
     params = {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding}
@@ -90,9 +93,10 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
                 ws.execute(read.format(opts=f"store_rejects=true, rejects_limit={FAST_REJECTS_LIMIT}, {_REJ}"), params)
             else:
                 ws.execute("CREATE TEMP TABLE _rej (line BIGINT, error_type VARCHAR)")
-    except Exception as exc:  # DuckDB raises a plain exception type for unsplittable files
-        msg = parsing.scrub(str(exc).splitlines()[0])
-        raise InputError(f"{file}: DuckDB's CSV reader cannot split this file into records: {msg}") from exc
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises plain exception types for files it cannot split
+        msg = parsing.scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        note = f"DuckDB's CSV reader failed ({msg[:200]}); read line by line instead"
+        fast = False
     if fast:
         n_rec, n_rej_rows, n_rej_lines = ws.rows(
             "SELECT (SELECT count(*) FROM _raw), count(*), count(DISTINCT line) FROM _rej")[0]
@@ -115,6 +119,7 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
                    "FROM _raw ORDER BY _line")
     for t in ("_raw", "_rej", "_rejscan"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
+    return note
 
 
 def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) -> None:
@@ -634,6 +639,6 @@ class CanonicalReader(Reader):
         delim = "\t" if file.name.lower().endswith(".tsv") else ","
         header = read_header(file, delim)
         mapping, ignored = resolve_columns(spec, table, header, file)
-        stage_csv(ws, file, header, mapping, delim)
+        note = stage_csv(ws, file, header, mapping, delim)
         return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
-                      header_values=dict(mapping), first_data_line=2)
+                      header_values=dict(mapping), first_data_line=2, note=note)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -859,3 +860,22 @@ def test_run_output_and_db_hold_no_canary(tmp_path, capsys):
             assert_no_canary(f.read_text(errors="replace"))
         if f.is_file() and f.suffix == ".parquet":
             assert_no_canary(repr(pq.read_table(f).to_pylist()))
+
+
+# -- charts: personal data never becomes a label ----------------------------------------------
+_PLOTS = sorted(n for n in dir(__import__("capi_audit.charts", fromlist=["x"])) if n.startswith("plot_"))
+
+
+@pytest.mark.parametrize("plot", _PLOTS)
+@pytest.mark.parametrize("value", [CANARY_EMAIL, "+44 20 7946 0958"])
+def test_chart_refuses_personal_category_labels(plot, value):
+    # a frame built outside the loaders (or a mis-mapped column that slipped through) put emails
+    # into tick labels; each chart now refuses it, naming the column
+    from capi_audit import charts
+    from capi_audit.errors import InputError
+
+    frame = pd.DataFrame({"platform": ["meta", "meta"], "day": pd.to_datetime(["2026-03-01", "2026-03-02"]),
+                          "event_name": ["Purchase", value], "n": [1, 2]})
+    with pytest.raises(InputError) as err:
+        getattr(charts, plot)(frame)
+    assert "'event_name'" in str(err.value) and value not in str(err.value)

@@ -805,6 +805,49 @@ def test_payload_log_of_tens_of_mb_stays_under_1gb(tmp_path, fmt, mb):
     assert f"{n}" in out  # every event loaded
 
 
+def _tiny_events_line(n: int) -> str:
+    return json.dumps({"data": [{"event_name": "Purchase", "event_time": 1772359200 + i, "event_id": f"e{i}",
+                                 "user_data": {"em": "a" * 64}} for i in range(n)]})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "loaded"), [(100_000, True), (200_000, False)])
+def test_payload_line_of_tiny_events_stays_under_1gb(tmp_path, n, loaded):
+    # one 33 MB line (under the 32 MiB general line limit) of 200,000 tiny events needed over 1 GB;
+    # payload lines are now limited to 16 MiB (a real batch is at most 1,000 events, about 5 MB)
+    (tmp_path / "p.jsonl").write_text(_tiny_events_line(n) + "\n")
+    cfg = write_config(tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+    if loaded:
+        assert f"{n}" in out
+    else:
+        assert "the limit is 16 MiB" in out and f"it held {n} events" in out
+
+
+@pytest.mark.slow
+def test_csv_with_40000_columns_stays_under_1gb(tmp_path):
+    # every column of the header was read, though two were used: 40,000 columns needed over 1 GB
+    cols = ["order_id", "created_at"] + [f"c{i}" for i in range(40_000)]
+    (tmp_path / "o.csv").write_text(",".join(cols) + "\n" + ("A1,2026-03-01T00:00:00Z" + "," * 40_000 + "\n") * 3)
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "meta_capi_payload", "ga4_mp_payload"])
+def test_deeply_nested_json_is_loaded_or_rejected(tmp_path, capsys, fmt):
+    deep = "[" * 100_000 + "]" * 100_000
+    good = _one_record(fmt, 1)
+    nested = good[:-1] + ', "x": ' + deep + "}"
+    (tmp_path / "p.jsonl").write_text(good + "\n" + nested + "\n" + deep + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": fmt}])
+    rep = data["files"][0]
+    assert rep["rows_read"] >= 3 and rep["rows_rejected"] >= 1
+
+
 _JPIECES = st.sampled_from(["obj", "broken", "array", "blank", "space", "badutf8", "notime"])
 
 

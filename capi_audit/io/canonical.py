@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from capi_audit import parsing, schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import READER_REASONS, Reader, Staged, ensure_file, resolve_columns
-from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, is_gzip, iter_lines
+from capi_audit.io.lines import (
+    MAX_LINE_BYTES,
+    LineStats,
+    count_lines,
+    head_text,
+    is_empty,
+    is_gzip,
+    iter_lines,
+)
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -71,13 +79,15 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
     pos = {h: f"c{i}" for i, h in enumerate(header)}
     sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
+    # only the wanted columns are kept (a header of 30,000 columns cost 0.9 GB when all were)
+    keep = sorted({int(pos[src][1:]) for src in wanted.values()}) or [0]
     for t in ("_rej", "_rejscan", "_raw", "_reader_rejects"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     # DuckDB cannot split mixed line endings: such files go straight to the tolerant path.
     nonempty, stats = count_lines(file, start=skip + 1)
     fast = len(stats.endings) <= 1
     note = ""
-    read = ("CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
+    read = (f"CREATE TEMP TABLE _raw AS SELECT {', '.join(f'c{i}' for i in keep)} FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
             "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, {opts})")
     params = {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding}
     try:
@@ -114,7 +124,7 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     else:
         for t in ("_raw", "_rej", "_rejscan"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
-        _tolerant_csv(ws, file, len(header), delim, skip)
+        _tolerant_csv(ws, file, len(header), delim, skip, keep)
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY _line) AS _rec, _line, {sel} "
                    "FROM _raw ORDER BY _line")
     for t in ("_raw", "_rej", "_rejscan"):
@@ -122,7 +132,7 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     return note
 
 
-def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) -> None:
+def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int, keep: list[int]) -> None:
     """Split a CSV in Python, line by line, into `_raw(_line, c0..)` and `_reader_rejects`.
 
     Any mix of LF / CRLF / CR endings is accepted. A record continues onto the next physical
@@ -133,7 +143,7 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
     """
     import pyarrow as pa
 
-    cols = [f"c{i}" for i in range(ncols)]
+    cols = [f"c{i}" for i in keep]  # the columns kept (positions in the header)
     ws.execute("CREATE TEMP TABLE _raw (_line BIGINT, " + ", ".join(f"{c} VARCHAR" for c in cols) + ")")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
     lines_out: list[int] = []
@@ -173,8 +183,8 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
             reject(n, "too few fields" if len(row) < ncols else "too many fields")
             return
         lines_out.append(n)
-        for v, x in zip(fields_out, row, strict=True):
-            v.append(x)
+        for v, i in zip(fields_out, keep, strict=True):
+            v.append(row[i])
 
     pending: list[str] = []
     pending_start = 0
@@ -212,7 +222,8 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
 CHUNK_BYTES = 8 * 1024 * 1024
 
 
-def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_bytes: int) -> Iterator[tuple]:
+def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_bytes: int,
+                  max_line: int = MAX_LINE_BYTES) -> Iterator[tuple]:
     """Batches (line numbers, texts, refused line numbers, reasons) of about chunk_bytes of text."""
     import pyarrow as pa
 
@@ -227,7 +238,7 @@ def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_byt
                 pa.table({"line": pa.array(ref_n, pa.int64()), "column_name": pa.array([None] * len(ref_n), pa.string()),
                           "reason": pa.array(ref_r, pa.string())}))
 
-    for n, txt, refused in iter_lines(file, stats):
+    for n, txt, refused in iter_lines(file, stats, max_line=max_line):
         if refused is not None:
             reason = refused.reason
             if count_events and refused.events is not None:
@@ -264,7 +275,7 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
 
 
 def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
-                chunk_bytes: int = CHUNK_BYTES) -> Iterator[None]:
+                chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
     """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
     yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
     lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
@@ -277,7 +288,8 @@ def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_ev
         pend: list[tuple] = []  # (file name, lines, refused) of the files in this chunk
         size = 0
         for f in files:
-            for lines, refused in _line_batches(f, LineStats(), count_events=count_events, chunk_bytes=chunk_bytes):
+            for lines, refused in _line_batches(f, LineStats(), count_events=count_events, chunk_bytes=chunk_bytes,
+                                                max_line=max_line):
                 pend.append((str(f), lines, refused))
                 size += lines.nbytes
                 if size > chunk_bytes or sum(x[1].num_rows for x in pend) >= 200_000:
@@ -361,8 +373,8 @@ def _whole_docs(ws: Workspace, file: Path) -> str | None:
 def _docs_from_jlines(ws: Workspace) -> None:
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
-        "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
-        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj, _file FROM _jlines"
+        "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, valid, valid AND starts_with(ltrim(doc), '{') AS is_obj, _file "
+        "FROM (SELECT *, json_valid(doc) AS valid FROM _jlines)"
     )
     for t in ("_lrej", "_lrejscan", "_jl", "_jlines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
@@ -386,7 +398,8 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
     return note
 
 
-def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = False) -> Iterator[str]:
+def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = False,
+               max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
     """`read_docs` one chunk of JSON Lines at a time, over one file or many (see `line_chunks`): when
     it yields (the note), `_jdocs(line, doc, valid, is_obj, _file)` and `_refused` hold one chunk.
     A JSON array or single document (one file only) is one chunk."""
@@ -397,7 +410,7 @@ def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = 
         _docs_from_jlines(ws)
         yield note
         return
-    for _ in line_chunks(ws, files, "_jl", count_events=count_events):
+    for _ in line_chunks(ws, files, "_jl", count_events=count_events, max_line=max_line):
         ws.execute("DROP TABLE IF EXISTS _jlines")
         ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, _file FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
         _docs_from_jlines(ws)
@@ -607,8 +620,9 @@ class CanonicalReader(Reader):
         pos = {h: f"c{i}" for i, h in enumerate(header)}
         sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
         ws.execute("DROP TABLE IF EXISTS _raw")
+        keep = sorted({pos[src] for src in mapping.values()}) or ["c0"]
         ws.execute(
-            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=1, header=false, "
+            f"CREATE TEMP TABLE _raw AS SELECT {', '.join(keep)}, _file FROM read_csv($f, columns=$cols, skip=1, header=false, "
             "auto_detect=false, delim=',', quote='\"', escape='\"', strict_mode=true, ignore_errors=true, "
             "filename='_file')", {"f": [str(f) for f in batch], "cols": columns})
         got = dict(ws.rows("SELECT _file, count(*) FROM _raw GROUP BY 1"))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from capi_audit import schema
 from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks, parse_once
+from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -117,7 +118,7 @@ class Ga4MeasurementProtocolReader(Reader):
         """)
         note, n_staged = "", 0
         # one chunk of lines at a time (bounded memory; see canonical.doc_chunks)
-        for k, chunk_note in enumerate(doc_chunks(ws, files)):
+        for k, chunk_note in enumerate(doc_chunks(ws, files, max_line=PAYLOAD_MAX_LINE_BYTES)):
             note = note or chunk_note
             ws.execute(mp_sql, {"dest": spec.options.get("measurement_id")})
             accumulate(ws, "_stage", f"""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from capi_audit import schema
 from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, bad_docs_sql, doc_chunks, parse_once, path_list
+from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -113,19 +114,19 @@ class MetaCapiPayloadReader(Reader):
         notes: list[str] = []
         # one chunk of lines at a time: each pass over the JSON holds one chunk, and the chunk's
         # tables are freed before the next one (the load stages outside its transaction)
-        for k, chunk_note in enumerate(doc_chunks(ws, files, count_events=True)):
+        for k, chunk_note in enumerate(doc_chunks(ws, files, count_events=True, max_line=PAYLOAD_MAX_LINE_BYTES)):
             notes += [chunk_note] if chunk_note and k == 0 else []
-            # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
+            # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents (only those are parsed again)
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _jdocs AS
-                SELECT line, _file,
-                    CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
-                         THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
-                         ELSE doc END AS doc
-                FROM _jdocs
+                SELECT line, _file, doc, CASE WHEN valid THEN TRUE ELSE json_valid(doc) END AS valid,
+                       CASE WHEN valid THEN is_obj ELSE json_valid(doc) AND starts_with(ltrim(doc), '{') END AS is_obj
+                FROM (SELECT line, _file, valid, is_obj,
+                          CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
+                               THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
+                               ELSE doc END AS doc
+                      FROM _jdocs)
             """)
-            ws.execute("CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, _file, doc, json_valid(doc) AS valid, "
-                       "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jdocs")
             sent = "coalesce(" + ", ".join(f"json_extract_string(doc, '$.{sk}')" for sk in SENT_KEYS) + ")"
             bodies_sql = f"""
                 CREATE OR REPLACE TEMP TABLE _bodies AS
@@ -147,6 +148,12 @@ class MetaCapiPayloadReader(Reader):
                       SELECT line, _file, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
             """
             ws.execute(parse_once(bodies_sql))
+            # rejects first, so that each table is dropped as soon as the next one is built
+            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
+                       "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
+            accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
+                       first=k == 0)
+            ws.drop("_jdocs", "_refused")
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _events AS
                 SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, i,
@@ -158,6 +165,7 @@ class MetaCapiPayloadReader(Reader):
                       FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
                             FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
             """)
+            ws.drop("_bodies")
             accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, "
                        f"line AS _line, 'meta' AS platform, {sel} "
                        f"FROM (SELECT *, json_extract(ev, {path_list(paths)}) AS _x FROM _events) "
@@ -171,11 +179,7 @@ class MetaCapiPayloadReader(Reader):
                 f"({', '.join(repr(k) for k in USER_KEYS)})"))
             for f, n in ws.rows("SELECT _file, count(*) FROM _events WHERE test_code IS NOT NULL GROUP BY 1"):
                 n_test[f] = n_test.get(f, 0) + n
-            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
-                       "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
-            accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
-                       first=k == 0)
-            for t in ("_jdocs", "_refused", "_bodies", "_events"):
+            for t in ("_bodies", "_events"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
         file_notes = {f: "; ".join([*notes, f"{n} events sent with a test_event_code (Meta counts them)"])
                       for f, n in n_test.items() if n}

@@ -53,11 +53,10 @@ def _sec(result: AuditResult, name: str) -> dict:
 
 
 def post_days(result: AuditResult, platform: str) -> int:
-    """Days the after-enablement figures cover: the recovery section's count when present, else
-    the enable day to the last day of data (every day when no enable time is set)."""
-    for _, d in _dicts(_sec(result, "recovery").get(platform, {}), "post_days"):
-        if isinstance(d.get("post_days"), int) and d["post_days"] > 0:
-            return d["post_days"]
+    """Days the after-enablement counts (dedup, double counting) cover: the enable day to the last
+    day of data (every day of data when no enable time is set). Those counts take every event at
+    or after the enable time, so the divisor is every such day — not the recovery section's whole
+    weeks, which leave out burn-in and settling days and would inflate the cost per day."""
     cfg = result.config
     if not cfg.last_day:
         return 1
@@ -89,10 +88,19 @@ CAUSE_ACTIONS = {
     "server_retry_new_id": "make server retries reuse the first attempt's event ID",
 }
 RULE_ACTIONS = {
-    "event_too_old": ("high", "send within 7 days of the event (Meta rejects older events)"),
+    "event_too_old": ("high", "send within the platform's age limit (Meta: 7 days, 62 for physical_store; "
+                              "GA4 Measurement Protocol: 72 h): older events are rejected"),
     "event_in_future": ("high", "fix the server clock or the event_time field (future times are rejected)"),
     "insufficient_customer_keys": ("high", "add a strong key (hashed email or phone) or a click ID"),
     "unhashed_key": ("high", "hash customer keys with SHA-256 after normalizing them"),
+    "order_id_contains_pii": ("high", "use an order number without email or phone in it (Google rejects it)"),
+    "gbraid_and_wbraid": ("high", "send only one of gbraid / wbraid per conversion (Google rejects both)"),
+    "more_than_one_click_id": ("high", "send one click ID per conversion (gclid, else gbraid or wbraid)"),
+    "too_many_conversions_in_request": ("high", "send at most 2,000 conversions per Google Ads request"),
+    "address_field_hashed": ("medium", "send city, region, postal code and country to Google in clear "
+                                       "(Google cannot match them hashed)"),
+    "consent_missing_ad_user_data": ("medium", "state ad_user_data consent on every Google upload"),
+    "value_negative": ("medium", "send conversion values of zero or more (refunds are adjustments)"),
     "missing_action_source": ("medium", "set action_source on every server event"),
     "website_missing_user_agent": ("medium", "send the browser's user agent with website events"),
     "website_missing_source_url": ("medium", "send event_source_url with website events"),
@@ -103,6 +111,8 @@ RULE_ACTIONS = {
     "malformed_fbp": ("medium", "pass the _fbp cookie unchanged (fb.1.<time>.<random>)"),
     "click_id_too_old": ("low", "drop click IDs older than 90 days"),
 }
+# `mp_backdated_over_72h` is GA4's `event_too_old` under its own name: one finding, not two.
+RULES_WITHOUT_FINDING = ("mp_backdated_over_72h",)
 
 
 def rule_dedup_causes(result: AuditResult) -> Iterator[Finding]:
@@ -181,14 +191,20 @@ def rule_plaintext(result: AuditResult) -> Iterator[Finding]:
 
 def rule_payload(result: AuditResult) -> Iterator[Finding]:
     """Payload rule violations (server events): severity per rule (rejected: high); cost = events
-    per day."""
+    per day over the days the platform's server events span (validation counts every day, not
+    only post days)."""
     for plat, vals in _sec(result, "validation").items():
+        days = vals.get("days")
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            days = post_days(result, plat)
+        total = vals.get("events")
         for rule, (sev, action) in RULE_ACTIONS.items():
             n = vals.get(rule)
             if isinstance(n, int | float) and n > 0:
-                days = post_days(result, plat)
                 per = float(n) / days
-                yield Finding("payload_rule", sev, "validation", plat, f"{fmt.label(rule)}: {int(n):,} server events",
+                of = f" of {int(total):,}" if isinstance(total, int) and total > 0 else ""
+                yield Finding("payload_rule", sev, "validation", plat,
+                              f"{fmt.label(rule)}: {int(n):,}{of} server events",
                               f"{per:,.1f} server events/day ({int(n):,} over {days:,} days)", action, per)
 
 

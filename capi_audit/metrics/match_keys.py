@@ -96,6 +96,7 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
             pv[k] = m
             rows.append({"platform": plat, "key": k, **m, "rows": n})
         pv["identifier_tiers"] = {t: r[f"tier__{t}"] / n for t in TIERS}
+        pv["n"] = n  # the denominator of every share above: the platform's server event rows
         values[plat] = pv
     # hash agreement with the shop's own customer keys (its own module: metrics/hash_agreement.py)
     from capi_audit.metrics.hash_agreement import hash_agreement

@@ -35,13 +35,16 @@ RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_m
          "malformed_fbp", "click_id_too_old", "address_field_hashed", "gbraid_and_wbraid",
          "more_than_one_click_id", "order_id_contains_pii", "value_negative",
          "consent_missing_ad_user_data", "too_many_conversions_in_request", "mp_backdated_over_72h")
-META_RULES_ONLY = ("event_too_old", "missing_action_source", "website_missing_user_agent",
+META_RULES_ONLY = ("missing_action_source", "website_missing_user_agent",
                    "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old")
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending
 # Age limits per platform and action_source live with the counting rules (metrics.units:
 # Meta 7 days, physical_store 62 days, GA4 Measurement Protocol 72 h); Google Ads uploads have
 # no send-age limit of their own (the click window applies, checked against the click time).
 GA4_BACKDATE_S = 72 * 3600
+# rules that compare event_time with sent_at: null (unknown) for a platform none of whose events
+# carries sent_at
+SENT_AT_RULES = ("event_too_old", "event_in_future", "mp_backdated_over_72h")
 GOOGLE_MAX_CONVERSIONS_PER_REQUEST = 2000
 FUTURE_SKEW_S = 300
 CLICK_MAX_AGE_DAYS = 90                 # fbc older than 90 days earns no click credit (meta.md §5.5)
@@ -105,7 +108,8 @@ def _rules_sql() -> str:
     lag = "seconds_between(event_time, sent_at)"
     purchase = "lower(event_name) IN (SELECT name FROM conversion_names)"
     exprs = {
-        "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
+        # every platform with a send-age limit (Meta 7 days / physical_store 62 days, GA4 72 h)
+        "event_too_old": f"sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
         "event_in_future": f"sent_at IS NOT NULL AND {lag} < -{FUTURE_SKEW_S}",
         "missing_action_source": f"{meta} AND action_source IS NULL",
         "website_missing_user_agent": f"{meta} AND {website} AND client_user_agent__present = 0",
@@ -148,9 +152,22 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
                              ELSE count(*) OVER (PARTITION BY f.platform, f.request_id) END AS request_size
             FROM sv_flags f)) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """, params(ws))
+    # per platform: events checked, events without sent_at, the local days the events span (the
+    # divisor of a per-day cost: these counts cover every day of the data, not only post days)
+    spans = {p: (int(n), int(no_sent), (last - first).days + 1 if first is not None else 0)
+             for p, n, no_sent, first, last in ws.rows(f"""
+        SELECT platform, count(*), sum(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END),
+               min({local_date('event_time')}), max({local_date('event_time')})
+        FROM sv_flags GROUP BY platform ORDER BY platform""", params(ws))}
     values = {}
     for plat, g in frame.groupby("platform", sort=True):
         values[plat] = {r: int(g[r].sum()) for r in RULES}
+        n, no_sent, days = spans.get(plat, (int(g["events"].sum()), 0, 0))
+        if n and no_sent == n:
+            # the send time is the only evidence for these rules: without it they are unknown, not 0
+            for r in SENT_AT_RULES:
+                values[plat][r] = None
+        values[plat].update(events=n, events_without_sent_at=no_sent, days=days)
     return tidy(frame, ["platform", "event_name", "day"]), Headline("validation", values)
 
 

@@ -1,0 +1,97 @@
+"""Regressions found by the review of match keys, validation, latency, consent and the findings /
+gates an analyst reads: each test is named after the failure it guards against."""
+
+from __future__ import annotations
+
+import pytest
+
+from capi_audit import findings as findings_module
+from capi_audit.findings import RULE_ACTIONS, findings, post_days
+from capi_audit.gates import DEFAULT_GATES, evaluate
+from capi_audit.metrics import latency, payload_validity
+from capi_audit.metrics.match_keys import compute as match_keys_compute
+from capi_audit.metrics.validation import RULES
+from capi_audit.result import AuditResult, ConfigEcho
+
+from .helpers import at, make_ws
+
+AGE_GATE = next(g for g in DEFAULT_GATES if g["name"] == "no_events_past_age_limit")
+
+
+def test_ga4_event_backdated_over_72h_passes_the_age_limit_gate():
+    # GA4 Measurement Protocol drops events backdated over 72 h: past the platform's age limit, so
+    # the default gate "no events past the age limit" must see it (it read Meta's rule only).
+    ws = make_ws(server=[{"platform": "ga4", "event_name": "purchase", "event_id": "t1", "event_time": at(0),
+                          "sent_at": at(80)},
+                         {"platform": "ga4", "event_name": "purchase", "event_id": "t2", "event_time": at(0),
+                          "sent_at": at(1)}])
+    v = payload_validity(ws)[1].values["ga4"]
+    assert v["event_too_old"] == 1 and v["mp_backdated_over_72h"] == 1
+    assert evaluate({"validation": {"ga4": v}}, AGE_GATE, "Purchase")["status"] == "fail"
+
+
+def test_age_limit_gate_passes_when_no_event_has_a_send_time():
+    # without sent_at the age of a send is unknown: 0 events too old would be a confident wrong number
+    ws = make_ws(server=[{"event_id": "a", "event_time": at(0)}, {"event_id": "b", "event_time": at(1)}])
+    v = payload_validity(ws)[1].values["meta"]
+    assert v["event_too_old"] is None and v["event_in_future"] is None
+    assert v["events"] == 2 and v["events_without_sent_at"] == 2
+    assert evaluate({"validation": {"meta": v}}, AGE_GATE, "Purchase")["status"] == "inconclusive"
+    # one event with a send time makes the rule computable again (over the events that have one)
+    ws = make_ws(server=[{"event_id": "a", "event_time": at(0)},
+                         {"event_id": "b", "event_time": at(0), "sent_at": at(24 * 8)}])
+    assert payload_validity(ws)[1].values["meta"]["event_too_old"] == 1
+
+
+def test_latency_has_no_share_over_the_dedup_window_nor_n():
+    # design §3.8: shares over 1 h, 24 h, W and the age limit; every rate carries its n
+    rows = [{"event_id": str(i), "event_time": at(0), "sent_at": at(h)} for i, h in enumerate([0.5, 47, 49, 50])]
+    v = latency(make_ws(server=rows))[1].values["meta"]
+    assert v["share_over_window"] == 0.5 and v["n"] == 4
+    v = latency(make_ws(server=rows, windows={"meta": 24}))[1].values["meta"]
+    assert v["share_over_window"] == 0.75
+    g = latency(make_ws(server=[{"platform": "google", "event_id": "1", "event_time": at(0), "sent_at": at(100)}]))
+    assert g[1].values["google"]["share_over_window"] is None  # no window: not 0 %
+
+
+def test_match_keys_shares_have_no_denominator():
+    ws = make_ws(server=[{"event_id": "a", "event_time": at(0), "em": "a" * 64}, {"event_id": "b", "event_time": at(0)},
+                         {"platform": "google", "event_id": "c", "event_time": at(0)}])
+    v = match_keys_compute(ws).headline.values
+    assert v["meta"]["n"] == 2 and v["meta"]["em"]["present"] == 0.5 and v["google"]["n"] == 1
+
+
+def _result(summary, **cfg):
+    base = dict(timezone="Europe/Berlin", conversion_event="Purchase", platforms=("meta",),
+                enabled_at={"meta": "2026-03-02T23:00:00+00:00"}, windows={"meta": 48.0},
+                first_day="2026-02-01", last_day="2026-03-31")
+    base.update(cfg)
+    return AuditResult(summary=summary, config=ConfigEcho(**base))
+
+
+def test_findings_cost_per_day_divides_by_the_recovery_whole_weeks():
+    # double counting covers every day from the enable day (2026-03-03 Berlin) to 2026-03-31: 29
+    # days; the recovery section's 14 whole-week post days left out burn-in and settle days and
+    # inflated the cost per day by 29/14
+    r = _result({"recovery": {"meta": {"Purchase": {"post_days": 14, "whole_weeks": 2}}},
+                 "double_counting": {"meta": {"Purchase": {
+                     "orders_matched": 1000, "extra_counts": {"id_mismatch": {"server_caused": 58, "total": 58}}}}}})
+    assert post_days(r, "meta") == 29
+    f = next(x for x in findings(r) if x.rule == "double_counting_cause")
+    assert f.per_day == pytest.approx(2.0) and "over 29 days" in f.cost
+
+
+def test_payload_finding_cost_divides_all_day_counts_by_post_days():
+    # validation counts every server event of every day: per day over the days the events span
+    r = _result({"validation": {"meta": {"missing_action_source": 40, "events": 400, "days": 40}}})
+    f = next(x for x in findings(r) if x.rule == "payload_rule")
+    assert f.per_day == pytest.approx(1.0) and "over 40 days" in f.cost and "40 of 400" in f.figure
+
+
+def test_google_and_ga4_payload_rules_yield_no_finding():
+    # every rule the validation family counts reaches the findings (Google's were silently dropped)
+    assert set(RULES) - set(RULE_ACTIONS) - set(getattr(findings_module, "RULES_WITHOUT_FINDING", ())) == set()
+    r = _result({"validation": {"google": {"address_field_hashed": 5, "consent_missing_ad_user_data": 3,
+                                           "events": 10, "days": 5}}}, platforms=("google",))
+    assert {x.figure.split(":")[0] for x in findings(r) if x.rule == "payload_rule"} == {
+        "Address field hashed (Google wants it in clear)", "Upload without ad_user_data consent"}

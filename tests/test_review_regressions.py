@@ -95,3 +95,22 @@ def test_google_and_ga4_payload_rules_yield_no_finding():
                                            "events": 10, "days": 5}}}, platforms=("google",))
     assert {x.figure.split(":")[0] for x in findings(r) if x.rule == "payload_rule"} == {
         "Address field hashed (Google wants it in clear)", "Upload without ad_user_data consent"}
+
+
+def test_google_action_name_makes_meta_events_purchases():
+    # [[google_actions]] primary actions are Google Ads classes: a Meta "Lead" is not a purchase,
+    # and the Google action (its destination) is one even when the event name differs
+    import dataclasses
+
+    from capi_audit.config import GoogleAction
+
+    ws = make_ws(server=[
+        {"platform": "meta", "event_name": "Lead", "event_id": "l1", "event_time": at(0)},
+        {"platform": "google", "event_name": "conversion", "destination": "Lead", "event_id": "g1",
+         "event_time": at(0), "gclid": "Cj0KCQabcdefghij"},
+        {"platform": "google", "event_name": "conversion", "destination": "Newsletter", "event_id": "g2",
+         "event_time": at(0), "gclid": "Cj0KCQabcdefghij"}])
+    ws.config = dataclasses.replace(ws.config, google_actions=(GoogleAction(name="Lead"),))
+    v = payload_validity(ws)[1].values
+    assert v["meta"]["purchase_missing_value"] == 0 and v["meta"]["purchase_missing_currency"] == 0
+    assert v["google"]["purchase_missing_value"] == 1 and v["google"]["purchase_missing_currency"] == 1

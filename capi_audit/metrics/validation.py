@@ -13,7 +13,8 @@ in clear (`address_field_hashed` otherwise); an order id must not carry personal
 2,000 conversions per API request. GA4 Measurement Protocol events may be backdated by 72 h at
 most (https://developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events).
 Purchase rules apply to the conversion class (the conversion event, its case variants and
-aliases, and for Google the primary actions of `[[google_actions]]`), not to a literal name.
+aliases; for Google Ads, when `[[google_actions]]` is configured, its primary actions — and only
+for Google Ads), not to a literal name.
 """
 
 from __future__ import annotations
@@ -85,28 +86,40 @@ def age_limit_sql() -> str:
 
 
 def conversion_names(ws: Workspace) -> list[str]:
-    """Lower-cased event names in the conversion class: the conversion event, its aliases, and
-    the primary Google actions of `[[google_actions]]` when configured."""
+    """Lower-cased event names in the conversion class of Meta and GA4 (and of Google Ads without a
+    `[[google_actions]]` catalogue): the conversion event and its aliases."""
     cfg = ws.config
     names = {cfg.conversion_event.lower()}
     for key, aliases in (getattr(cfg, "event_aliases", None) or {}).items():
         if key.lower() == cfg.conversion_event.lower():
             names.update(a.lower() for a in aliases)
-    for act in getattr(cfg, "google_actions", None) or ():
-        name = act.get("name") if isinstance(act, dict) else getattr(act, "name", None)
-        primary = act.get("primary", True) if isinstance(act, dict) else getattr(act, "primary", True)
-        if name and primary:
-            names.add(str(name).lower())
     return sorted(names)
 
 
-def _rules_sql() -> str:
+def google_primary_actions(ws: Workspace) -> list[str]:
+    """The primary conversion actions of `[[google_actions]]` (empty without a catalogue). They are
+    Google Ads classes only: a Meta or GA4 event that happens to share an action's name is not in
+    the class (as in metrics.units)."""
+    out = set()
+    for act in getattr(ws.config, "google_actions", None) or ():
+        name = act.get("name") if isinstance(act, dict) else getattr(act, "name", None)
+        primary = act.get("primary", True) if isinstance(act, dict) else getattr(act, "primary", True)
+        if name and primary:
+            out.add(str(name))
+    return sorted(out)
+
+
+def _rules_sql(google_catalogue: bool = False) -> str:
     meta = "platform = 'meta'"
     google = "platform = 'google'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
     lag = "seconds_between(event_time, sent_at)"
-    purchase = "lower(event_name) IN (SELECT name FROM conversion_names)"
+    by_name = "lower(event_name) IN (SELECT name FROM conversion_names)"
+    # Google Ads with a catalogue: the primary actions (the action is the destination, else the
+    # event name, as the units key it); everything else: the conversion event and its aliases
+    purchase = (f"(CASE WHEN {google} THEN coalesce(destination, event_name) IN (SELECT name FROM google_primary_actions) "
+                f"ELSE {by_name} END)") if google_catalogue else by_name
     exprs = {
         # every platform with a send-age limit (Meta 7 days / physical_store 62 days, GA4 72 h)
         "event_too_old": f"sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
@@ -144,10 +157,12 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     prepare_flags(ws)
     ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
     ws.from_rows("conversion_names", [("name", "VARCHAR")], [(n,) for n in conversion_names(ws)])
+    actions = google_primary_actions(ws)
+    ws.from_rows("google_primary_actions", [("name", "VARCHAR")], [(n,) for n in actions])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}
-        FROM (SELECT *, {_rules_sql()} FROM (
+        FROM (SELECT *, {_rules_sql(bool(actions))} FROM (
             SELECT f.*, CASE WHEN f.request_id IS NULL THEN 0
                              ELSE count(*) OVER (PARTITION BY f.platform, f.request_id) END AS request_size
             FROM sv_flags f)) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3

@@ -114,3 +114,37 @@ def test_google_action_name_makes_meta_events_purchases():
     v = payload_validity(ws)[1].values
     assert v["meta"]["purchase_missing_value"] == 0 and v["meta"]["purchase_missing_currency"] == 0
     assert v["google"]["purchase_missing_value"] == 1 and v["google"]["purchase_missing_currency"] == 1
+
+
+def _orders(n=4):
+    return [{"order_id": f"o{i}", "created_at": at(i), "consent_ads": "granted" if i % 2 else "denied"}
+            for i in range(n)]
+
+
+def test_consent_without_server_logs_reads_as_a_100_percent_server_gap():
+    # only browser logs loaded: the server gap, server violations are not measured, not 100 % / 0
+    from capi_audit.metrics import consent
+
+    v = consent(make_ws(pixel=[{"event_id": "o1", "event_time": at(1)}], orders=_orders()))[1].values["meta"]
+    assert v["server_gap_rate"] is None and v["server_sent_without_consent"] is None
+    assert v["browser_loss_rate"] == 0.5 and "no server event" in v["reason"]
+    gate = next(g for g in DEFAULT_GATES if g["name"] == "no_server_sends_without_consent")
+    assert evaluate({"consent": {"meta": v}}, gate, "Purchase")["status"] == "inconclusive"
+    r = _result({"consent": {"meta": v}})
+    assert not [x for x in findings(r) if x.rule == "server_gap"]
+
+
+def test_consent_without_browser_logs_passes_the_pixel_consent_gate():
+    from capi_audit.metrics import consent
+
+    ws = make_ws(server=[{"event_id": "x", "order_id": "o1", "event_time": at(1)}], orders=_orders())
+    v = consent(ws)[1].values["meta"]
+    assert v["browser_loss_rate"] is None and v["pixel_fired_without_consent"] is None
+    assert v["server_gap_rate"] == 0.5
+    gate = next(g for g in DEFAULT_GATES if g["name"] == "no_pixel_fires_without_consent")
+    assert evaluate({"consent": {"meta": v}}, gate, "Purchase")["status"] == "inconclusive"
+    # server events that link to no order measure nothing either
+    ws = make_ws(server=[{"event_id": "x", "event_time": at(1)}], pixel=[{"event_id": "o1", "event_time": at(1)}],
+                 orders=_orders())
+    v = consent(ws)[1].values["meta"]
+    assert v["server_gap_rate"] is None and "links to an order" in v["reason"]

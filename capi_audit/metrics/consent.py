@@ -117,6 +117,32 @@ def _rates(s: pd.Series | dict) -> dict:
     return out
 
 
+BROWSER_FIGURES = ("consent_drop_rate", "browser_loss_rate", "pixel_fired_without_consent")
+SERVER_FIGURES = ("server_gap_rate", "server_sent_without_consent", "server_sent_restricted", "ldu_outside_us")
+
+
+def _null_unmeasured(ws: Workspace, v: dict, q: dict) -> None:
+    """A channel none of whose events of this platform links to an order did not measure its
+    figures: a 100 % loss / gap or 0 violations there would be read as findings or passed gates.
+    They become null (the `_n` stays) and `reason` says which channel and what would fix it."""
+    reasons = []
+    for table, channel, figures in (("pixel_events", "browser", BROWSER_FIGURES),
+                                    ("server_events", "server", SERVER_FIGURES)):
+        n, linked = ws.rows(f"SELECT count(*), sum(CASE WHEN linked_order IS NOT NULL THEN 1 ELSE 0 END) "
+                            f"FROM ({consent_rules.linked_sql(table)}) h WHERE h.platform = $p",
+                            {"p": q["p"], "order_key": q["order_key"]})[0]
+        if linked:
+            continue
+        for f in figures:
+            v[f] = None
+        reasons.append(f"no {channel} event of this platform {'links to an order' if n else 'is loaded'}: "
+                       f"its figures ({', '.join(figures)}) are not measured"
+                       + (" (load its events with an order_id or an event_id that is the order id)" if n
+                          else f" (load the {channel} logs)"))
+    if reasons:
+        v["reason"] = "; ".join(reasons)
+
+
 def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     """Per platform: denial, drop, browser loss and server gap rates (with denominators),
     violations, restricted sends, LDU outside the US and cookieless pings; the frame has the same
@@ -138,6 +164,7 @@ def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         frames.append(f)
         s = f.drop(columns=["platform", "country", "day"]).sum()
         v = _rates(s)
+        _null_unmeasured(ws, v, q)
         v["governing_consent"] = consent_rules.governing_name(plat, ws)
         by_type: dict = {}
         _rate(by_type.setdefault("ad_storage", {}), "denied_rate", s["denied"], s["known"])

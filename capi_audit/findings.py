@@ -183,10 +183,14 @@ def rule_plaintext(result: AuditResult) -> Iterator[Finding]:
             share = d.get("plaintext_pii")
             if isinstance(share, int | float) and share > 0:
                 key = path[-1] if path else "key"
+                rows = "browser hits" if "pixel" in path else "server events"
+                n = (vals.get("pixel") or {}).get("n") if "pixel" in path else vals.get("n")
+                of = f" of {int(n):,}" if isinstance(n, int) and n > 0 else ""
                 yield Finding("plaintext_pii", "high", "match_keys", plat,
-                              f"{fmt.value('plaintext_pii', share)} of server events carry {key} in plain text",
-                              f"{fmt.pct(share)} of server events",
-                              f"hash {key} with SHA-256 after normalizing it, before sending", 0.0)
+                              f"{fmt.value('plaintext_pii', share)}{of} {rows} carry {key} in plain text",
+                              f"{fmt.pct(share)} of {rows}",
+                              f"hash {key} with SHA-256 after normalizing it, before sending"
+                              + (" (the tag's advanced matching)" if "pixel" in path else ""), 0.0)
 
 
 def rule_payload(result: AuditResult) -> Iterator[Finding]:

@@ -148,3 +148,16 @@ def test_consent_without_browser_logs_passes_the_pixel_consent_gate():
                  orders=_orders())
     v = consent(ws)[1].values["meta"]
     assert v["server_gap_rate"] is None and "links to an order" in v["reason"]
+
+
+def test_plaintext_email_sent_by_the_browser_tag_passes_the_plaintext_gate():
+    # a pixel hit carrying ud[em] in clear is raw personal data leaving too
+    ws = make_ws(pixel=[{"event_id": "a", "event_time": at(0), "em": "<plaintext:email>"},
+                        {"event_id": "b", "event_time": at(0), "em": "a" * 64}],
+                 server=[{"event_id": "a", "event_time": at(0), "em": "a" * 64}])
+    v = match_keys_compute(ws).headline.values["meta"]
+    assert v["pixel"]["n"] == 2 and v["pixel"]["em"]["plaintext_pii"] == 0.5 and v["em"]["plaintext_pii"] == 0
+    gate = next(g for g in DEFAULT_GATES if g["name"] == "no_plaintext_pii")
+    assert evaluate({"match_keys": {"meta": v}}, gate, "Purchase")["status"] == "fail"
+    f = [x for x in findings(_result({"match_keys": {"meta": v}})) if x.rule == "plaintext_pii"]
+    assert len(f) == 1 and "of 2 browser hits carry em" in f[0].figure

@@ -98,6 +98,8 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         pv["identifier_tiers"] = {t: r[f"tier__{t}"] / n for t in TIERS}
         pv["n"] = n  # the denominator of every share above: the platform's server event rows
         values[plat] = pv
+    for plat, block in pixel_plaintext(ws).items():
+        values.setdefault(plat, {})["pixel"] = block
     # hash agreement with the shop's own customer keys (its own module: metrics/hash_agreement.py)
     from capi_audit.metrics.hash_agreement import hash_agreement
 
@@ -106,6 +108,26 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         for plat, pv in values.items():
             pv["hash_agreement"] = agreement.get(plat, {})
     return tidy(pd.DataFrame(rows), ["platform", "key"]), Headline("match_keys", values)
+
+
+PIXEL_HASHED_KEYS = ("em", "ph")
+
+
+def pixel_plaintext(ws: Workspace) -> dict[str, dict]:
+    """Per platform with browser hits: advanced-matching keys the tag sent in clear (`ud[em]`,
+    `ud[ph]` must be SHA-256 hashes; the loader replaced a clear value by a marker). Raw personal
+    data leaves from the browser too, so the `no_plaintext_pii` gate sees these shares; `n` is the
+    platform's browser hits (test orders' hits left out)."""
+    sums = ", ".join(f"sum(CASE WHEN {validity.plaintext(k)} THEN 1 ELSE 0 END) AS {k}" for k in PIXEL_HASHED_KEYS)
+    out: dict[str, dict] = {}
+    for r in ws.df(f"""
+            SELECT platform, count(*) AS n, {sums} FROM pixel_events
+            WHERE platform IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+            GROUP BY platform ORDER BY platform""").to_dict("records"):
+        n = int(r["n"])
+        out[r["platform"]] = {"n": n, **{k: {"plaintext_pii": float(r[k]) / n} for k in PIXEL_HASHED_KEYS}}
+    return out
 
 
 def shared_values(ws: Workspace) -> pd.DataFrame:

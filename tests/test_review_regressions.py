@@ -161,3 +161,12 @@ def test_plaintext_email_sent_by_the_browser_tag_passes_the_plaintext_gate():
     assert evaluate({"match_keys": {"meta": v}}, gate, "Purchase")["status"] == "fail"
     f = [x for x in findings(_result({"match_keys": {"meta": v}})) if x.rule == "plaintext_pii"]
     assert len(f) == 1 and "of 2 browser hits carry em" in f[0].figure
+
+
+def test_latency_traceback_when_every_sent_event_is_a_test_order():
+    ws = make_ws(server=[{"event_id": "t1", "order_id": "T", "event_time": at(0), "sent_at": at(1)}],
+                 orders=[{"order_id": "T", "created_at": at(0), "is_test": True}])
+    head = latency(ws)[1]
+    assert head.available is False and "test order" in head.reason
+    for h in (payload_validity(ws)[1], match_keys_compute(ws).headline):
+        assert h.available is False and "test order" in h.reason  # not an empty section a gate skips

@@ -79,6 +79,9 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("match_keys", available=False, reason="no server events loaded")
     prepare_flags(ws)
+    if not ws.scalar("SELECT count(*) FROM sv_flags"):
+        return pd.DataFrame(), Headline("match_keys", available=False,
+                                        reason="every server event belongs to a test order (is_test orders are left out)")
     sums = ", ".join(f"sum({k}__{m}) AS {k}__{m}" for k in validity.MATCH_KEYS for m in ("present", "valid", "plain"))
     tiers = ", ".join(f"sum(CASE WHEN tier = '{t}' THEN 1 ELSE 0 END) AS tier__{t}" for t in TIERS)
     agg = ws.df(f"SELECT platform, count(*) AS n, {sums}, {tiers} FROM sv_flags GROUP BY platform ORDER BY platform")

@@ -155,6 +155,9 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
+    if not ws.scalar("SELECT count(*) FROM sv_flags"):
+        return pd.DataFrame(), Headline("validation", available=False,
+                                        reason="every server event belongs to a test order (is_test orders are left out)")
     ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
     ws.from_rows("conversion_names", [("name", "VARCHAR")], [(n,) for n in conversion_names(ws)])
     actions = google_primary_actions(ws)

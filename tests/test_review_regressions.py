@@ -170,3 +170,17 @@ def test_latency_traceback_when_every_sent_event_is_a_test_order():
     assert head.available is False and "test order" in head.reason
     for h in (payload_validity(ws)[1], match_keys_compute(ws).headline):
         assert h.available is False and "test order" in h.reason  # not an empty section a gate skips
+
+
+def test_server_gap_counts_orders_from_before_the_server_existed_without_an_enable_time():
+    # no [capi_enabled_at]: orders before the platform's first server event were never candidates
+    from capi_audit.metrics import consent
+
+    orders = [{"order_id": f"o{d}", "created_at": at(24 * d), "consent_ads": "granted"} for d in range(10)]
+    server = [{"event_id": f"o{d}", "order_id": f"o{d}", "event_time": at(24 * d + 1)} for d in range(5, 9)]
+    pixel = [{"event_id": f"o{d}", "event_time": at(24 * d)} for d in range(10)]
+    v = consent(make_ws(orders=orders, server=server, pixel=pixel))[1].values["meta"]
+    assert (v["server_gap_rate"], v["server_gap_rate_n"]) == (0.2, 5)  # o9 of o5..o9, not 6 of 10
+    assert v["server_gap_since"].startswith("2026-03-15T00:00")
+    v = consent(make_ws(orders=orders, server=server, pixel=pixel, enabled={"meta": at(0)}))[1].values["meta"]
+    assert (v["server_gap_rate"], v["server_gap_rate_n"]) == (0.6, 10) and "server_gap_since" not in v

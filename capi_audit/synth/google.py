@@ -165,6 +165,8 @@ class GoogleTruth:
     ages: list = field(default_factory=list)
     ga4: Counter = field(default_factory=Counter)
     ga4_lat: list = field(default_factory=list)
+    # per day: (granted, granted without an MP send, any MP row that day) for the server gap
+    ga4_gap_days: list = field(default_factory=list)
 
     def add(self, o: OrderDay, p: PlatformDay, g: GoogleDay) -> None:
         """Fold one day's labels in (the google platform only)."""
@@ -214,8 +216,9 @@ class GoogleTruth:
         c["consent_unknown"] += int((o.unknown & nt).sum())
         c["denied_no_pixel"] += int((denied & ~has_px).sum())
         c["granted_no_pixel"] += int((granted & ~has_px).sum())
-        c["granted_post"] += int(granted.sum())  # no GA4 enable time: every order is "after"
-        c["granted_post_no_server"] += int((granted & ~g.mp_sent).sum())
+        # no GA4 enable time: the server gap counts from the first day with an MP row (test orders'
+        # rows included), as consent does without [capi_enabled_at]
+        self.ga4_gap_days.append((int(granted.sum()), int((granted & ~g.mp_sent).sum()), bool(g.mp_sent.any())))
         # GA4 hits carry no click id: a hit for a denied order (own ad storage denied) is a ping
         c["cookieless_pings"] += int(((p.fired.astype(int) + g.ga4_reload.astype(int)) * o.denied).sum())
         c["server_sent_without_consent"] += int((denied & g.mp_sent & ~p.ldu).sum())
@@ -231,6 +234,9 @@ class GoogleTruth:
         div = lambda a, b: a / b if b else None  # noqa: E731
         rows = c["rows"]
         lat = np.concatenate(self.ga4_lat) if self.ga4_lat else np.array([])
+        first = next((i for i, day in enumerate(self.ga4_gap_days) if day[2]), len(self.ga4_gap_days))
+        c["granted_post"] = sum(day[0] for day in self.ga4_gap_days[first:])
+        c["granted_post_no_server"] = sum(day[1] for day in self.ga4_gap_days[first:])
         consent = {
             "consent_unknown": c["consent_unknown"],
             "denied_rate": div(c["denied"], c["known"]), "denied_rate_n": c["known"],

@@ -148,10 +148,12 @@ def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:
     """Event coverage of the conversion event below Meta's 75 % goal: high; cost = browser-only
     keys per day the server did not send."""
     conv = result.config.conversion_event
+    aliases = (result.config.settings.get("event_aliases") or {}).get(conv, ())
+    names = {n.lower() for n in (conv, *aliases)}  # the conversion class: case variants and aliases
     for plat, vals in _sec(result, "dedup").items():
         for path, d in _dicts(vals, "event_coverage"):
             cov = d.get("event_coverage")
-            if conv not in path or cov is None or cov >= 0.75:
+            if not names & {p.lower() for p in path} or cov is None or cov >= 0.75:
                 continue
             per, cost = _per_day(result, plat, d.get("pixel_only") or 0)
             yield Finding("event_coverage_below_goal", "high", "dedup", plat,

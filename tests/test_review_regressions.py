@@ -184,3 +184,20 @@ def test_server_gap_counts_orders_from_before_the_server_existed_without_an_enab
     assert v["server_gap_since"].startswith("2026-03-15T00:00")
     v = consent(make_ws(orders=orders, server=server, pixel=pixel, enabled={"meta": at(0)}))[1].values["meta"]
     assert (v["server_gap_rate"], v["server_gap_rate_n"]) == (0.6, 10) and "server_gap_since" not in v
+
+
+def test_coverage_gate_not_applicable_when_the_site_fires_a_case_variant():
+    # Meta coverage of `purchase` (config: Purchase) at 25 % must fail the default gate, not skip it
+    gate = next(g for g in DEFAULT_GATES if g["name"] == "meta_event_coverage")
+    summary = {"dedup": {"meta": {"purchase": {"event_coverage": 0.25, "both": 50, "pixel_only": 150}}}}
+    assert evaluate(summary, gate, "Purchase")["status"] == "fail"
+    aliased = {"dedup": {"meta": {"Order Completed": {"event_coverage": 0.25, "both": 50, "pixel_only": 150},
+                                  "Lead": {"event_coverage": 0.1, "both": 1, "pixel_only": 500}}}}
+    out = evaluate(aliased, gate, "Purchase", ("Order Completed",))
+    assert out["status"] == "fail" and [o["path"] for o in out["observed"]] == [
+        "dedup.meta.Order Completed.event_coverage"]
+
+
+def test_coverage_finding_missing_for_a_case_variant_of_the_conversion_event():
+    r = _result({"dedup": {"meta": {"purchase": {"event_coverage": 0.25, "pixel_only": 150}}}})
+    assert [x.rule for x in findings(r) if x.rule == "event_coverage_below_goal"] == ["event_coverage_below_goal"]

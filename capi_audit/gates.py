@@ -10,7 +10,7 @@ and, as a whole path part, matches its case variants and `event_aliases` too), a
     op = ">="            # one of >= > <= < == !=
     value = 0.75
     min_n = 100          # optional: fewer observations -> inconclusive, not pass
-    n = "both + pixel_only"   # optional: sibling key(s) holding n (default: the sibling `n`)
+    n = "pixel_units"       # optional: sibling key(s) holding n, "a + b" sums (default: the sibling `n`)
 
 Every figure the path matches must satisfy the comparison. Status per gate: `pass`, `fail`,
 `inconclusive` (the section is not available, a matched figure is null or marked
@@ -39,7 +39,7 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 # 75 (https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api).
 DEFAULT_GATES: tuple[dict[str, Any], ...] = (
     {"name": "meta_event_coverage", "path": "dedup.meta.**.{conversion_event}.event_coverage", "op": ">=",
-     "value": 0.75, "min_n": 100, "n": "both + pixel_only"},
+     "value": 0.75, "min_n": 100, "n": "pixel_units"},  # event_coverage's own denominator
     {"name": "no_server_sends_without_consent", "path": "consent.*.server_sent_without_consent", "op": "==",
      "value": 0},
     {"name": "no_pixel_fires_without_consent", "path": "consent.*.pixel_fired_without_consent", "op": "==",

@@ -189,10 +189,10 @@ def test_server_gap_counts_orders_from_before_the_server_existed_without_an_enab
 def test_coverage_gate_not_applicable_when_the_site_fires_a_case_variant():
     # Meta coverage of `purchase` (config: Purchase) at 25 % must fail the default gate, not skip it
     gate = next(g for g in DEFAULT_GATES if g["name"] == "meta_event_coverage")
-    summary = {"dedup": {"meta": {"purchase": {"event_coverage": 0.25, "both": 50, "pixel_only": 150}}}}
+    summary = {"dedup": {"meta": {"purchase": {"event_coverage": 0.25, "both": 50, "pixel_only": 150, "pixel_units": 200}}}}
     assert evaluate(summary, gate, "Purchase")["status"] == "fail"
-    aliased = {"dedup": {"meta": {"Order Completed": {"event_coverage": 0.25, "both": 50, "pixel_only": 150},
-                                  "Lead": {"event_coverage": 0.1, "both": 1, "pixel_only": 500}}}}
+    aliased = {"dedup": {"meta": {"Order Completed": {"event_coverage": 0.25, "both": 50, "pixel_only": 150, "pixel_units": 200},
+                                  "Lead": {"event_coverage": 0.1, "both": 1, "pixel_only": 500, "pixel_units": 501}}}}
     out = evaluate(aliased, gate, "Purchase", ("Order Completed",))
     assert out["status"] == "fail" and [o["path"] for o in out["observed"]] == [
         "dedup.meta.Order Completed.event_coverage"]
@@ -201,3 +201,13 @@ def test_coverage_gate_not_applicable_when_the_site_fires_a_case_variant():
 def test_coverage_finding_missing_for_a_case_variant_of_the_conversion_event():
     r = _result({"dedup": {"meta": {"purchase": {"event_coverage": 0.25, "pixel_only": 150}}}})
     assert [x.rule for x in findings(r) if x.rule == "event_coverage_below_goal"] == ["event_coverage_below_goal"]
+
+
+def test_coverage_gate_inconclusive_on_a_failing_coverage_with_enough_pixel_units():
+    # 60 covered of 110 pixel units (50 hits without event ID): coverage 54.5 % over n = 110 must
+    # fail; n read as both + pixel_only (60) made it "inconclusive: n below 100"
+    gate = next(g for g in DEFAULT_GATES if g["name"] == "meta_event_coverage")
+    d = {"event_coverage": 60 / 110, "both": 60, "pixel_only": 0, "missing_event_id_pixel": 50,
+         "both_outside_window": 0, "pixel_units": 110}
+    out = evaluate({"dedup": {"meta": {"Purchase": d}}}, gate, "Purchase")
+    assert out["status"] == "fail" and out["observed"][0]["n"] == 110

@@ -169,7 +169,9 @@ def rule_consent(result: AuditResult) -> Iterator[Finding]:
                             ("pixel_fired_without_consent", "gate the browser tag on the consent banner")):
             n = vals.get(key)
             if isinstance(n, int | float) and n > 0:
-                yield Finding("consent_violation", "high", "consent", plat, f"{fmt.label(key)}: {int(n):,} orders",
+                den = vals.get(f"{key}_n")
+                of = f" of {int(den):,} denied orders" if isinstance(den, int) and den > 0 else " orders"
+                yield Finding("consent_violation", "high", "consent", plat, f"{fmt.label(key)}: {int(n):,}{of}",
                               f"{int(n):,} orders sent without consent", action, 0.0)
         gap = vals.get("server_gap_rate")
         if isinstance(gap, int | float) and gap >= 0.10:

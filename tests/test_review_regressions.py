@@ -211,3 +211,16 @@ def test_coverage_gate_inconclusive_on_a_failing_coverage_with_enough_pixel_unit
          "both_outside_window": 0, "pixel_units": 110}
     out = evaluate({"dedup": {"meta": {"Purchase": d}}}, gate, "Purchase")
     assert out["status"] == "fail" and out["observed"][0]["n"] == 110
+
+
+def test_consent_violation_counts_have_no_denominator():
+    from capi_audit.metrics import consent
+
+    ws = make_ws(server=[{"event_id": "x", "order_id": "o0", "event_time": at(1)}],
+                 pixel=[{"event_id": "o2", "event_time": at(2)}], orders=_orders())
+    v = consent(ws)[1].values["meta"]
+    assert (v["server_sent_without_consent"], v["server_sent_without_consent_n"]) == (1, 2)
+    assert (v["pixel_fired_without_consent"], v["pixel_fired_without_consent_n"]) == (1, 2)
+    f = [x for x in findings(_result({"consent": {"meta": v}})) if x.rule == "consent_violation"]
+    assert {x.figure for x in f} == {"Server sent despite denial: 1 of 2 denied orders",
+                                     "Browser fired despite denial: 1 of 2 denied orders"}

@@ -115,6 +115,10 @@ def _rates(s: pd.Series | dict) -> dict:
         "server_sent_without_consent": int(s["server_sent_without_consent"]),
         "server_sent_restricted": int(s["server_sent_restricted"]),
         "ldu_outside_us": int(s["ldu_outside_us"]),
+        # the orders each count is out of: denied under ads consent (browser), under the
+        # governing consent (server)
+        "pixel_fired_without_consent_n": int(s["denied"]),
+        "server_sent_without_consent_n": int(s["denied_governing"]),
     })
     return out
 

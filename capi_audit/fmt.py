@@ -87,6 +87,8 @@ LABELS = {
     "shared_value": "Shared (implausible) value", "identifier_tiers": "Best identifier",
     "strong": "Strong (hashed email / phone)", "click": "Click ID", "browser": "Browser IDs only",
     "none": "Nothing usable", "key": "Key", "tier": "Tier", "valid_share": "Valid share",
+    "match_quality_proxy": "Match quality proxy (not EMQ)", "slot_share": "Identifier slots filled",
+    "slots": "Slots",
     # consent
     "denied_rate": "Denied (of known consent)", "consent_drop_rate": "Denied and lost by the browser",
     "browser_loss_rate": "Granted but lost by the browser", "server_gap_rate": "Granted, not sent by the server",

@@ -224,3 +224,16 @@ def test_consent_violation_counts_have_no_denominator():
     f = [x for x in findings(_result({"consent": {"meta": v}})) if x.rule == "consent_violation"]
     assert {x.figure for x in f} == {"Server sent despite denial: 1 of 2 denied orders",
                                      "Browser fired despite denial: 1 of 2 denied orders"}
+
+
+def test_match_quality_proxy_per_event_name_is_missing():
+    # design §3.7: a transparent match_quality_proxy per event name. Meta: 8 equal slots
+    ws = make_ws(server=[
+        {"event_id": "a", "event_time": at(0), "em": "a" * 64, "ph": "b" * 64, "fbp": "fb.1.1712345678901.123"},
+        {"event_id": "b", "event_time": at(0)},
+        {"event_id": "c", "event_name": "Lead", "event_time": at(0), "fn": "c" * 64, "ln": "d" * 64},
+        {"platform": "google", "event_id": "g", "event_time": at(0), "gclid": "Cj0KCQabcdefghij", "em": "e" * 64}])
+    v = match_keys_compute(ws).headline.values
+    assert v["meta"]["match_quality_proxy"]["Purchase"] == {"slot_share": 3 / 8 / 2, "n": 2, "slots": 8}
+    assert v["meta"]["match_quality_proxy"]["Lead"] == {"slot_share": 1 / 8, "n": 1, "slots": 8}
+    assert v["google"]["match_quality_proxy"]["Purchase"] == {"slot_share": 0.5, "n": 1, "slots": 4}

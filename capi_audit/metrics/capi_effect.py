@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 TIERS = ("strong", "click", "browser", "none", "unknown")
 # The causes are double counting's (one definition: `double_counting.unit_causes_sql`); `other` holds
 # what no unit carries: a pair split across midnight (the server unit on one day, the pixel unit it
-# displaced on another) and server units whose order has units before enablement.
-CAUSES = (*DC_CAUSES, "other")
+# displaced on another) and server units whose order has units before enablement. Google:
+# `primary_action_overlap` (an upload to another primary action of an order the tag counted).
+CAUSES = (*DC_CAUSES, "primary_action_overlap", "other")
 SPLIT = ("recovered", "server_double_counted", "unlinked_added")
 MIN_POST_DAYS = 14  # two 7-day blocks: fewer and the interval is not defined
 LINK_RATE_MIN = 0.8  # design §3.0 order linkage
@@ -75,13 +76,18 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
     po AS (SELECT conv_class, order_id, count(*) AS p_o FROM p WHERE order_id IS NOT NULL
            GROUP BY conv_class, order_id),
     lk AS (
-        SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked' WHEN po.order_id IS NULL THEN 'recovered'
-                         ELSE 'double' END AS kind
+        SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked'
+                         WHEN po.order_id IS NULL AND NOT ($p = 'google' AND EXISTS (
+                             SELECT 1 FROM po x WHERE x.order_id = l.order_id AND x.conv_class <> l.conv_class))
+                             THEN 'recovered'
+                         ELSE 'double' END AS kind,
+            (po.order_id IS NULL) AS other_action
         FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
     ),
     uc AS ({unit_causes_sql(with_rel, "_eff")}),
     lc AS (  -- a server unit added to an order the pixel already counted: its double-counting cause
-        SELECT lk.*, CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL ELSE uc.cause END AS cause
+        SELECT lk.*, CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL
+                          WHEN other_action THEN 'primary_action_overlap' ELSE uc.cause END AS cause
         FROM lk LEFT JOIN uc ON uc.unit_id = lk.unit_id
     )
     SELECT conv_class, order_id, day, kind, cause, currency, value, 1 AS sign FROM lc
@@ -192,6 +198,33 @@ def weak_linkage(ws: Workspace, platform: str) -> str | None:
                     f"{100 * LINK_RATE_MIN:.0f}%): recovered vs double counted depends on linkage; send the "
                     "order id with every event or set [audit] order_key")
     return None
+
+
+def uncatalogued_action(cfg: Any, platform: str, cls: str, classes: list[str]) -> str | None:
+    """Why a Google conversion class cannot be trusted without a `[[google_actions]]` catalogue, or None.
+
+    Google counts each primary conversion action separately and a secondary one not at all
+    (https://support.google.com/google-ads/answer/6386790); without the catalogue every action is
+    taken as primary (design §3.0). The conversion event's own action is measured either way; any
+    other action (a second upload action, or a case variant such as `purchase` next to `Purchase`
+    that the upload tool may or may not map to the same action) is only right if it is primary.
+    """
+    if platform != "google" or getattr(cfg, "google_actions", ()) or cls == cfg.conversion_event:
+        return None
+    variants = sorted(c for c in classes if c != cls and c.lower() == cls.lower())
+    what = (f"'{cls}' differs only in case from {', '.join(repr(v) for v in variants)}: a second conversion "
+            "action or a typo for the same one" if variants else f"'{cls}' is not the conversion event's action")
+    others = ", ".join(repr(c) for c in classes if c != cls) or "none in these logs"
+    return (f"Google conversion action {what}; no [[google_actions]] catalogue says whether it is primary "
+            f"(counted, and an order it shares with another primary action ({others}) is a double count) or "
+            "secondary (not counted at all): declare [[google_actions]] (name, type, primary, counting) for "
+            "every action in the logs")
+
+
+def combine_reasons(*reasons: str | None) -> str | None:
+    """'; '-joined reasons that are set, or None."""
+    kept = [r for r in reasons if r]
+    return "; ".join(kept) if kept else None
 
 
 def log_coverage(ws: Workspace, platform: str, tz: str) -> dict[str, Coverage]:
@@ -365,7 +398,7 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
         for cls in classes:
             sel = {k: f[f["conv_class"] == cls] for k, f in parts.items()}
             out, frame = summarize_class(per, sel["daily"], sel["value"], sel["recovered"], reps=bootstrap_reps,
-                                         weak=weak)
+                                         weak=combine_reasons(weak, uncatalogued_action(cfg, plat, cls, classes)))
             out["orders_loaded"] = orders_loaded
             values[plat][cls] = out
             frames.append(frame.assign(platform=plat, conv_class=cls))

@@ -67,7 +67,8 @@ def post_days(result: AuditResult, platform: str) -> int:
     if iso:
         from zoneinfo import ZoneInfo
 
-        start = dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(cfg.timezone)).date()
+        # an enable time before the first day of data does not add days the logs do not cover
+        start = max(start, dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(cfg.timezone)).date())
     return max((last - start).days + 1, 1)
 
 

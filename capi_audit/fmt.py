@@ -208,6 +208,8 @@ def value(key: str, v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, pd.Timestamp | dt.datetime):
+        if k == "day" or k.endswith("_day"):  # local days are stored as midnight timestamps
+            return pd.Timestamp(v).strftime("%Y-%m-%d")
         return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
     if isinstance(v, dt.date):
         return v.isoformat()

@@ -164,6 +164,13 @@ def check(result_dir: Path, gates: list[dict[str, Any]] | None = None) -> dict[s
     return {"verdict": verdict, "gates": results}
 
 
+def _short(v: Any) -> str:
+    """A figure as the table shows it: floats to four significant digits (the JSON keeps them whole)."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        return f"{v:.4g}"
+    return str(v)
+
+
 def print_table(verdict: dict[str, Any]) -> None:
     """A short table: gate, status, the worst observed figure."""
     rows = [("gate", "status", "observed", "rule")]
@@ -171,7 +178,7 @@ def print_table(verdict: dict[str, Any]) -> None:
         obs = g["observed"]
         worst = next((o for o in obs if o["status"] == "fail"), next((o for o in obs if o["status"] != "pass"),
                                                                      obs[0] if obs else None))
-        seen = "-" if worst is None else f"{worst['observed']} at {worst['path']}"
+        seen = "-" if worst is None else f"{_short(worst['observed'])} at {worst['path']}"
         if worst is not None and worst.get("reason"):
             seen += f" ({worst['reason']})"
         elif worst is None and g.get("reason"):

@@ -87,3 +87,16 @@ def test_bad_gates_file_is_one_line_exit_2(tmp_path, capsys, text, message):
 def test_check_on_a_missing_result_is_exit_2(tmp_path, capsys):
     assert main(["check", "--result", str(tmp_path / "nope")]) == 2
     assert "not a result folder" in capsys.readouterr().err
+
+
+def test_table_shows_floats_short_and_json_keeps_them_whole(tmp_path, capsys):
+    summary = {**SUMMARY, "dedup": {"meta": {"Purchase": {"event_coverage": 0.8532608695652174, "both": 800,
+                                                          "pixel_only": 138}}}}
+    res = _result(tmp_path, summary)
+    main(["check", "--result", str(res)])
+    out = capsys.readouterr().out
+    assert "0.8533 at dedup.meta.Purchase.event_coverage" in out and "0.85326086" not in out
+    main(["check", "--result", str(res), "--json"])
+    verdict = json.loads(capsys.readouterr().out)
+    cov = next(g for g in verdict["gates"] if g["name"] == "meta_event_coverage")
+    assert cov["observed"][0]["observed"] == 0.8532608695652174

@@ -312,3 +312,53 @@ def test_weak_linkage_makes_the_split_unreliable():
     ws.execute("UPDATE pixel_events SET order_id = NULL, event_id = 'x' || event_id")
     v = capi_effect(ws, bootstrap_reps=50)[1].values["meta"]["Purchase"]
     assert v["reliable"] is False and "link to an order" in v["reason"]
+
+
+# -- enable time and orders sanity (lead, session 3) ---------------------------------------------------
+def _effect_only(pixel_days, server_days, enabled_day, orders=True):
+    pixel, server, orders_ = [], [], []
+    for d in pixel_days:
+        for k in range(4):
+            oid = f"o{d}-{k}"
+            orders_.append({"order_id": oid, "created_at": t(d), "consent_ads": "granted"})
+            if k < 3:
+                pixel.append({"event_id": oid, "event_time": t(d, 1), "order_id": oid})
+            if d in server_days:
+                server.append({"event_id": oid, "event_time": t(d, 1), "sent_at": t(d, 2), "order_id": oid,
+                               "external_id": "x" + oid})
+    ws = make_ws(pixel=pixel, server=server, orders=orders_ if orders else (),
+                 enabled={"meta": DAY0 + dt.timedelta(days=enabled_day)})
+    return with_periods(ws)
+
+
+def test_enable_time_long_before_the_first_server_event_is_unreliable():
+    """The configured enable time is 20 days before the server log starts: the days between would
+    count as post days without server events and dilute every per-day figure."""
+    ws = _effect_only(range(0, 42), range(28, 42), enabled_day=8)
+    v = capi_effect(ws, bootstrap_reps=50)[1].values["meta"]["Purchase"]
+    assert v["reliable"] is False and "first server event" in v["reason"] and "[capi_enabled_at]" in v["reason"]
+    assert "Not reliable: the first server event" in headline_sentence(v, None)
+    ok = _effect_only(range(0, 42), range(28, 42), enabled_day=28)
+    assert "first server event" not in (capi_effect(ok, bootstrap_reps=50)[1].values["meta"]["Purchase"]
+                                        .get("reason") or "")
+
+
+def test_headline_without_orders_says_order_ids_and_unknown_consent():
+    ws = _effect_only(range(0, 28), range(14, 28), enabled_day=14, orders=False)
+    v = capi_effect(ws, bootstrap_reps=50)[1].values["meta"]["Purchase"]
+    s = headline_sentence(v, None)
+    assert v["orders_loaded"] is False and v["recovered_per_day"] == 1.0
+    assert "recovered order ids" in s and "No orders table is loaded" in s and "consent not known" in s
+    with_orders = headline_sentence(capi_effect(_effect_only(range(0, 28), range(14, 28), enabled_day=14),
+                                                bootstrap_reps=50)[1].values["meta"]["Purchase"], None)
+    assert "1.0 recovered orders (0.0 of them from users who denied ads consent)" in with_orders
+
+
+def test_findings_do_not_count_days_before_the_data():
+    from capi_audit.findings import post_days
+    from capi_audit.result import AuditResult, ConfigEcho
+
+    res = AuditResult(summary={}, config=ConfigEcho(platforms=("meta",), first_day="2026-02-01",
+                                                    last_day="2026-02-28", timezone="UTC",
+                                                    enabled_at={"meta": "2025-07-20T23:00:00+00:00"}))
+    assert post_days(res, "meta") == 28

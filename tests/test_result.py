@@ -105,3 +105,13 @@ def test_a_registered_family_needs_no_other_code(monkeypatch, result, tmp_path):
     assert r.summary["linkage"]["meta"]["server"]["link_rate"] == 0.5
     block = nb.section(r, "linkage")
     assert "50.0 %" in block.html and "Link rate" in block.html and "Linkage" in str(r.section("linkage").title)
+
+
+def test_frame_cells_show_local_days_as_dates_and_times_with_minutes():
+    import pandas as pd
+
+    from capi_audit import fmt
+
+    f = pd.DataFrame({"day": [pd.Timestamp("2026-02-01")], "first_seen": [pd.Timestamp("2026-02-01 13:05")]})
+    cells = fmt.frame_cells(f)
+    assert cells.iloc[0].tolist() == ["2026-02-01", "2026-02-01 13:05"]

@@ -212,6 +212,13 @@ def log_coverage(ws: Workspace, platform: str, tz: str) -> dict[str, Coverage]:
     return out
 
 
+def server_first_day(ws: Workspace, platform: str, tz: str) -> dt.date | None:
+    """The local day of the platform's first server event (None without server events)."""
+    rows = ws.rows(f"SELECT min({local_date('event_time')}) FROM server_events WHERE platform = $p",
+                   {"p": platform, "tz": tz})
+    return rows[0][0] if rows and rows[0][0] is not None else None
+
+
 def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame]:
     """Per class and local day (zone tz): L, P, the exact split and the causes; value twins per
     currency; recovered by consent state and tier. Only days with units appear."""
@@ -251,6 +258,20 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, reps: int) -> list[float | None]
         with np.errstate(divide="ignore", invalid="ignore"):
             return c["n"].sum(axis=-1) / c["d"].sum(axis=-1)
     return stats.day_block_interval({"n": num.astype(float), "d": den.astype(float)}, stat, reps=reps)
+
+
+def late_server_start(per: Periods, server_first: dt.date | None, burn_in_days: int) -> str | None:
+    """Reason when the server log starts well after the configured enable time (more than the
+    burn-in plus a week): the days between would count as post days without server events and
+    dilute every per-day figure. None when the start agrees with the configuration."""
+    if server_first is None:
+        return None
+    lag = (server_first - per.enable_day).days
+    if lag <= burn_in_days + 7:
+        return None
+    return (f"the first server event is on {server_first.isoformat()}, {lag} days after the configured enable "
+            f"day {per.enable_day.isoformat()}: the days between would count as post days without server "
+            f"events; set [capi_enabled_at] to when the server began sending")
 
 
 def summarize_class(per: Periods, daily: pd.DataFrame, value: pd.DataFrame, recovered: pd.DataFrame,
@@ -328,6 +349,7 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
         return pd.DataFrame(), Headline("capi_effect", available=False, reason="no pixel or server events loaded")
     values: dict[str, Any] = {}
     frames = []
+    orders_loaded = bool(ws.count("orders"))
     for plat, enabled_at in sorted(cfg.capi_enabled_at.items()):
         tz = cfg.timezone
         cov = log_coverage(ws, plat, tz)
@@ -343,11 +365,13 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
                             f"('{cfg.conversion_event}', its case variants and [audit] event_aliases)"}
             continue
         values[plat] = {}
-        weak = weak_linkage(ws, plat)
+        late = late_server_start(per, server_first_day(ws, plat, tz), cfg.burn_in_days)
+        weak = "; ".join(r for r in (late, weak_linkage(ws, plat)) if r) or None
         for cls in classes:
             sel = {k: f[f["conv_class"] == cls] for k, f in parts.items()}
             out, frame = summarize_class(per, sel["daily"], sel["value"], sel["recovered"], reps=bootstrap_reps,
                                          weak=weak)
+            out["orders_loaded"] = orders_loaded
             values[plat][cls] = out
             frames.append(frame.assign(platform=plat, conv_class=cls))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -363,14 +363,24 @@ def headline_sentence(effect: dict[str, Any] | None, rec: dict[str, Any] | None)
     denied = cons.get("denied_restricted", 0.0) + cons.get("denied_violation", 0.0)
     causes = {k: v for k, v in effect.get("server_double_counted_by_cause_per_day", {}).items() if k != "other"}
     top = max(causes, key=lambda k: causes[k]) if causes and max(causes.values()) > 0 else None
+    rec_n = effect["recovered_per_day"]
+    known = denied + cons.get("granted", 0.0)
+    orders = "recovered orders" if effect.get("orders_loaded", True) else "recovered order ids"
+    consent = (f"{denied:.1f} of them from users who denied ads consent" if known > 0 or not rec_n else
+               "ads consent not known: load orders with a consent column")
     s = (f"After enabling CAPI, the server added {x:.1f} conversions/day the pixel alone would not have counted "
          f"({'+' + format(100 * acr, '.0f') + ' %' if acr is not None else 'n/a'}): "
-         f"{effect['recovered_per_day']:.1f} recovered orders ({denied:.1f} of them from users who denied ads consent), "
+         f"{rec_n:.1f} {orders} ({consent}), "
          f"{effect['server_double_counted_per_day']:.1f} double counts"
          f"{' (largest cause: ' + top.replace('_', ' ') + ')' if top else ''}")
     if effect.get("unlinked_added_per_day"):
         s += f", {effect['unlinked_added_per_day']:.1f} unlinked"
     s += "."
+    if not effect.get("orders_loaded", True):
+        s += (" No orders table is loaded: orders are the order ids the events carry, not checked against "
+              "the shop's orders.")
+    if effect.get("reliable") is False:
+        s += f" (Not reliable: {effect.get('reason')}.)"
     if rec and rec.get("available") is not False and rec.get("capi_reported_per_day") is not None:
         lo, hi = rec.get("orders_change_per_day_ci") or [None, None]
         s += (f" In the platform's report that is about {rec['capi_reported_per_day']:.1f}/day of the "
@@ -378,7 +388,7 @@ def headline_sentence(effect: dict[str, Any] | None, rec: dict[str, Any] | None)
               f"{_fmt(rec.get('orders_change_per_day'), '+.1f')}/day (95 % CI {_fmt(lo)} to {_fmt(hi)}), "
               "not attributable to CAPI from logs — a holdout (docs/holdout.md) measures incrementality.")
         if rec.get("reliable") is False:
-            s += " (Report comparison not reliable: see reason.)"
+            s += f" (Report comparison not reliable: {rec.get('reason')}.)"
     return s
 
 

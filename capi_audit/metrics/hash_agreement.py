@@ -65,6 +65,19 @@ def _sql() -> str:
         WHERE k.linked_order IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM orders t WHERE t.is_test AND t.order_id = k.linked_order)
     ),
+    -- another order's hash: a plain value by an equi-join on the hash; only list values that do
+    -- not carry the order's own hash need the LIKE test against every other customer's hash (one
+    -- EXISTS with `sent = sha256 OR sent LIKE ...` was a join on (platform, key) alone: every
+    -- mismatched send against every order, quadratic at scale)
+    xl AS (
+        SELECT DISTINCT iplat, key, linked_order, sent FROM x
+        WHERE sent LIKE '[%' AND NOT {_contains('sent', 'expected')}
+    ),
+    al AS (
+        SELECT DISTINCT xl.iplat, xl.key, xl.linked_order, xl.sent FROM xl
+        JOIN identities j ON j.platform = xl.iplat AND j.key = xl.key
+        WHERE j.order_id <> xl.linked_order AND xl.sent LIKE '%' || j.sha256 || '%'
+    ),
     c AS (
         SELECT x.platform, x.key,
             CASE WHEN {_contains('x.sent', 'x.expected')} THEN 'agree'
@@ -73,7 +86,9 @@ def _sql() -> str:
                  WHEN {variant('no_country_code')} THEN 'phone_without_country_code'
                  WHEN {variant('hashed_twice')} THEN 'hashed_twice'
                  WHEN EXISTS (SELECT 1 FROM identities j WHERE j.platform = x.iplat AND j.key = x.key
-                              AND j.order_id <> x.linked_order AND {_contains('x.sent', 'j.sha256')}) THEN 'another_orders_customer'
+                              AND j.sha256 = x.sent AND j.order_id <> x.linked_order)
+                      OR EXISTS (SELECT 1 FROM al WHERE al.iplat = x.iplat AND al.key = x.key
+                                 AND al.linked_order = x.linked_order AND al.sent = x.sent) THEN 'another_orders_customer'
                  WHEN x.sent LIKE '%<plaintext:%' THEN 'plaintext'
                  ELSE 'unexplained' END AS verdict
         FROM x

@@ -521,3 +521,42 @@ def write_charts(result: AuditResult, folder: Path) -> list[Path]:
     for name, ax in all_charts(result):
         paths += save(ax, Path(folder), name)
     return paths
+
+
+# -- defence in depth: no personal data in a label --------------------------------------------
+def _refuse_personal_labels(plot: str, frame: object) -> None:
+    """Raise when a text column (or the index) of a chart's frame holds a value shaped like an
+    email address or a phone number: it would become a tick label or legend entry. Loading
+    refuses such category columns already; this catches frames built another way."""
+    from capi_audit.errors import InputError
+    from capi_audit.parsing import looks_personal
+
+    if not isinstance(frame, pd.DataFrame):
+        return
+    cols = [(str(c), frame[c]) for c in frame.columns
+            if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)]
+    if frame.index.dtype == object:
+        cols.append((str(frame.index.name or "index"), frame.index.to_series()))
+    for name, values in cols:
+        n = sum(1 for v in pd.unique(values.dropna()) if isinstance(v, str) and looks_personal(v))
+        if n:
+            raise InputError(
+                f"{plot}: column {name!r} holds {n} distinct values shaped like email addresses or phone numbers; "
+                f"a chart label must not be personal data: the source column mapped to {name} is probably "
+                "mis-mapped (check `columns` in audit.toml)")
+
+
+def _guarded(plot: object) -> object:
+    import functools
+
+    @functools.wraps(plot)  # type: ignore[arg-type]
+    def draw(frame: object = None, *args: object, **kwargs: object) -> object:
+        _refuse_personal_labels(plot.__name__, frame if frame is not None else kwargs.get("frame"))  # type: ignore[attr-defined]
+        return plot(frame, *args, **kwargs)  # type: ignore[operator]
+
+    return draw
+
+
+for _name in [n for n in list(globals()) if n.startswith("plot_")]:
+    globals()[_name] = _guarded(globals()[_name])
+del _name

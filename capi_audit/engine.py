@@ -108,11 +108,15 @@ class Engine:
 
     def execute(self, sql: str, params: Params = None) -> None:
         """Run a statement; `CREATE [OR REPLACE] TEMP TABLE x AS q` materializes a derived relation."""
-        m = _CREATE_AS.match(sql)
+        m = _CREATE_AS.match(sql) if self.track_derived else None
         if m:
             self.materialize(m.group(3), m.group(4), params)
             return
         self._run(sql, params)
+
+    # Whether `CREATE TEMP TABLE x AS q` records what x was built from (parsing q), so that
+    # replacing a relation drops those built on it. Loaders' staging manages its own tables.
+    track_derived = True
 
     def materialize(self, name: str, query: str, params: Params = None, *, depends: Sequence[str] = ()) -> None:
         """Compute relation `name` from `query` once; relations built on an older `name` are dropped."""

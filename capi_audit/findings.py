@@ -53,11 +53,10 @@ def _sec(result: AuditResult, name: str) -> dict:
 
 
 def post_days(result: AuditResult, platform: str) -> int:
-    """Days the after-enablement figures cover: the recovery section's count when present, else
-    the enable day to the last day of data (every day when no enable time is set)."""
-    for _, d in _dicts(_sec(result, "recovery").get(platform, {}), "post_days"):
-        if isinstance(d.get("post_days"), int) and d["post_days"] > 0:
-            return d["post_days"]
+    """Days the after-enablement counts (dedup, double counting) cover: the enable day to the last
+    day of data (every day of data when no enable time is set). Those counts take every event at
+    or after the enable time, so the divisor is every such day — not the recovery section's whole
+    weeks, which leave out burn-in and settling days and would inflate the cost per day."""
     cfg = result.config
     if not cfg.last_day:
         return 1
@@ -89,10 +88,19 @@ CAUSE_ACTIONS = {
     "server_retry_new_id": "make server retries reuse the first attempt's event ID",
 }
 RULE_ACTIONS = {
-    "event_too_old": ("high", "send within 7 days of the event (Meta rejects older events)"),
+    "event_too_old": ("high", "send within the platform's age limit (Meta: 7 days, 62 for physical_store; "
+                              "GA4 Measurement Protocol: 72 h): older events are rejected"),
     "event_in_future": ("high", "fix the server clock or the event_time field (future times are rejected)"),
     "insufficient_customer_keys": ("high", "add a strong key (hashed email or phone) or a click ID"),
     "unhashed_key": ("high", "hash customer keys with SHA-256 after normalizing them"),
+    "order_id_contains_pii": ("high", "use an order number without email or phone in it (Google rejects it)"),
+    "gbraid_and_wbraid": ("high", "send only one of gbraid / wbraid per conversion (Google rejects both)"),
+    "more_than_one_click_id": ("high", "send one click ID per conversion (gclid, else gbraid or wbraid)"),
+    "too_many_conversions_in_request": ("high", "send at most 2,000 conversions per Google Ads request"),
+    "address_field_hashed": ("medium", "send city, region, postal code and country to Google in clear "
+                                       "(Google cannot match them hashed)"),
+    "consent_missing_ad_user_data": ("medium", "state ad_user_data consent on every Google upload"),
+    "value_negative": ("medium", "send conversion values of zero or more (refunds are adjustments)"),
     "missing_action_source": ("medium", "set action_source on every server event"),
     "website_missing_user_agent": ("medium", "send the browser's user agent with website events"),
     "website_missing_source_url": ("medium", "send event_source_url with website events"),
@@ -103,6 +111,8 @@ RULE_ACTIONS = {
     "malformed_fbp": ("medium", "pass the _fbp cookie unchanged (fb.1.<time>.<random>)"),
     "click_id_too_old": ("low", "drop click IDs older than 90 days"),
 }
+# `mp_backdated_over_72h` is GA4's `event_too_old` under its own name: one finding, not two.
+RULES_WITHOUT_FINDING = ("mp_backdated_over_72h",)
 
 
 def rule_dedup_causes(result: AuditResult) -> Iterator[Finding]:
@@ -138,10 +148,12 @@ def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:
     """Event coverage of the conversion event below Meta's 75 % goal: high; cost = browser-only
     keys per day the server did not send."""
     conv = result.config.conversion_event
+    aliases = (result.config.settings.get("event_aliases") or {}).get(conv, ())
+    names = {n.lower() for n in (conv, *aliases)}  # the conversion class: case variants and aliases
     for plat, vals in _sec(result, "dedup").items():
         for path, d in _dicts(vals, "event_coverage"):
             cov = d.get("event_coverage")
-            if conv not in path or cov is None or cov >= 0.75:
+            if not names & {p.lower() for p in path} or cov is None or cov >= 0.75:
                 continue
             per, cost = _per_day(result, plat, d.get("pixel_only") or 0)
             yield Finding("event_coverage_below_goal", "high", "dedup", plat,
@@ -157,7 +169,9 @@ def rule_consent(result: AuditResult) -> Iterator[Finding]:
                             ("pixel_fired_without_consent", "gate the browser tag on the consent banner")):
             n = vals.get(key)
             if isinstance(n, int | float) and n > 0:
-                yield Finding("consent_violation", "high", "consent", plat, f"{fmt.label(key)}: {int(n):,} orders",
+                den = vals.get(f"{key}_n")
+                of = f" of {int(den):,} denied orders" if isinstance(den, int) and den > 0 else " orders"
+                yield Finding("consent_violation", "high", "consent", plat, f"{fmt.label(key)}: {int(n):,}{of}",
                               f"{int(n):,} orders sent without consent", action, 0.0)
         gap = vals.get("server_gap_rate")
         if isinstance(gap, int | float) and gap >= 0.10:
@@ -173,22 +187,32 @@ def rule_plaintext(result: AuditResult) -> Iterator[Finding]:
             share = d.get("plaintext_pii")
             if isinstance(share, int | float) and share > 0:
                 key = path[-1] if path else "key"
+                rows = "browser hits" if "pixel" in path else "server events"
+                n = (vals.get("pixel") or {}).get("n") if "pixel" in path else vals.get("n")
+                of = f" of {int(n):,}" if isinstance(n, int) and n > 0 else ""
                 yield Finding("plaintext_pii", "high", "match_keys", plat,
-                              f"{fmt.value('plaintext_pii', share)} of server events carry {key} in plain text",
-                              f"{fmt.pct(share)} of server events",
-                              f"hash {key} with SHA-256 after normalizing it, before sending", 0.0)
+                              f"{fmt.value('plaintext_pii', share)}{of} {rows} carry {key} in plain text",
+                              f"{fmt.pct(share)} of {rows}",
+                              f"hash {key} with SHA-256 after normalizing it, before sending"
+                              + (" (the tag's advanced matching)" if "pixel" in path else ""), 0.0)
 
 
 def rule_payload(result: AuditResult) -> Iterator[Finding]:
     """Payload rule violations (server events): severity per rule (rejected: high); cost = events
-    per day."""
+    per day over the days the platform's server events span (validation counts every day, not
+    only post days)."""
     for plat, vals in _sec(result, "validation").items():
+        days = vals.get("days")
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            days = post_days(result, plat)
+        total = vals.get("events")
         for rule, (sev, action) in RULE_ACTIONS.items():
             n = vals.get(rule)
             if isinstance(n, int | float) and n > 0:
-                days = post_days(result, plat)
                 per = float(n) / days
-                yield Finding("payload_rule", sev, "validation", plat, f"{fmt.label(rule)}: {int(n):,} server events",
+                of = f" of {int(total):,}" if isinstance(total, int) and total > 0 else ""
+                yield Finding("payload_rule", sev, "validation", plat,
+                              f"{fmt.label(rule)}: {int(n):,}{of} server events",
                               f"{per:,.1f} server events/day ({int(n):,} over {days:,} days)", action, per)
 
 

@@ -87,6 +87,8 @@ LABELS = {
     "shared_value": "Shared (implausible) value", "identifier_tiers": "Best identifier",
     "strong": "Strong (hashed email / phone)", "click": "Click ID", "browser": "Browser IDs only",
     "none": "Nothing usable", "key": "Key", "tier": "Tier", "valid_share": "Valid share",
+    "match_quality_proxy": "Match quality proxy (not EMQ)", "slot_share": "Identifier slots filled",
+    "slots": "Slots",
     # consent
     "denied_rate": "Denied (of known consent)", "consent_drop_rate": "Denied and lost by the browser",
     "browser_loss_rate": "Granted but lost by the browser", "server_gap_rate": "Granted, not sent by the server",
@@ -100,9 +102,16 @@ LABELS = {
     "invalid_currency": "Invalid currency", "insufficient_customer_keys": "Insufficient customer keys",
     "unhashed_key": "Key not hashed", "malformed_fbc": "Malformed fbc", "malformed_fbp": "Malformed fbp",
     "click_id_too_old": "Click ID too old",
+    "address_field_hashed": "Address field hashed (Google wants it in clear)",
+    "gbraid_and_wbraid": "Both gbraid and wbraid", "more_than_one_click_id": "More than one click ID",
+    "order_id_contains_pii": "Order ID contains personal data", "value_negative": "Negative value",
+    "consent_missing_ad_user_data": "Upload without ad_user_data consent",
+    "too_many_conversions_in_request": "Over 2,000 conversions in one request",
+    "mp_backdated_over_72h": "Measurement Protocol event backdated over 72 h",
+    "days": "Days covered",
     # latency
     "median_s": "Median delay", "p95_s": "95th percentile delay", "share_over_1h": "Sent after 1 h",
-    "share_over_24h": "Sent after 24 h", "share_over_age_limit": "Sent past the age limit",
+    "share_over_24h": "Sent after 24 h", "share_over_window": "Sent after the dedup window", "share_over_age_limit": "Sent past the age limit",
     "events_without_sent_at": "Server events without send time", "log10_s": "Delay (log10 seconds)",
     # shared
     "platform": "Platform", "destination": "Destination", "event_name": "Event", "day": "Day",

@@ -1,8 +1,8 @@
 """`capi-audit check`: CI gates on any summary.json figure.
 
 A gate names a key path into summary.json (dots between keys; `*` matches any one key, `**` any
-number of keys including none; `{conversion_event}` is replaced by the result's conversion event),
-a comparison and a threshold, and optionally a minimum `n`:
+number of keys including none; `{conversion_event}` is replaced by the result's conversion event
+and, as a whole path part, matches its case variants and `event_aliases` too), a comparison and a threshold, and optionally a minimum `n`:
 
     [[gate]]
     name = "meta_event_coverage"
@@ -10,7 +10,7 @@ a comparison and a threshold, and optionally a minimum `n`:
     op = ">="            # one of >= > <= < == !=
     value = 0.75
     min_n = 100          # optional: fewer observations -> inconclusive, not pass
-    n = "both + pixel_only"   # optional: sibling key(s) holding n (default: the sibling `n`)
+    n = "pixel_units"       # optional: sibling key(s) holding n, "a + b" sums (default: the sibling `n`)
 
 Every figure the path matches must satisfy the comparison. Status per gate: `pass`, `fail`,
 `inconclusive` (the section is not available, a matched figure is null or marked
@@ -39,7 +39,7 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 # 75 (https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api).
 DEFAULT_GATES: tuple[dict[str, Any], ...] = (
     {"name": "meta_event_coverage", "path": "dedup.meta.**.{conversion_event}.event_coverage", "op": ">=",
-     "value": 0.75, "min_n": 100, "n": "both + pixel_only"},
+     "value": 0.75, "min_n": 100, "n": "pixel_units"},  # event_coverage's own denominator
     {"name": "no_server_sends_without_consent", "path": "consent.*.server_sent_without_consent", "op": "==",
      "value": 0},
     {"name": "no_pixel_fires_without_consent", "path": "consent.*.pixel_fired_without_consent", "op": "==",
@@ -85,7 +85,7 @@ def load_gates(path: Path) -> list[dict[str, Any]]:
     return gates
 
 
-def _match(node: Any, parts: list[str], path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+def _match(node: Any, parts: list, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
     """(path, value, parent dict) of every key path matching the pattern parts."""
     if not parts:
         yield path, node, None
@@ -99,7 +99,10 @@ def _match(node: Any, parts: list[str], path: tuple[str, ...] = ()) -> Iterator[
         return
     if not isinstance(node, dict):
         return
-    keys = list(node) if head == "*" else [head] if head in node else []
+    if isinstance(head, frozenset):  # the conversion class: its names in any case
+        keys = [k for k in node if str(k).lower() in head]
+    else:
+        keys = list(node) if head == "*" else [head] if head in node else []
     for k in keys:
         if not rest:
             yield (*path, str(k)), node[k], node
@@ -119,10 +122,15 @@ def _n(parent: Any, spec: str) -> float | None:
     return total
 
 
-def evaluate(summary: dict[str, Any], gate: dict[str, Any], conversion_event: str) -> dict[str, Any]:
-    """One gate's status with every figure it looked at."""
+def evaluate(summary: dict[str, Any], gate: dict[str, Any], conversion_event: str,
+             aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One gate's status with every figure it looked at. A path part that is exactly
+    `{conversion_event}` matches the conversion class: the event, its case variants and its
+    `event_aliases` (a site firing `purchase` for `Purchase` must not make a gate not applicable)."""
     pattern = gate["path"].replace("{conversion_event}", conversion_event)
-    parts = pattern.split(".")
+    names = frozenset(n.lower() for n in (conversion_event, *aliases))
+    parts: list = [names if p == "{conversion_event}" else p.replace("{conversion_event}", conversion_event)
+                   for p in gate["path"].split(".")]
     out = {"name": gate["name"], "path": pattern, "op": gate["op"], "value": gate["value"],
            "min_n": gate.get("min_n"), "observed": []}
     section = summary.get(parts[0])
@@ -158,7 +166,9 @@ def check(result_dir: Path, gates: list[dict[str, Any]] | None = None) -> dict[s
     """The verdict of every gate (default gates when none are given) on a result folder."""
     result = AuditResult.read(result_dir)
     gates = list(gates) if gates is not None else [dict(g) for g in DEFAULT_GATES]
-    results = [evaluate(result.summary, g, result.config.conversion_event) for g in gates]
+    conv = result.config.conversion_event
+    aliases = tuple((result.config.settings.get("event_aliases") or {}).get(conv, ()))
+    results = [evaluate(result.summary, g, conv, aliases) for g in gates]
     statuses = [r["status"] for r in results]
     verdict = "fail" if "fail" in statuses else "inconclusive" if "inconclusive" in statuses else "pass"
     return {"verdict": verdict, "gates": results}

@@ -166,6 +166,30 @@ ENHANCEMENTS = Table(
     ),
 )
 
+# Google's own counts of what it did with offline conversion uploads (Google Ads API
+# offline_conversion_upload_*_summary): one row per summary total, daily summary, job summary or
+# alert. Diagnostics, never conversions: compared with the logged uploads, not added to any count.
+# https://developers.google.com/google-ads/api/reference/rpc/latest/OfflineConversionSummary
+UPLOAD_SUMMARIES = Table(
+    "upload_summaries",
+    (
+        _c("platform", "VARCHAR", PLATFORM, True),
+        _c("level", "VARCHAR", TEXT, True),          # conversion_action | client
+        _c("client", "VARCHAR", TEXT),               # GOOGLE_ADS_API, GOOGLE_ADS_WEB_CLIENT, ...
+        _c("destination", "VARCHAR", TEXT),          # conversion action (name, else id)
+        _c("destination_id", "VARCHAR", TEXT),       # conversion action id
+        _c("status", "VARCHAR", TEXT),               # EXCELLENT, GOOD, NEEDS_ATTENTION, NO_RECENT_UPLOAD
+        _c("dimension", "VARCHAR", TEXT, True),      # total | day | job | alert
+        _c("upload_date", "DATE", DATE),             # day (account time zone)
+        _c("job_id", "VARCHAR", TEXT),
+        _c("successful", "DOUBLE", DOUBLE),
+        _c("failed", "DOUBLE", DOUBLE),
+        _c("pending", "DOUBLE", DOUBLE),
+        _c("error", "VARCHAR", TEXT),                # alert: Google's error code
+        _c("error_share", "DOUBLE", DOUBLE),         # alert: errorPercentage, in [0, 1]
+    ),
+)
+
 PLATFORM_REPORT = Table(
     "platform_report",
     (
@@ -212,10 +236,11 @@ IDENTITIES = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS, IDENTITIES, ENHANCEMENTS)
+    t.name: t for t in (PIXEL_EVENTS, SERVER_EVENTS, PLATFORM_REPORT, ORDERS, IDENTITIES, ENHANCEMENTS,
+                        UPLOAD_SUMMARIES)
 }
 # Tables a `[[sources]]` entry may name (identities is filled by the orders loaders).
-SOURCE_TABLES = ("pixel_events", "server_events", "platform_report", "orders", "enhancements")
+SOURCE_TABLES = ("pixel_events", "server_events", "platform_report", "orders", "enhancements", "upload_summaries")
 
 # Accounting tables (design §2 "Load accounting").
 LOAD_REPORT_DDL = """

@@ -22,6 +22,11 @@ _bind = bind
 ACCOUNTING = ("load_report", "rejects")
 
 
+def _is_target(table: str) -> bool:
+    """Whether `table` is written in the load transaction (canonical, identities, accounting)."""
+    return table in schema.TABLES or table in ACCOUNTING or table == "identities"
+
+
 def columns_of(table: str) -> list[tuple[str, str]]:
     """(column, DuckDB type) of a canonical or accounting table."""
     if table in schema.TABLES:
@@ -132,12 +137,67 @@ class Workspace:
         return self.engine.relations()
 
     def append_arrow(self, table: str, data: Any) -> None:
-        """Append a pyarrow Table (a batch built by a reader, never one row at a time) to `table`."""
-        self.con.register("_arrow_batch", data)
+        """Append a pyarrow Table (a batch built by a reader, never one row at a time) to `table`.
+        During a load, canonical and accounting tables are written in the load transaction."""
+        con = self._main[1] if self._main is not None and _is_target(table) else self.con
+        con.register("_arrow_batch", data)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM _arrow_batch")
+            con.execute(f"INSERT INTO {table} SELECT * FROM _arrow_batch")
         finally:
-            self.con.unregister("_arrow_batch")
+            con.unregister("_arrow_batch")
+
+    # -- staging (loaders) -----------------------------------------------------------------
+    # A load is one transaction (all or nothing), and DuckDB frees a table dropped inside a
+    # transaction only when it commits: staging every file there held every intermediate table
+    # of every file until the end (about 30 times the size of a payload log). So while a load
+    # runs, readers stage on a second connection of the same database, in autocommit mode, where
+    # a dropped temporary table is freed at once; only finished rows cross into the transaction
+    # (`write`, `append_arrow` to a canonical table, `target`).
+    _main: tuple[Engine, Any] | None = None
+
+    @property
+    def target(self) -> Engine:
+        """The engine of the load transaction (the canonical tables), also while staging."""
+        return self._main[0] if self._main is not None else self.engine
+
+    def write(self, table: str, query: str, params: Params = None) -> None:
+        """Append the rows of `query` (over staging tables) to canonical or accounting `table`,
+        streamed in batches into the load transaction."""
+        if self._main is None:
+            self.execute(f"INSERT INTO {table} {query}", params)
+            return
+        sql = self.engine.render(query)
+        bound = bind(sql, params)
+        rel = self.con.sql(sql, params=bound) if bound else self.con.sql(sql)
+        reader = rel.to_arrow_reader(65536)
+        con = self._main[1]
+        con.register("_arrow_stream", reader)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT * FROM _arrow_stream")
+        finally:
+            con.unregister("_arrow_stream")
+            reader.close()
+
+    def _begin_staging(self) -> None:
+        cur = self.con.cursor()
+        self._main = (self.engine, self.con)
+        try:  # see __init__: some front ends refuse to touch the progress bar setting
+            cur.execute("SET enable_progress_bar = false")
+        except duckdb.Error:
+            pass
+        self.con, self.engine = cur, DuckDBEngine.wrap(cur, timezone=self.config.timezone)
+        self.engine.track_derived = False  # staging drops its own tables; no SQL parsing per statement
+
+    def _end_staging(self) -> None:
+        if self._main is None:
+            return
+        cur = self.con
+        self.engine, self.con = self._main
+        self._main = None
+        try:
+            cur.close()
+        except duckdb.Error:
+            pass
 
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all rows as tuples."""
@@ -237,6 +297,7 @@ class Workspace:
             by_file[(spec.table, str(f))] = finalize(self, spec, f, table, staged)
 
         self.execute("BEGIN TRANSACTION")
+        self._begin_staging()
         try:
             for spec, group in _groups(plan):
                 table = schema.TABLES[spec.table]
@@ -263,8 +324,10 @@ class Workspace:
                     raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
                                      f"{type(exc).__name__}: {first}") from exc
         except BaseException:
+            self._end_staging()
             self.execute("ROLLBACK")
             raise
+        self._end_staging()
         reports = [by_file[(spec.table, str(f))] for spec, f in plan]
         self.execute("COMMIT")
         return reports

@@ -398,3 +398,231 @@ def test_consent_by_type_and_enhancement_charts():
     enh = pd.DataFrame([{"destination": "P", "day": "2026-03-01", "tag_conversions": 4, "enhanced_24h": 2, "enhanced_late": 1}])
     ax = charts.plot_google_enhancements(enh)
     assert [b.get_height() for b in ax.patches] == [2, 1]
+
+
+# -- issue 13 (session 3): a case-variant Google action read as recoveries ------------------------
+def _case_variant_ws(catalogue: bool = False):
+    """Google, no destination logged (the action is the event name): the tag counts o1..o3 under
+    `Purchase`; the server uploads o1, o2 under `purchase` (a second action, or a case typo) and o4
+    (no tag hit at all) under `purchase`; o3 also under `Purchase` (deduplicated with the tag)."""
+    import dataclasses
+
+    from capi_audit.config import GoogleAction
+
+    from .test_metric_recovery import DAY0, t, with_periods
+
+    orders = [{"order_id": o, "created_at": t(d)} for d in range(14) for o in (f"o1-{d}", f"o2-{d}", f"o3-{d}", f"o4-{d}")]
+    pixel, server = [], []
+    for d in range(14):
+        for k in (1, 2, 3):
+            pixel.append({"platform": "google", "event_id": f"o{k}-{d}", "event_time": t(d, 1), "order_id": f"o{k}-{d}"})
+        for k, name in ((1, "purchase"), (2, "purchase"), (4, "purchase"), (3, "Purchase")):
+            server.append({"platform": "google", "event_name": name, "event_id": f"o{k}-{d}", "event_time": t(d, 1),
+                           "sent_at": t(d, 2), "order_id": f"o{k}-{d}", "gclid": f"g{k}{d}"})
+    ws = with_periods(make_ws(pixel=pixel, server=server, orders=orders, enabled={"google": DAY0}))
+    if catalogue:
+        ws.config = dataclasses.replace(ws.config, google_actions=(
+            GoogleAction(name="Purchase", type="webpage", primary=True),
+            GoogleAction(name="purchase", type="upload_clicks", primary=True)))
+    return ws
+
+
+def test_case_variant_action_read_as_recovered_orders():
+    """Old code: without [[google_actions]], the `purchase` uploads of orders the tag already counted
+    under `Purchase` were 'recovered orders' (P = 0 in their own class) with a confident headline.
+    They are double counts of an already counted order (two primary actions), and whether they
+    count at all needs the catalogue: `reliable: false` with a reason naming it."""
+    from capi_audit.metrics import capi_effect
+
+    v = capi_effect(_case_variant_ws(), bootstrap_reps=50)[1].values["google"]
+    low, main = v["purchase"], v["Purchase"]
+    assert low["capi_added"] == 3 * 14
+    assert (low["recovered"], low["server_double_counted"]) == (14, 2 * 14)  # only o4 had no tag hit
+    assert low["server_double_counted_by_cause_per_day"]["primary_action_overlap"] == 2.0
+    assert low["reliable"] is False and "declare [[google_actions]]" in low["reason"]
+    from capi_audit.metrics import headline_sentence
+
+    assert "case" in low["reason"] and "Not reliable" in headline_sentence(low, None)
+    # the conversion event's own action is measured either way
+    assert main["capi_added"] == 0 and main.get("reliable") is not False
+
+
+def test_case_variant_with_catalogue_is_measured():
+    """With the catalogue both actions are declared primary: the same split, no doubt left."""
+    from capi_audit.metrics import capi_effect
+
+    low = capi_effect(_case_variant_ws(catalogue=True), bootstrap_reps=50)[1].values["google"]["purchase"]
+    assert (low["recovered"], low["server_double_counted"]) == (14, 2 * 14)
+    assert low.get("reliable") is not False
+
+
+# -- review F18 re-measured: the click-dated column understates a capture-rate change -------------
+LAG_PROBS = (0.45, 0.15, 0.10, 0.08, 0.07, 0.06, 0.05, 0.04)  # click-to-conversion lag in days, mean 1.75
+
+
+def _capture_change(ws: Workspace, orders_per_day: float, switch_day: int) -> float:
+    rows = ws.rows("SELECT date, conversions FROM platform_report ORDER BY date")
+    vals = [c for _, c in rows]
+    return (sum(vals[switch_day:]) / len(vals[switch_day:]) - sum(vals[:switch_day]) / switch_day) / orders_per_day
+
+
+def test_click_dated_report_understates_capture_change(tmp_path):
+    """F18 lag simulation. 1,000 orders a day; the platform captures 70 % of them for 30 days, then
+    94 % (true change +0.240). Each conversion's click happened 0-7 days earlier (45 % the same day,
+    mean 1.75 days); the report is pulled on the last day, so `Conversions` (dated by click) moves
+    conversions after the switch onto pre-switch click days and misses the conversions of the last
+    days' clicks that have not happened yet. Measured: click-dated capture 0.714 -> 0.885, change
+    0.171 (understated by 28.7 %; the review found 27 % with its lag mix); the conversion-dated
+    column, which the loader picks, gives exactly 0.240."""
+    import datetime as dt
+
+    days, switch, n = 60, 30, 1000.0
+    conv = [n * (0.70 if d < switch else 0.94) for d in range(days)]
+    click = [0.0] * days
+    for d in range(days):
+        for k, p in enumerate(LAG_PROBS):
+            if d - k >= 0:
+                click[d - k] += conv[d] * p
+    day0 = dt.date(2026, 3, 1)
+    lines = ["Day,Conversions,Conversions (by conv. time)"]
+    lines += [f"{day0 + dt.timedelta(days=d)},{click[d]:.4f},{conv[d]:.4f}" for d in range(days)]
+    ws, _ = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "both.csv", "\n".join(lines) + "\n"),
+                             "format": "google_ads_report"}])
+    assert _capture_change(ws, n, switch) == pytest.approx(0.240, abs=1e-9)
+    only_click = ["Day,Conversions"] + [f"{day0 + dt.timedelta(days=d)},{click[d]:.4f}" for d in range(days)]
+    ws, reps = load(tmp_path, [{"table": "platform_report", "path": put(tmp_path, "click.csv", "\n".join(only_click) + "\n"),
+                                "format": "google_ads_report"}])
+    biased = _capture_change(ws, n, switch)
+    assert biased == pytest.approx(0.171167, abs=1e-5)
+    assert 1 - biased / 0.240 == pytest.approx(0.287, abs=1e-3)  # the understatement
+    assert "interaction-dated" in reps[0].note
+    assert {r[0] for r in ws.rows("SELECT DISTINCT date_basis FROM platform_report")} == {"interaction"}
+
+
+# -- Google's upload summaries (offline_conversion_upload_*_summary) --------------------------------
+SUMMARY = {"results": [
+    {"offlineConversionUploadConversionActionSummary": {
+        "client": "GOOGLE_ADS_API", "conversionActionId": "555", "conversionActionName": "Offline purchase",
+        "status": "NEEDS_ATTENTION", "totalEventCount": "6", "successfulEventCount": "4", "pendingEventCount": "1",
+        "dailySummaries": [{"uploadDate": "2026-03-10", "successfulCount": "2", "failedCount": "1", "pendingCount": "0"},
+                           {"uploadDate": "2026-03-12", "successfulCount": "2", "failedCount": "0", "pendingCount": "1"}],
+        "jobSummaries": [{"jobId": "77", "successfulCount": "4", "failedCount": "1", "pendingCount": "1"}],
+        "alerts": [{"error": {"conversionUploadError": "EXPIRED_EVENT"}, "errorPercentage": 0.2}]}},
+    {"offline_conversion_upload_client_summary": {
+        "client": "GOOGLE_ADS_WEB_CLIENT", "status": "GOOD", "total_event_count": 3, "successful_event_count": 3,
+        "pending_event_count": 0,
+        "daily_summaries": [{"upload_date": "2026-03-10", "successful_count": 3, "failed_count": 0, "pending_count": 0}]}},
+    {"campaign": {"id": "1"}}]}
+
+
+def test_upload_summaries_load_every_row_accounted(tmp_path):
+    """Every total, daily summary, job summary and alert is a row; a result without a summary is a
+    reject with its line; broken JSON lines are rejects too."""
+    lines = json.dumps(SUMMARY) + "\n{broken\n"
+    ws, reps = load(tmp_path, [{"table": "upload_summaries", "path": put(tmp_path, "s.jsonl", lines),
+                                "format": "google_upload_summary"}])
+    accounted(ws)
+    assert (reps[0].rows_read, reps[0].rows_loaded, reps[0].rows_rejected) == (9, 7, 2)
+    rows = ws.rows("SELECT level, dimension, destination, CAST(upload_date AS VARCHAR), job_id, successful, failed, "
+                   "pending, error, error_share FROM upload_summaries ORDER BY level DESC, dimension, upload_date, job_id")
+    assert rows == [
+        ("conversion_action", "alert", "Offline purchase", None, None, None, None, None, "EXPIRED_EVENT", 0.2),
+        ("conversion_action", "day", "Offline purchase", "2026-03-10", None, 2.0, 1.0, 0.0, None, None),
+        ("conversion_action", "day", "Offline purchase", "2026-03-12", None, 2.0, 0.0, 1.0, None, None),
+        ("conversion_action", "job", "Offline purchase", None, "77", 4.0, 1.0, 1.0, None, None),
+        ("conversion_action", "total", "Offline purchase", None, None, 4.0, 1.0, 1.0, None, None),
+        ("client", "day", None, "2026-03-10", None, 3.0, 0.0, 0.0, None, None),
+        ("client", "total", None, None, None, 3.0, 0.0, 0.0, None, None)]
+    reasons = {r[0] for r in ws.rows("SELECT reason FROM rejects")}
+    assert any("no upload summary" in r for r in reasons) and "broken JSON" in reasons
+    assert candidates(tmp_path / "s.jsonl", "upload_summaries") == ["google_upload_summary"]  # format = "auto"
+
+
+def test_upload_summaries_compared_with_logged_uploads(tmp_path):
+    """Logged: on 03-10 three uploads (one rejected EXPIRED_EVENT) - agrees with Google; on 03-11
+    one upload Google does not list; on 03-12 two uploads where Google counts three (one pending).
+    Job 77 holds all six logged uploads, as Google says."""
+    up = ("platform,destination,event_name,event_id,event_time,sent_at,status,error,request_id,source_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o1,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o2,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o3,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,rejected,EXPIRED_EVENT,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o4,2026-03-11T08:00:00Z,2026-03-11T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o5,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/555,Offline purchase,o6,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
+          "google,customers/1/conversionActions/999,Other,o7,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,78,google_ads_api\n")
+    ws, _ = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", up)},
+                            {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(SUMMARY)),
+                             "format": "google_upload_summary"}])
+    frames, head = google_metrics(ws)
+    d = head.values["google"]["upload_diagnostics"]
+    assert (d["compared"], d["disagree"]) == (4, 2)
+    assert d["disagreements"] == [
+        "Offline purchase day 2026-03-11: Google counts 0 uploaded events, the logs hold 1",
+        "Offline purchase day 2026-03-12: Google counts 3 uploaded events, the logs hold 2"]
+    assert (d["google_events"], d["logged_events"]) == (6.0, 6)
+    assert d["alerts"] == {"EXPIRED_EVENT": 0.2}
+    assert d["status"] == {"(account) GOOGLE_ADS_WEB_CLIENT": "GOOD", "Offline purchase": "NEEDS_ATTENTION"}
+    f = frames["google_upload_diagnostics"]
+    job = f[f["dimension"] == "job"].iloc[0]
+    # Google: 4 successful + 1 failed + 1 pending = the 6 logged, one rejection on both sides
+    assert (job["logged"], job["logged_rejected"], bool(job["agree"]), job["reason"]) == (6, 1, True, "")
+
+
+def test_upload_summary_failures_disagreeing(tmp_path):
+    """Google failed two events on a day the logs say were all accepted: the day disagrees."""
+    doc = {"offlineConversionUploadConversionActionSummary": {
+        "client": "GOOGLE_ADS_API", "conversionActionId": "555", "conversionActionName": "Offline purchase",
+        "dailySummaries": [{"uploadDate": "2026-03-10", "successfulCount": "0", "failedCount": "2", "pendingCount": "0"}]}}
+    up = ("platform,destination,event_name,event_id,event_time,sent_at,status\n"
+          "google,Offline purchase,Offline purchase,o1,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted\n"
+          "google,Offline purchase,Offline purchase,o2,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted\n")
+    ws, _ = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", up)},
+                            {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(doc)),
+                             "format": "google_upload_summary"}])
+    d = google_metrics(ws)[1].values["google"]["upload_diagnostics"]
+    assert d["disagreements"] == ["Offline purchase day 2026-03-10: Google failed 2, the logs rejected 0"]
+
+
+def test_reload_after_enablement_counted_as_merged_order():
+    """Old code: a GA4 hit just before enablement and its reload just after (one transaction id, one
+    order) made the order 'merged away' (a post row whose unit is pre). No key links two orders here:
+    orders_merged_away is 0; o2's post unit is counted as usual."""
+    from capi_audit.metrics import double_counting
+
+    orders = [{"order_id": "o1", "created_at": at(-1)}, {"order_id": "o2", "created_at": at(2)}]
+    pixel = [{"platform": "ga4", "event_name": "purchase", "event_id": "o1", "event_time": at(-0.05), "order_id": "o1"},
+             {"platform": "ga4", "event_name": "purchase", "event_id": "o1", "event_time": at(0.1), "order_id": "o1"},
+             {"platform": "ga4", "event_name": "purchase", "event_id": "o2", "event_time": at(2), "order_id": "o2"}]
+    ws = make_ws(pixel=pixel, orders=orders, enabled={"ga4": at(0)})
+    v = double_counting(ws)[1].values["ga4"]["Purchase"]
+    assert (v["orders_matched"], v["orders_merged_away"]) == (1, 0)
+
+
+def test_data_manager_request_status_compared(tmp_path):
+    """Data Manager `requestStatus.retrieve` answers (in a log line with the request id): the request's
+    event count and failures by reason land as a `job` row and `alert` rows; req-1 (10 events, 3
+    failed) matches its 10 logged events, 3 of them rejected; req-2 says 4 events, the logs hold 3."""
+    dm = [{"request_id": "req-1", "diagnostics": {"requestStatusPerDestination": [{
+              "destination": {"productDestinationId": "555"}, "requestStatus": "PARTIAL_SUCCESS",
+              "errorInfo": {"errorCounts": [{"recordCount": "1", "reason": "INVALID_GCLID"},
+                                            {"recordCount": "2", "reason": "PROCESSING_ERROR_REASON_DECRYPTION_ERROR"}]},
+              "eventsIngestionStatus": {"recordCount": "10"}}]}},
+          {"requestId": "req-2", "requestStatusPerDestination": [{
+              "destination": {"productDestinationId": "555"}, "requestStatus": "SUCCESS",
+              "eventsIngestionStatus": {"recordCount": "4"}}]}]
+    rows = ["platform,destination,event_name,event_id,event_time,status,request_id,source_api"]
+    rows += [f"google,Purchase,Purchase,a{i},2026-03-10T08:00:00Z,{'rejected' if i < 3 else 'accepted'},req-1,data_manager"
+             for i in range(10)]
+    rows += [f"google,Purchase,Purchase,b{i},2026-03-10T08:00:00Z,accepted,req-2,data_manager" for i in range(3)]
+    ws, reps = load(tmp_path, [
+        {"table": "server_events", "path": put(tmp_path, "dm.csv", "\n".join(rows) + "\n")},
+        {"table": "upload_summaries", "path": put(tmp_path, "st.jsonl", "\n".join(json.dumps(d) for d in dm) + "\n"),
+         "format": "google_upload_summary", "options": {"actions": {"555": "Purchase"}}}])
+    accounted(ws)
+    assert reps[1].rows_loaded == 4 and reps[1].rows_rejected == 0  # two requests, two alerts
+    assert ws.rows("SELECT job_id, successful, failed, pending FROM upload_summaries WHERE dimension = 'job' "
+                   "ORDER BY job_id") == [("req-1", 7.0, 3.0, 0.0), ("req-2", 4.0, 0.0, 0.0)]
+    d = google_metrics(ws)[1].values["google"]["upload_diagnostics"]
+    assert d["disagreements"] == ["Purchase data_manager_request req-2: Google counts 4 uploaded events, the logs hold 3"]
+    assert d["alerts"] == {"INVALID_GCLID": 0.1, "PROCESSING_ERROR_REASON_DECRYPTION_ERROR": 0.2}
+    assert candidates(tmp_path / "st.jsonl", "upload_summaries") == ["google_upload_summary"]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -401,6 +402,28 @@ def test_every_physical_line_is_loaded_or_rejected(tmp_path_factory, lines):
     assert rejected == [n for n, t in data if t != text["good"]]
 
 
+def test_duckdb_csv_failure_falls_back_to_line_by_line(tmp_path, capsys, monkeypatch):
+    # any failure of DuckDB's CSV reader (not only mixed line endings) refused the whole file;
+    # loads now stage outside their transaction, so the file is read again line by line
+    from capi_audit.engine import DuckDBEngine
+
+    real = DuckDBEngine._cursor
+
+    def failing(self, sql, params):
+        if "read_csv(" in sql:
+            raise duckdb.InvalidInputException("CSV Error: simulated failure of the sniffer-free reader")
+        return real(self, sql, params)
+
+    monkeypatch.setattr(DuckDBEngine, "_cursor", failing)
+    (tmp_path / "o.csv").write_text(ORDERS + "A1,2026-03-01T00:00:00Z,1,EUR\nA2,2026-03-01T00:00:00Z\n"
+                                    "A3,2026-03-01T00:00:00Z,1,EUR,extra\nA4,2026-03-01T00:00:00Z,2,EUR\n")
+    data = load_json(capsys, tmp_path, [{"table": "orders", "path": "o.csv"}])
+    rep = data["files"][0]
+    assert (rep["rows_read"], rep["rows_loaded"], rep["rows_rejected"]) == (4, 2, 2)
+    assert "read line by line" in rep["note"]
+    assert sorted((r["line"], r["reason"]) for r in data["rejects"]) == [(3, "too few fields"), (4, "too many fields")]
+
+
 # -- 3. bounded memory -----------------------------------------------------------------------
 def _peak_rss_mb(tmp_path: Path, cfg: Path) -> tuple[int, float, str]:
     code = textwrap.dedent(f"""
@@ -659,6 +682,64 @@ def test_multi_file_scan_keeps_per_file_accounting(tmp_path, capsys):
     assert ("s00.csv", 3) in rej and ("s03.csv", 2) in rej and len(rej) == 9
 
 
+def _one_record(fmt: str, i: int) -> str:
+    if fmt == "canonical":
+        return json.dumps({"platform": "meta", "event_name": "Purchase", "event_id": f"e{i}",
+                           "event_time": "2026-03-01T00:00:00Z", "value": 1})
+    if fmt == "meta_capi_payload":
+        return capi_line([capi_event(i)])
+    if fmt == "ga4_mp_payload":
+        return json.dumps({"measurement_id": "G-1", "body": {"timestamp_micros": (1772359200 + i) * 1_000_000,
+                                                             "events": [{"name": "purchase", "params": {"transaction_id": f"t{i}"}}]}})
+    if fmt == "google_tag_hits":
+        return json.dumps({"timestamp": "2026-03-01T10:00:00Z",
+                           "url": f"https://www.googleadservices.com/pagead/conversion/123/?label=L&oid=o{i}&value=1"})
+    return f"https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e{i}&ts={(1772359200 + i) * 1000}"
+
+
+_MANY = ["canonical", "meta_capi_payload", "ga4_mp_payload", "meta_pixel_hits", "google_tag_hits"]
+
+
+def _many_table(fmt: str) -> str:
+    return "pixel_events" if fmt in ("meta_pixel_hits", "google_tag_hits") else "server_events"
+
+
+@pytest.mark.parametrize("fmt", _MANY)
+def test_multi_file_scan_of_lines_keeps_per_file_accounting(tmp_path, capsys, fmt):
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(12):
+        (d / f"s{i:02d}.jsonl").write_text(_one_record(fmt, i) + "\n")
+    (d / "s03.jsonl").write_text(_one_record(fmt, 3) + "\n{broken\n\n" + _one_record(fmt, 30) + "\n")
+    (d / "s05.jsonl").write_text("")
+    (d / "s07.jsonl").write_bytes(_one_record(fmt, 7).encode() + b"\n\xff\xfe\n")
+    data = load_json(capsys, tmp_path, [{"table": _many_table(fmt), "path": "daily/*.jsonl", "format": fmt}])
+    by = {Path(f["file"]).name: (f["rows_read"], f["rows_loaded"], f["rows_rejected"]) for f in data["files"]}
+    assert len(by) == 12
+    assert by["s00.jsonl"] == by["s11.jsonl"] == (1, 1, 0)
+    assert by["s03.jsonl"] == (3, 2, 1) and by["s05.jsonl"] == (0, 0, 0) and by["s07.jsonl"] == (2, 1, 1)
+    rej = sorted((Path(r["file"]).name, r["line"]) for r in data["rejects"])
+    assert rej == [("s03.jsonl", 2), ("s07.jsonl", 2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", _MANY)
+def test_glob_over_2000_line_files_loads_in_linear_time(tmp_path, fmt):
+    # one file at a time cost about half a second per file (2,000 files: over ten minutes)
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(2000):
+        (d / f"s{i:04d}.jsonl").write_text(_one_record(fmt, i) + "\n")
+    cfg = write_config(tmp_path, [{"table": _many_table(fmt), "path": "daily/*.jsonl", "format": fmt}])
+    t = time.time()
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    elapsed = time.time() - t
+    print(f"{fmt}: 2000 files: {elapsed:.1f} s, peak {peak:.0f} MB")
+    assert rc == 0, out
+    assert peak < 1024
+    assert elapsed < 60
+
+
 def test_refused_payload_lines_say_how_many_events_they_held(tmp_path, capsys):
     good = capi_line([capi_event(0)])
     broken = capi_line([capi_event(i) for i in range(7)])[:-5]
@@ -678,6 +759,93 @@ def test_payload_log_of_large_batches_stays_under_1gb(tmp_path):
     assert rc == 0, out
     assert peak < 1024, peak
     assert "5000" in out
+
+
+def _payload_log(path: Path, kind: str, mb: int) -> int:
+    """Write a payload / request log of about `mb` MB (realistic mix of batch sizes); returns its events."""
+    import random
+
+    r = random.Random(3)
+    size = events = 0
+    with open(path, "w") as fh:
+        while size < mb * 1_000_000:
+            if kind == "meta_capi_payload":
+                n = r.choice([1, 1, 5, 50, 200, 1000])
+                line = json.dumps({"sent_at": "2026-03-01T10:00:00Z", "pixel_id": "123",
+                                   "request": {"data": [capi_event(events + i, url_len=r.randint(40, 400)) for i in range(n)]},
+                                   "response": {"events_received": n}})
+            elif kind == "ga4_mp_payload":
+                n = 1
+                line = json.dumps({"timestamp": "2026-03-01T10:00:00Z", "measurement_id": "G-1", "body": {
+                    "client_id": "1.2", "timestamp_micros": (1772359200 + events) * 1_000_000,
+                    "user_data": {"sha256_email_address": ["a" * 64]},
+                    "events": [{"name": "purchase", "params": {"transaction_id": f"t{events}", "value": 1, "currency": "EUR",
+                                                               "page_location": "https://shop.example/" + "y" * r.randint(40, 400)}}]}})
+            else:
+                n = 1
+                line = json.dumps({"timestamp": "2026-03-01T10:00:00Z", "client_ip": "203.0.113.7", "user_agent": "Mozilla/5.0",
+                                   "url": f"https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e{events}&ts={(1772359200 + events) * 1000}"
+                                          "&dl=https%3A%2F%2Fshop.example%2F" + "z" * r.randint(40, 400)})
+            fh.write(line + "\n")
+            size += len(line) + 1
+            events += n
+    return events
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fmt", "mb"), [("meta_capi_payload", 50), ("ga4_mp_payload", 60), ("meta_pixel_hits", 80)])
+def test_payload_log_of_tens_of_mb_stays_under_1gb(tmp_path, fmt, mb):
+    # staging held 20-30x the log's size until the load committed: these logs needed over 1 GB
+    n = _payload_log(tmp_path / "p.jsonl", fmt, mb)
+    table = "pixel_events" if fmt == "meta_pixel_hits" else "server_events"
+    cfg = write_config(tmp_path, [{"table": table, "path": "p.jsonl", "format": fmt}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+    assert f"{n}" in out  # every event loaded
+
+
+def _tiny_events_line(n: int) -> str:
+    return json.dumps({"data": [{"event_name": "Purchase", "event_time": 1772359200 + i, "event_id": f"e{i}",
+                                 "user_data": {"em": "a" * 64}} for i in range(n)]})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "loaded"), [(100_000, True), (200_000, False)])
+def test_payload_line_of_tiny_events_stays_under_1gb(tmp_path, n, loaded):
+    # one 33 MB line (under the 32 MiB general line limit) of 200,000 tiny events needed over 1 GB;
+    # payload lines are now limited to 16 MiB (a real batch is at most 1,000 events, about 5 MB)
+    (tmp_path / "p.jsonl").write_text(_tiny_events_line(n) + "\n")
+    cfg = write_config(tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+    if loaded:
+        assert f"{n}" in out
+    else:
+        assert "the limit is 16 MiB" in out and f"it held {n} events" in out
+
+
+@pytest.mark.slow
+def test_csv_with_40000_columns_stays_under_1gb(tmp_path):
+    # every column of the header was read, though two were used: 40,000 columns needed over 1 GB
+    cols = ["order_id", "created_at"] + [f"c{i}" for i in range(40_000)]
+    (tmp_path / "o.csv").write_text(",".join(cols) + "\n" + ("A1,2026-03-01T00:00:00Z" + "," * 40_000 + "\n") * 3)
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert peak < 1024, peak
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "meta_capi_payload", "ga4_mp_payload"])
+def test_deeply_nested_json_is_loaded_or_rejected(tmp_path, capsys, fmt):
+    deep = "[" * 100_000 + "]" * 100_000
+    good = _one_record(fmt, 1)
+    nested = good[:-1] + ', "x": ' + deep + "}"
+    (tmp_path / "p.jsonl").write_text(good + "\n" + nested + "\n" + deep + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": fmt}])
+    rep = data["files"][0]
+    assert rep["rows_read"] >= 3 and rep["rows_rejected"] >= 1
 
 
 _JPIECES = st.sampled_from(["obj", "broken", "array", "blank", "space", "badutf8", "notime"])
@@ -735,3 +903,22 @@ def test_run_output_and_db_hold_no_canary(tmp_path, capsys):
             assert_no_canary(f.read_text(errors="replace"))
         if f.is_file() and f.suffix == ".parquet":
             assert_no_canary(repr(pq.read_table(f).to_pylist()))
+
+
+# -- charts: personal data never becomes a label ----------------------------------------------
+_PLOTS = sorted(n for n in dir(__import__("capi_audit.charts", fromlist=["x"])) if n.startswith("plot_"))
+
+
+@pytest.mark.parametrize("plot", _PLOTS)
+@pytest.mark.parametrize("value", [CANARY_EMAIL, "+44 20 7946 0958"])
+def test_chart_refuses_personal_category_labels(plot, value):
+    # a frame built outside the loaders (or a mis-mapped column that slipped through) put emails
+    # into tick labels; each chart now refuses it, naming the column
+    from capi_audit import charts
+    from capi_audit.errors import InputError
+
+    frame = pd.DataFrame({"platform": ["meta", "meta"], "day": pd.to_datetime(["2026-03-01", "2026-03-02"]),
+                          "event_name": ["Purchase", value], "n": [1, 2]})
+    with pytest.raises(InputError) as err:
+        getattr(charts, plot)(frame)
+    assert "'event_name'" in str(err.value) and value not in str(err.value)

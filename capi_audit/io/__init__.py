@@ -10,6 +10,7 @@ from capi_audit.io.ga4_mp import Ga4MeasurementProtocolReader
 from capi_audit.io.google_ads import GoogleAdsReportReader, GoogleClickConversionsReader
 from capi_audit.io.google_tag import GoogleTagHitsReader
 from capi_audit.io.google_upload import GoogleUploadLogReader
+from capi_audit.io.google_upload_summary import GoogleUploadSummaryReader
 from capi_audit.io.meta_ads import MetaAdsExportReader
 from capi_audit.io.meta_capi import MetaCapiPayloadReader
 from capi_audit.io.meta_pixel import MetaPixelHitsReader
@@ -19,7 +20,7 @@ FORMATS: dict[str, Reader] = {r.name: r for r in (
     CanonicalReader(), MetaCapiPayloadReader(), MetaPixelHitsReader(), Ga4ExportReader(),
     GoogleClickConversionsReader(), GoogleAdsReportReader(), MetaAdsExportReader(), ShopifyOrdersReader(),
     GoogleTagHitsReader(), Ga4MeasurementProtocolReader(), GoogleUploadLogReader(),
-    AutoReader())}
+    GoogleUploadSummaryReader(), AutoReader())}
 
 
 def register(reader: Reader) -> None:

@@ -37,7 +37,13 @@ GOOGLE_TAG_PATHS = ("/pagead/conversion/", "/g/collect")
 
 
 def _google_doc(doc: dict) -> str | None:
-    """google_upload_log / ga4_mp_payload when a JSON document has their shape."""
+    """google_upload_summary / google_upload_log / ga4_mp_payload when a JSON document has their shape."""
+    res = doc.get("results") if isinstance(doc.get("results"), list) and doc.get("results") else [doc]
+    if isinstance(res[0], dict) and any(k.replace("_", "").lower().startswith("offlineconversionupload") for k in res[0]):
+        return "google_upload_summary"
+    diag = doc.get("diagnostics") if isinstance(doc.get("diagnostics"), dict) else {}
+    if "request" not in doc and ("requestStatusPerDestination" in doc or "requestStatusPerDestination" in diag):
+        return "google_upload_summary"  # a Data Manager requestStatus.retrieve answer
     body = doc.get("request") if isinstance(doc.get("request"), dict) else doc
     if any(k in body for k in ("conversions", "conversionAdjustments", "conversion_adjustments")) or (
             "events" in body and "destinations" in body):

@@ -56,6 +56,8 @@ class Staged:
     header_values: dict[str, str] | None = None  # canonical name -> header text (stray headers)
     weighted: bool = False  # `_stage._weight`: source rows each staged row stands for (collapsed rows)
     first_data_line: int | None = None  # CSV: physical line of the first record, to map lines lazily
+    file_notes: dict[str, str] | None = None  # file -> its note, where it differs from `note`
+    file_skipped: dict[str, int] | None = None  # file -> its skipped lines, instead of `skipped`
 
 
 class Reader:
@@ -68,6 +70,27 @@ class Reader:
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Create `_stage` and `_reader_rejects` for one file."""
         raise NotImplementedError
+
+
+def lines_batch(files: list[Path], *, json_lines: bool = False, har: bool = False) -> tuple[list[Path], list[Path]]:
+    """Split the files of a glob into those that can join one chunked multi-file scan of lines
+    (readable, not empty; JSON Lines rather than one array or document; not HAR) and the rest,
+    which are loaded alone (where an empty file becomes an empty source and a problem is reported
+    with its own message)."""
+    from capi_audit.io.canonical import is_json_lines
+    from capi_audit.io.lines import is_empty
+    from capi_audit.io.requests import is_har
+
+    batch = []
+    for f in files:
+        try:
+            if is_empty(f) or (json_lines and not is_json_lines(f)) or (har and is_har(f)):
+                continue
+        except (InputError, OSError, UnicodeError):
+            continue
+        batch.append(f)
+    chosen = set(batch)
+    return batch, [f for f in files if f not in chosen]
 
 
 def ensure_file(file: Path) -> None:
@@ -126,7 +149,7 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     """Parse `_stage` into `table`, record rejects, and return each file's accounting.
 
     With several files (one multi-file scan), `_stage` has a `_file` column naming each row's
-    file and `_reader_rejects` is empty; every aggregate is taken per file."""
+    file and `_reader_rejects` is empty or has a `_file` column too; every aggregate is taken per file."""
     batch = len(files) > 1
     file = files[0]
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform, "fname": str(file)}
@@ -206,6 +229,8 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         f"FROM (SELECT {', '.join(selects)} FROM _stage)",
         params,
     )
+    if table.name != "orders":  # identities read the raw customer columns of orders from _stage
+        ws.drop("_stage")  # freed at once (staging runs outside the load transaction)
     n_parse_rejects = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
     note = staged.note
     from capi_audit.io.canonical import csv_line_map
@@ -216,22 +241,31 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     _refuse_personal_categories(ws, spec, file, table, staged)
     cols = ", ".join(c.name for c in table.columns)
     # _parsed keeps the source order (insertion order is preserved), so no sort is needed
-    ws.execute(f"INSERT INTO {table.name} SELECT {cols} FROM _parsed WHERE _reason IS NULL")
-    ws.execute(
-        "INSERT INTO rejects SELECT $t, _file, coalesce(_line, _rec + 1), "
+    ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
+    ws.write(
+        "rejects", "SELECT $t, _file, coalesce(_line, _rec + 1), "
         "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
         "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
         "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) "
         "WHERE _k <= $cap ORDER BY _file, _rec",
         {"t": table.name, "cap": REJECTS_KEPT},
     )
-    ws.execute(
-        "INSERT INTO rejects SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
-        {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
-    )
-    n_reader_rej = ws.scalar("SELECT count(*) FROM _reader_rejects")
-    if batch and n_reader_rej:
-        raise AssertionError("a multi-file scan leaves no reader rejects")
+    rej_by_file = "_file" in [r[0] for r in ws.rows("DESCRIBE _reader_rejects")]
+    if batch and rej_by_file:
+        ws.write(
+            "rejects", "SELECT $t, _file, line, column_name, reason FROM (SELECT *, row_number() OVER "
+            "(PARTITION BY _file ORDER BY line) AS _k FROM _reader_rejects) WHERE _k <= $cap ORDER BY _file, line",
+            {"t": table.name, "cap": REJECTS_KEPT})
+        reader_rej = {str(f): int(n) for f, n in ws.rows("SELECT _file, count(*) FROM _reader_rejects GROUP BY 1")}
+    else:
+        ws.write(
+            "rejects", "SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
+            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
+        )
+        n_all = ws.scalar("SELECT count(*) FROM _reader_rejects")
+        if batch and n_all:
+            raise AssertionError("a multi-file scan names the file of each reader reject")
+        reader_rej = {str(file): int(n_all)}
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
     hashed = [c for c in table.columns
               if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
@@ -251,20 +285,23 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         fname = str(f)
         row = per_file.get(fname, (0,) * (len(exprs)))
         n_loaded, n_rej_weighted, n_parse_rej = int(row[0]), int(row[1]), int(row[2])
+        n_reader_rej = reader_rej.get(fname, 0)
         row = row[3:]
-        file_note = note
+        file_note = (staged.file_notes or {}).get(fname, note)
         n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
         if n_unlisted:
             by_reason = ws.rows(
                 "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed "
                 "WHERE _reason IS NOT NULL AND _file = $f UNION ALL "
-                "SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) "
+                "SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects"
+                + (" WHERE _file = $f" if rej_by_file else "") + ") "
                 "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5", {"f": fname})
             file_note = (file_note + "; " if file_note else "") + (
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
                 f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
         report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
-                            skipped=staged.skipped, note=parsing.scrub(file_note))
+                            skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
+                            note=parsing.scrub(file_note))
         report.rows_loaded = n_loaded
         report.rows_rejected = n_rej_weighted + int(n_reader_rej)
         report.rows_read = report.rows_loaded + report.rows_rejected
@@ -281,7 +318,7 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
             rows = (f"{n_id} identities rows" if not batch
                     else f"identities ({n_id} rows for the {len(files)} files scanned together)")
             for f in files:
-                ws.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
+                ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                            "WHERE file = $f AND table_name = 'orders'",
                            {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
     ws.drop("_parsed", "_stage", "_reader_rejects")
@@ -324,9 +361,9 @@ def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetim
     cfg = ws.config
     until = cfg.plausible_until
     if until is None:
-        newest = None if table.name == "orders" else ws.scalar(
+        newest = None if table.name == "orders" else ws.target.rows(
             "SELECT max(created_at) FROM orders WHERE created_at >= $f AND created_at < $u",
-            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})
+            {"f": cfg.plausible_from, "u": DEFAULT_UNTIL})[0][0]
         until = newest + dt.timedelta(days=365) if newest is not None else DEFAULT_UNTIL
     return {"p_from": cfg.plausible_from, "p_until": until}
 
@@ -352,7 +389,7 @@ def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, tab
 def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
     """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
     report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
-    ws.execute(
+    ws.target.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
         {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
     )

@@ -10,13 +10,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import parsing, schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import READER_REASONS, Reader, Staged, ensure_file, resolve_columns
-from capi_audit.io.lines import LineStats, count_lines, head_text, is_empty, is_gzip, iter_lines
+from capi_audit.io.lines import (
+    MAX_LINE_BYTES,
+    LineStats,
+    count_lines,
+    head_text,
+    is_empty,
+    is_gzip,
+    iter_lines,
+)
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -53,26 +63,31 @@ FAST_REJECTS_LIMIT = 1000
 
 
 def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, str],
-              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> None:
-    """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`.
+              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> str:
+    """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`; returns a
+    note for the load report ('' when none).
 
     Fast path: DuckDB's strict reader. Its result is cross-checked against the file's non-empty
     physical lines (records + rejected lines must equal them); when the reader cannot split the
     file (mixed line endings), the check fails (an unterminated quote swallowing lines, quoted
-    fields spanning lines) or rejects are many, the file is read again by the tolerant path.
+    fields spanning lines), rejects are many or the reader fails outright, the file is read again
+    by the tolerant path (loads stage outside their transaction, so a failed read leaves nothing
+    behind). Only a file whose bytes cannot be read (I/O error, corrupt gzip) is refused.
     """
     if len(set(header)) != len(header):
         raise InputError(f"{file}: header repeats a column name")
     columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
     pos = {h: f"c{i}" for i, h in enumerate(header)}
     sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
+    # only the wanted columns are kept (a header of 30,000 columns cost 0.9 GB when all were)
+    keep = sorted({int(pos[src][1:]) for src in wanted.values()}) or [0]
     for t in ("_rej", "_rejscan", "_raw", "_reader_rejects"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    # DuckDB cannot split mixed line endings, and a failed statement would abort the load's
-    # transaction: such files go straight to the tolerant path.
+    # DuckDB cannot split mixed line endings: such files go straight to the tolerant path.
     nonempty, stats = count_lines(file, start=skip + 1)
     fast = len(stats.endings) <= 1
-    read = ("CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
+    note = ""
+    read = (f"CREATE TEMP TABLE _raw AS SELECT {', '.join(f'c{i}' for i in keep)} FROM read_csv($f, columns=$cols, skip=$skip, header=false, "
             "auto_detect=false, delim=$d, quote='\"', escape='\"', strict_mode=true, encoding=$enc, {opts})")
     params = {"f": str(file), "cols": columns, "d": delim, "skip": skip, "enc": encoding}
     try:
@@ -88,9 +103,10 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
                 ws.execute(read.format(opts=f"store_rejects=true, rejects_limit={FAST_REJECTS_LIMIT}, {_REJ}"), params)
             else:
                 ws.execute("CREATE TEMP TABLE _rej (line BIGINT, error_type VARCHAR)")
-    except Exception as exc:  # DuckDB raises a plain exception type for unsplittable files
-        msg = parsing.scrub(str(exc).splitlines()[0])
-        raise InputError(f"{file}: DuckDB's CSV reader cannot split this file into records: {msg}") from exc
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises plain exception types for files it cannot split
+        msg = parsing.scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        note = f"DuckDB's CSV reader failed ({msg[:200]}); read line by line instead"
+        fast = False
     if fast:
         n_rec, n_rej_rows, n_rej_lines = ws.rows(
             "SELECT (SELECT count(*) FROM _raw), count(*), count(DISTINCT line) FROM _rej")[0]
@@ -108,14 +124,15 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     else:
         for t in ("_raw", "_rej", "_rejscan"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
-        _tolerant_csv(ws, file, len(header), delim, skip)
+        _tolerant_csv(ws, file, len(header), delim, skip, keep)
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY _line) AS _rec, _line, {sel} "
                    "FROM _raw ORDER BY _line")
     for t in ("_raw", "_rej", "_rejscan"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
+    return note
 
 
-def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) -> None:
+def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int, keep: list[int]) -> None:
     """Split a CSV in Python, line by line, into `_raw(_line, c0..)` and `_reader_rejects`.
 
     Any mix of LF / CRLF / CR endings is accepted. A record continues onto the next physical
@@ -126,7 +143,7 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
     """
     import pyarrow as pa
 
-    cols = [f"c{i}" for i in range(ncols)]
+    cols = [f"c{i}" for i in keep]  # the columns kept (positions in the header)
     ws.execute("CREATE TEMP TABLE _raw (_line BIGINT, " + ", ".join(f"{c} VARCHAR" for c in cols) + ")")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
     lines_out: list[int] = []
@@ -166,8 +183,8 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
             reject(n, "too few fields" if len(row) < ncols else "too many fields")
             return
         lines_out.append(n)
-        for v, x in zip(fields_out, row, strict=True):
-            v.append(x)
+        for v, i in zip(fields_out, keep, strict=True):
+            v.append(row[i])
 
     pending: list[str] = []
     pending_start = 0
@@ -200,39 +217,28 @@ def _tolerant_csv(ws: Workspace, file: Path, ncols: int, delim: str, skip: int) 
     flush()
 
 
-def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
-    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
-    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
-    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
-    With count_events, a refused line's reason says how many payload events it held."""
+# Text staged per chunk by the payload readers: bounds the memory of each SQL pass (DuckDB's JSON
+# functions hold the parsed documents of a whole vector, up to 2,048 lines of up to 32 MiB each).
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_bytes: int,
+                  max_line: int = MAX_LINE_BYTES) -> Iterator[tuple]:
+    """Batches (line numbers, texts, refused line numbers, reasons) of about chunk_bytes of text."""
     import pyarrow as pa
 
-    for t in (table, "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-    stats = LineStats()
     nums: list[int] = []
     txts: list[str | None] = []
     ref_n: list[int] = []
     ref_r: list[str] = []
     size = 0
 
-    def flush() -> None:
-        nonlocal size
-        if nums:
-            ws.append_arrow(table, pa.table({"line": pa.array(nums, pa.int64()), "txt": pa.array(txts, pa.string())}))
-            nums.clear()
-            txts.clear()
-        if ref_n:
-            ws.append_arrow("_refused", pa.table({"line": pa.array(ref_n, pa.int64()),
-                                                  "column_name": pa.array([None] * len(ref_n), pa.string()),
-                                                  "reason": pa.array(ref_r, pa.string())}))
-            ref_n.clear()
-            ref_r.clear()
-        size = 0
+    def batch() -> tuple:
+        return (pa.table({"line": pa.array(nums, pa.int64()), "txt": pa.array(txts, pa.string())}),
+                pa.table({"line": pa.array(ref_n, pa.int64()), "column_name": pa.array([None] * len(ref_n), pa.string()),
+                          "reason": pa.array(ref_r, pa.string())}))
 
-    for n, txt, refused in iter_lines(file, stats):
+    for n, txt, refused in iter_lines(file, stats, max_line=max_line):
         if refused is not None:
             reason = refused.reason
             if count_events and refused.events is not None:
@@ -244,10 +250,75 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
             nums.append(n)
             txts.append(txt)
             size += len(txt) if txt else 0
-        if size > 64 * 1024 * 1024 or len(nums) + len(ref_n) >= 200_000:
-            flush()
-    flush()
+        if size > chunk_bytes or len(nums) + len(ref_n) >= 200_000:
+            yield batch()
+            nums, txts, ref_n, ref_r, size = [], [], [], [], 0
+    yield batch()
+
+
+def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
+    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
+    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
+    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
+    With count_events, a refused line's reason says how many payload events it held."""
+    for t in (table, "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
+    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    stats = LineStats()
+    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=64 * 1024 * 1024):
+        if lines.num_rows:
+            ws.append_arrow(table, lines)
+        if refused.num_rows:
+            ws.append_arrow("_refused", refused)
     return stats
+
+
+def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
+                chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
+    """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
+    yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
+    lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
+    replaces them. Yields at least once (no lines gives empty tables)."""
+    import pyarrow as pa
+
+    files = [files] if isinstance(files, Path) else files
+
+    def batches() -> Iterator[tuple]:
+        pend: list[tuple] = []  # (file name, lines, refused) of the files in this chunk
+        size = 0
+        for f in files:
+            for lines, refused in _line_batches(f, LineStats(), count_events=count_events, chunk_bytes=chunk_bytes,
+                                                max_line=max_line):
+                pend.append((str(f), lines, refused))
+                size += lines.nbytes
+                if size > chunk_bytes or sum(x[1].num_rows for x in pend) >= 200_000:
+                    yield pend
+                    pend, size = [], 0
+        yield pend
+
+    for pend in batches():
+        for t in (table, "_refused"):
+            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR, _file VARCHAR)")
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        for t, k in ((table, 1), ("_refused", 2)):
+            parts = [x[k].append_column("_file", pa.array([x[0]] * x[k].num_rows, pa.string())) for x in pend if x[k].num_rows]
+            if parts:
+                ws.append_arrow(t, pa.concat_tables(parts))
+        del pend
+        yield
+
+
+def accumulate(ws: Workspace, name: str, query: str, params: dict | None = None, *, first: bool) -> None:
+    """Create temporary table `name` from `query` (first chunk) or append the query's rows to it."""
+    if first:
+        ws.drop(name)
+        # `IF NOT EXISTS` keeps it a plain table, not a derived relation that the engine would drop
+        # when the chunk tables it was built from are replaced by the next chunk
+        ws.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS {query}", params)
+    else:
+        ws.execute(f"INSERT INTO {name} {query}", params)
 
 
 def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
@@ -271,13 +342,9 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     return ok
 
 
-def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
-    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
-    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
-    document or an array of documents gives element numbers. Returns a note for the report."""
-    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    note = ""
+def _whole_docs(ws: Workspace, file: Path) -> str | None:
+    """A JSON array or one pretty-printed document into `_jlines(line, doc)` and an empty
+    `_refused`; returns the note, or None when the file is JSON Lines."""
     single = False
     if not is_json_array(file) and _multiline(file) and not is_gzip(file) \
             and file.stat().st_size < 64 * 1024 * 1024:
@@ -287,29 +354,101 @@ def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
                 single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
         except (ValueError, OSError):
             single = False
-    if is_json_array(file) or single:
-        try:
-            ws.execute(
-                "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc "
-                "FROM read_json_objects($f, format='array')" if is_json_array(file) else
-                "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc FROM read_text($f)",
-                {"f": str(file)},
-            )
-        except Exception as exc:
-            raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
-        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        note = "positions are array elements" if is_json_array(file) else "one JSON document"
-    else:
-        read_lines(ws, file, "_jl", count_events=count_events)
-        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+    if not (is_json_array(file) or single):
+        return None
+    try:
+        ws.execute(
+            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc, "
+            "CAST($f AS VARCHAR) AS _file FROM read_json_objects($f, format='array')" if is_json_array(file) else
+            "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc, CAST($f AS VARCHAR) AS _file "
+            "FROM read_text($f)",
+            {"f": str(file)},
+        )
+    except Exception as exc:
+        raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
+    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+    return "positions are array elements" if is_json_array(file) else "one JSON document"
+
+
+def _docs_from_jlines(ws: Workspace) -> None:
     # json_type fails on invalid JSON and SQL does not short-circuit, hence the CASE.
     ws.execute(
-        "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
-        "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jlines"
+        "CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, valid, valid AND starts_with(ltrim(doc), '{') AS is_obj, _file "
+        "FROM (SELECT *, json_valid(doc) AS valid FROM _jlines)"
     )
     for t in ("_lrej", "_lrejscan", "_jl", "_jlines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
+    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
+    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
+    document or an array of documents gives element numbers. Returns a note for the report."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    note = _whole_docs(ws, file)
+    if note is None:
+        note = ""
+        read_lines(ws, file, "_jl", count_events=count_events)
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, CAST($f AS VARCHAR) AS _file FROM _jl "
+                   "WHERE txt IS NOT NULL AND trim(txt) <> ''", {"f": str(file)})
+    else:  # the one-file readers' rejects have no file column
+        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
+    _docs_from_jlines(ws)
     return note
+
+
+def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = False,
+               max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """`read_docs` one chunk of JSON Lines at a time, over one file or many (see `line_chunks`): when
+    it yields (the note), `_jdocs(line, doc, valid, is_obj, _file)` and `_refused` hold one chunk.
+    A JSON array or single document (one file only) is one chunk."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
+        ws.execute(f"DROP TABLE IF EXISTS {t}")
+    note = _whole_docs(ws, files) if isinstance(files, Path) else None
+    if note is not None:
+        _docs_from_jlines(ws)
+        yield note
+        return
+    for _ in line_chunks(ws, files, "_jl", count_events=count_events, max_line=max_line):
+        ws.execute("DROP TABLE IF EXISTS _jlines")
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, _file FROM _jl WHERE txt IS NOT NULL AND trim(txt) <> ''")
+        _docs_from_jlines(ws)
+        yield ""
+
+
+def is_json_lines(file: Path) -> bool:
+    """True when a JSON file is JSON Lines (not one array, not one pretty-printed document), so it
+    can join a multi-file scan of payload logs."""
+    return not is_json_array(file) and not _multiline(file)
+
+
+_JSON_CALL = re.compile(r"(json_extract_string|json_extract|json_type)\((doc|b), '(\$\.[^']+)'\)")
+
+
+def parse_once(sql: str) -> str:
+    """Rewrite `f(doc, '$.k')` calls so each document is parsed once: every path of `doc` (of `b`)
+    is extracted in one `json_extract(doc, [paths])` call into `_d` (`_b`), and each call reads
+    its small element. Parsing a 3 MB batch twenty times per row cost gigabytes."""
+    paths: dict[str, list[str]] = {"doc": [], "b": []}
+
+    def sub(m: re.Match) -> str:
+        fn, src, path = m.groups()
+        lst = paths[src]
+        if path not in lst:
+            lst.append(path)
+        e = f"_{src[0]}[{lst.index(path) + 1}]"
+        return {"json_extract_string": f"json_extract_string({e}, '$')", "json_extract": e,
+                "json_type": f"json_type({e})"}[fn]
+
+    out = _JSON_CALL.sub(sub, sql)
+    return (out.replace("_paths_of_doc", f"json_extract(doc, {path_list(paths['doc'])})")
+               .replace("_paths_of_b", f"json_extract(b, {path_list(paths['b'])})"))
+
+
+def path_list(paths: list[str]) -> str:
+    # constant JSON paths from this module (never data), as a SQL list literal
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def _multiline(file: Path) -> bool:
@@ -317,14 +456,17 @@ def _multiline(file: Path) -> bool:
     return len(lines) > 1 and not lines[0].rstrip().endswith("}")
 
 
-def bad_docs_sql(*, count_events: bool = False) -> str:
+def bad_docs_sql(*, count_events: bool = False, with_file: bool = False) -> str:
     """Rows of `_jdocs` that are not JSON objects, as reader rejects. With count_events (payload
-    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys."""
+    logs), a broken line's reason says how many events it held, counted by `"event_name"` keys.
+    With with_file (chunked readers, `doc_chunks`), each reject names its file in `_file`."""
     n = "((length(doc) - length(replace(doc, '\"event_name\"', ''))) // 12)"
     held = (f"|| CASE WHEN NOT valid AND {n} > 0 THEN '; it held ' || {n} "
             "|| ' events (counted by their \"event_name\" keys)' ELSE '' END" if count_events else "")
+    f = ", _file" if with_file else ""
     return ("SELECT line, NULL::VARCHAR AS column_name, CASE WHEN valid THEN 'not a JSON object' "
-            f"ELSE 'broken JSON' END {held} AS reason FROM _jdocs WHERE NOT is_obj UNION ALL SELECT * FROM _refused")
+            f"ELSE 'broken JSON' END {held} AS reason{f} FROM _jdocs WHERE NOT is_obj "
+            f"UNION ALL SELECT line, column_name, reason{f} FROM _refused")
 
 
 def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
@@ -358,6 +500,42 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
     for t in ("_jdocs", "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
+
+
+def stage_json_many(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                    ) -> tuple[Staged, list[Path], list[Path]]:
+    """Stage the JSON Lines files of a glob in one pass (chunks of lines spanning files): one
+    `_stage` with `_file`, reader rejects per file. Columns are resolved on the keys of all the
+    files together (ignored columns are listed for the whole glob). Arrays, pretty-printed
+    documents and empty files are left to the one-file path."""
+    from capi_audit.io.base import lines_batch
+
+    batch, rest = lines_batch(files, json_lines=True)
+    if len(batch) < 2:
+        return Staged(columns={}), [], files
+    for k, _ in enumerate(doc_chunks(ws, batch)):
+        accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
+        accumulate(ws, "_reader_rejects", bad_docs_sql(with_file=True), first=k == 0)
+    ws.drop("_jdocs", "_refused")
+    keys = [r[0] for r in ws.rows("SELECT DISTINCT unnest(json_keys(doc)) FROM _alldocs WHERE is_obj ORDER BY 1")]
+    if keys or ws.scalar("SELECT count(*) FROM _alldocs WHERE is_obj"):
+        mapping, ignored = resolve_columns(spec, table, keys, batch[0])
+    else:
+        mapping, ignored = {}, []
+    params: dict[str, str] = {}
+    sels = []
+    for i, (canon, src) in enumerate(mapping.items()):
+        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
+        path = f"$p{i}"
+        sels.append(
+            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
+            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}")
+    ws.drop("_stage")
+    ws.execute(
+        "CREATE TEMP TABLE _stage AS SELECT _file, row_number() OVER (ORDER BY _file, line) AS _rec, line AS _line"
+        f"{', ' + ', '.join(sels) if sels else ''} FROM _alldocs WHERE is_obj ORDER BY _file, line", params)
+    ws.drop("_alldocs")
+    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored)), batch, rest
 
 
 def _sql_str(text: str) -> str:
@@ -415,6 +593,8 @@ class CanonicalReader(Reader):
         scan when it is a plain CSV with the first file's header, one kind of line ending, no
         empty lines and no line the reader refuses (checked against its physical lines); any
         other file is loaded alone, with its own tolerant path and line numbers."""
+        if all(kind_of(f) == "json" for f in files):
+            return stage_json_many(ws, spec, files, table)
         csvs = [f for f in files if kind_of(f) == "csv" and not f.name.lower().endswith(".tsv") and not is_empty(f)]
         if len(csvs) < 2:
             return Staged(columns={}), [], files
@@ -440,8 +620,9 @@ class CanonicalReader(Reader):
         pos = {h: f"c{i}" for i, h in enumerate(header)}
         sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
         ws.execute("DROP TABLE IF EXISTS _raw")
+        keep = sorted({pos[src] for src in mapping.values()}) or ["c0"]
         ws.execute(
-            "CREATE TEMP TABLE _raw AS SELECT * FROM read_csv($f, columns=$cols, skip=1, header=false, "
+            f"CREATE TEMP TABLE _raw AS SELECT {', '.join(keep)}, _file FROM read_csv($f, columns=$cols, skip=1, header=false, "
             "auto_detect=false, delim=',', quote='\"', escape='\"', strict_mode=true, ignore_errors=true, "
             "filename='_file')", {"f": [str(f) for f in batch], "cols": columns})
         got = dict(ws.rows("SELECT _file, count(*) FROM _raw GROUP BY 1"))
@@ -472,6 +653,6 @@ class CanonicalReader(Reader):
         delim = "\t" if file.name.lower().endswith(".tsv") else ","
         header = read_header(file, delim)
         mapping, ignored = resolve_columns(spec, table, header, file)
-        stage_csv(ws, file, header, mapping, delim)
+        note = stage_csv(ws, file, header, mapping, delim)
         return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
-                      header_values=dict(mapping), first_data_line=2)
+                      header_values=dict(mapping), first_data_line=2, note=note)

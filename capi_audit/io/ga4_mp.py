@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import read_docs
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.canonical import accumulate, doc_chunks, parse_once
+from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -61,25 +62,26 @@ class Ga4MeasurementProtocolReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event of each logged request."""
         ensure_file(file)
-        note = read_docs(ws, file)
-        ws.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _mp AS
-            SELECT line, doc, b, coalesce(CAST(json_array_length(b, '$.events') AS BIGINT), 0) AS n_events
-            FROM (SELECT line, doc, {_body_sql()} AS b FROM _jdocs WHERE is_obj)
-        """)
+        return self._stage(ws, spec, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
+        in the lines); other files are left to the one-file path."""
+        batch, rest = lines_batch(files, json_lines=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, spec, batch), batch, rest
+
+    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
         addr = "json_extract(b, '$.user_data.address[0]')"
-        ev = "e"
         sent = _first("doc", "$.timestamp", "$.sent_at", "$.time", "$.startedDateTime")
-        fields = {
-            "platform": "'ga4'",
+        # per request (each document and body parsed once, see canonical.parse_once)
+        request = {
             "destination": ("coalesce(CAST($dest AS VARCHAR), json_extract_string(doc, '$.measurement_id'), "
                             "NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), ''), '[?&]measurement_id=([^&#]*)', 1), ''))"),
-            "event_name": f"json_extract_string({ev}, '$.name')",
-            "event_id": f"json_extract_string({ev}, '$.params.transaction_id')",
-            "event_time": f"coalesce({_first(ev, '$.timestamp_micros')}, json_extract_string(b, '$.timestamp_micros'), {sent})",
             "sent_at": sent,
-            "value": f"json_extract_string({ev}, '$.params.value')",
-            "currency": f"json_extract_string({ev}, '$.params.currency')",
+            "b_time": "json_extract_string(b, '$.timestamp_micros')",
             "em": _hashes("b", "sha256_email_address"),
             "ph": _hashes("b", "sha256_phone_number"),
             "fn": _first(addr, "$.sha256_first_name", "$.first_name"),
@@ -89,30 +91,51 @@ class Ga4MeasurementProtocolReader(Reader):
             "zp": _first(addr, "$.postal_code", "$.sha256_postal_code"),
             "country": _first(addr, "$.country", "$.sha256_country"),
             "consent_ad_user_data": "json_extract_string(b, '$.consent.ad_user_data')",
-            "status": ("CASE WHEN coalesce(json_array_length(doc, '$.validation_messages'), "
-                       "json_array_length(doc, '$.response.validationMessages'), 0) > 0 THEN 'rejected' END"),
+            "status": ("CASE WHEN coalesce(json_array_length(json_extract(doc, '$.validation_messages')), "
+                       "json_array_length(json_extract(doc, '$.response.validationMessages')), 0) > 0 THEN 'rejected' END"),
             "error": _first("doc", "$.validation_messages[0].validationCode", "$.response.validationMessages[0].validationCode"),
+        }
+        req_sel = ", ".join(f'{expr} AS "{name}"' for name, expr in request.items())
+        # per event of `events[]`
+        fields = {
+            "platform": "'ga4'", "destination": "destination",
+            "event_name": "json_extract_string(e, '$.name')",
+            "event_id": "json_extract_string(e, '$.params.transaction_id')",
+            "event_time": "coalesce(json_extract_string(e, '$.timestamp_micros'), b_time, sent_at)",
+            "sent_at": "sent_at",
+            "value": "json_extract_string(e, '$.params.value')",
+            "currency": "json_extract_string(e, '$.params.currency')",
+            **{c: c for c in ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "consent_ad_user_data", "status", "error")},
             "source_api": "'measurement_protocol'",
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        ws.drop("_stage")
-        ws.execute(f"""
-            CREATE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY line, i) AS _rec, line AS _line, {sel}
-            FROM (SELECT m.*, i, json_extract(b, '$.events[' || i || ']') AS e
-                  FROM _mp m CROSS JOIN LATERAL (SELECT unnest(range(m.n_events)) AS i))
-            ORDER BY line, i
-        """, {"dest": spec.options.get("measurement_id")})
-        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("""
-            CREATE TEMP TABLE _reader_rejects AS
-            SELECT line, NULL::VARCHAR AS column_name,
-                   CASE WHEN b IS NULL THEN 'no Measurement Protocol body (events[])' ELSE 'events[] is empty' END AS reason
-            FROM _mp WHERE n_events = 0
-            UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END
-            FROM _jdocs WHERE NOT is_obj
-            UNION ALL SELECT * FROM _refused
+        mp_sql = parse_once(f"""
+            CREATE OR REPLACE TEMP TABLE _mp AS
+            SELECT line, _file, b IS NULL AS no_body, {req_sel},
+                   CASE WHEN json_type(b, '$.events') = 'ARRAY' THEN CAST(json_extract(json_extract(b, '$.events'), '$[*]') AS JSON[]) END AS evs
+            FROM (SELECT *, _paths_of_b AS _b FROM (SELECT *, {_body_sql()} AS b FROM (
+                  SELECT line, _file, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
         """)
-        for t in ("_mp", "_jdocs", "_refused"):
-            ws.execute(f"DROP TABLE IF EXISTS {t}")
+        note, n_staged = "", 0
+        # one chunk of lines at a time (bounded memory; see canonical.doc_chunks)
+        for k, chunk_note in enumerate(doc_chunks(ws, files, max_line=PAYLOAD_MAX_LINE_BYTES)):
+            note = note or chunk_note
+            ws.execute(mp_sql, {"dest": spec.options.get("measurement_id")})
+            accumulate(ws, "_stage", f"""
+                SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, line AS _line, {sel}
+                FROM (SELECT *, unnest(range(len(evs))) AS i, unnest(evs) AS e FROM _mp WHERE len(evs) > 0)
+                ORDER BY _file, line, i
+            """, {"rec0": n_staged}, first=k == 0)
+            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            accumulate(ws, "_reader_rejects", """
+                SELECT line, NULL::VARCHAR AS column_name,
+                       CASE WHEN no_body THEN 'no Measurement Protocol body (events[])' ELSE 'events[] is empty' END AS reason,
+                       _file
+                FROM _mp WHERE coalesce(len(evs), 0) = 0
+                UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
+                FROM _jdocs WHERE NOT is_obj
+                UNION ALL SELECT line, column_name, reason, _file FROM _refused
+            """, first=k == 0)
+            for t in ("_mp", "_jdocs", "_refused"):
+                ws.execute(f"DROP TABLE IF EXISTS {t}")
         return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note)

@@ -90,7 +90,7 @@ class GoogleClickConversionsReader(Reader):
         # the conversion action is the Google dedup scope (design v2 §3.0)
         if "destination" not in mapping:
             mapping["destination"] = mapping["event_name"]
-        stage_csv(ws, file, cols, mapping, delim, skip=idx + 1, encoding=enc)
+        csv_note = stage_csv(ws, file, cols, mapping, delim, skip=idx + 1, encoding=enc)
         zone, suffix = _file_zone(file, file_tz)
         t = parsing.quote_ident("event_time")
         zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
@@ -114,7 +114,7 @@ class GoogleClickConversionsReader(Reader):
         return Staged(columns={**dict.fromkeys(mapping, "VARCHAR"), **extra},
                       ignored_columns=tuple(c for c in cols if c not in used),
                       first_data_line=idx + 2,
-                      note=f"file time zone {file_tz}" if file_tz else "")
+                      note="; ".join(n for n in (csv_note, f"file time zone {file_tz}" if file_tz else "") if n))
 
 
 def _file_zone(file: Path, tz: str | None) -> tuple[str | None, str | None]:
@@ -164,7 +164,7 @@ class GoogleAdsReportReader(Reader):
         wanted = {"day": day, **({"conv": conv} if conv else {}), **({"val": value} if value else {}),
                   **({"action": action} if action else {})}
         wanted.update({f"p{i}": c for i, c in enumerate(pivots)})
-        stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
+        csv_note = stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
         default_event = spec.options.get("event_name", ws.config.conversion_event)
         d = parsing.quote_ident("day")
         date_sql = (f"coalesce(CAST(try_strptime(trim({d}), '%Y-%m-%d') AS DATE), CAST(try_strptime(trim({d}), '%b %d, %Y') AS DATE), "
@@ -201,4 +201,4 @@ class GoogleAdsReportReader(Reader):
                                                "to compare with logs by conversion day") if n)
         return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "destination", "conversions", "value",
                                              "source", "date_basis"), "VARCHAR"),
-                      ignored_columns=tuple(c for c in cols if c not in wanted.values()), skipped=int(skipped), note=note)
+                      ignored_columns=tuple(c for c in cols if c not in wanted.values()), skipped=int(skipped), note="; ".join(n for n in (csv_note, note) if n))

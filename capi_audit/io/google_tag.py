@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
-from capi_audit.io.requests import stage_requests, url_param
+from capi_audit.io.requests import request_chunks, url_param
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -65,36 +66,21 @@ class GoogleTagHitsReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per conversion hit / GA4 event; count and skip other requests."""
         ensure_file(file)
+        return self._stage(ws, spec, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the captures of a glob together, in chunks that span files (time linear in the
+        lines); HAR and empty files are left to the one-file path."""
+        batch, rest = lines_batch(files, har=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, spec, batch), batch, rest
+
+    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
         actions = spec.options.get("actions", {})
         if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
-            raise InputError(f"{file}: options.actions must map conversion labels to action names")
-        note = stage_requests(ws, file)
-        ws.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _req AS
-            SELECT *, url IS NOT NULL AND regexp_matches(url, '{ADS_PATH}') AS is_ads,
-                   url IS NOT NULL AND regexp_matches(url, '{GA4_PATH}') AS is_ga4
-            FROM _req
-        """)
-        # one row per event: a GA4 POST body holds one event per line (its own parameters first,
-        # then the request's shared ones); an Ads hit is one conversion
-        ws.execute("""
-            CREATE OR REPLACE TEMP TABLE _hits AS
-            SELECT line, url, started, is_ads, is_ga4, sub,
-                '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
-            FROM (
-                SELECT r.*, b.sub, b.body_line FROM _req r
-                CROSS JOIN LATERAL (
-                    SELECT generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
-                    FROM (SELECT CASE WHEN r.is_ga4 AND r.body IS NOT NULL AND trim(r.body) <> ''
-                                      THEN list_filter(string_split(replace(r.body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
-                                      ELSE [NULL::VARCHAR] END AS parts)
-                ) b
-            )
-        """)
-        ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
-        if actions:
-            ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
-                       {"k": list(actions), "v": list(actions.values())})
+            raise InputError(f"{spec.path}: options.actions must map conversion labels to action names")
         conv_id = f"regexp_extract(url, '{ADS_PATH}', 1)"
         label = _p("label")
         ad_storage = f"coalesce({gcs_ad_storage_sql(_p('gcs'))}, {gcd_sql(_p('gcd'), 'ad_storage')})"
@@ -127,31 +113,65 @@ class GoogleTagHitsReader(Reader):
             "page_url": _strip_query(f"coalesce({_p('url')}, {_p('dl')})"),
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
-        ws.drop("_stage")
-        ws.execute(f"""
-            CREATE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY line, sub) AS _rec, line AS _line, {sel}
-            FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY line, sub
-        """, {"ev": spec.options.get("event_name", ws.config.conversion_event)})
-        ws.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _skip AS
-            SELECT count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4) AS other,
-                   count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL) AS no_event,
-                   count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/')) AS copies
-            FROM _hits
-        """)
-        other, no_event, copies = ws.rows("SELECT other, no_event, copies FROM _skip")[0]
-        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("CREATE TEMP TABLE _reader_rejects AS "
-                   "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason FROM _req WHERE url IS NULL "
-                   "UNION ALL SELECT * FROM _refused")
-        for t in ("_refused", "_req", "_hits", "_amap", "_skip"):
-            ws.execute(f"DROP TABLE IF EXISTS {t}")
-        skipped = int(other) + int(no_event)
-        notes = [n for n in (
-            note,
-            f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
-            f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
-            f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else "",
-        ) if n]
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=skipped, note="; ".join(notes))
+        ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
+        if actions:
+            ws.execute("INSERT INTO _amap SELECT unnest($k), unnest($v)",
+                       {"k": list(actions), "v": list(actions.values())})
+        note, n_staged = "", 0
+        counts: dict[str, list[int]] = {}  # file -> [other requests, GA4 hits without an event, copies]
+        # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
+        for k, chunk_note in enumerate(request_chunks(ws, files)):
+            note = chunk_note
+            ws.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _req AS
+                SELECT *, url IS NOT NULL AND regexp_matches(url, '{ADS_PATH}') AS is_ads,
+                       url IS NOT NULL AND regexp_matches(url, '{GA4_PATH}') AS is_ga4
+                FROM _req
+            """)
+            # one row per event: a GA4 POST body holds one event per line (its own parameters first,
+            # then the request's shared ones); an Ads hit is one conversion
+            ws.execute("""
+                CREATE OR REPLACE TEMP TABLE _hits AS
+                SELECT line, _file, url, started, is_ads, is_ga4, sub,
+                    '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
+                FROM (
+                    SELECT r.*, b.sub, b.body_line FROM _req r
+                    CROSS JOIN LATERAL (
+                        SELECT generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
+                        FROM (SELECT CASE WHEN r.is_ga4 AND r.body IS NOT NULL AND trim(r.body) <> ''
+                                          THEN list_filter(string_split(replace(r.body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
+                                          ELSE [NULL::VARCHAR] END AS parts)
+                    ) b
+                )
+            """)
+            accumulate(ws, "_stage", f"""
+                SELECT _file, row_number() OVER (ORDER BY _file, line, sub) + $rec0 AS _rec, line AS _line, {sel}
+                FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY _file, line, sub
+            """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=k == 0)
+            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            for f, *got in ws.rows(f"""
+                SELECT _file, count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4),
+                       count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL),
+                       count(*) FILTER (WHERE url IS NOT NULL AND regexp_matches(url, '/pagead/(1p-conversion|viewthroughconversion)/'))
+                FROM _hits GROUP BY _file
+            """):
+                counts[f] = [a + b for a, b in zip(counts.get(f, [0, 0, 0]), got, strict=True)]
+            accumulate(ws, "_reader_rejects",
+                       "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason, _file FROM _req WHERE url IS NULL "
+                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=k == 0)
+            for t in ("_refused", "_req", "_hits"):
+                ws.execute(f"DROP TABLE IF EXISTS {t}")
+        ws.execute("DROP TABLE IF EXISTS _amap")
+        mapped = f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else ""
+
+        def notes(skipped: int, copies: int) -> str:
+            return "; ".join(n for n in (
+                note,
+                f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
+                f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
+                mapped,
+            ) if n)
+
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=notes(0, 0),
+                      file_notes={f: notes(o + n, c) for f, (o, n, c) in counts.items()},
+                      file_skipped={f: o + n for f, (o, n, _c) in counts.items()})

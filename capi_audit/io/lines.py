@@ -26,6 +26,13 @@ from typing import BinaryIO
 from capi_audit.errors import InputError
 
 MAX_LINE_BYTES = 32 * 1024 * 1024
+# A payload-log line is one request: Meta takes at most 1,000 events per request
+# (https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api), GA4
+# Measurement Protocol at most 25 events and 130 kB
+# (https://developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events).
+# 16 MiB is three times the largest real batch; a line near 32 MiB of 200,000 tiny events
+# needed about 1 GB to stage.
+PAYLOAD_MAX_LINE_BYTES = 16 * 1024 * 1024
 CHUNK = 4 * 1024 * 1024
 _SPLIT = re.compile(r"\r\n|\r|\n")
 _SEP_B = re.compile(rb"\r\n|\r|\n")

@@ -55,7 +55,7 @@ class MetaAdsExportReader(Reader):
                              'name it with options = { conversions = "…" }')
         value = pick(cols, (spec.options["value"],) if "value" in spec.options else VALUES)
         wanted = {k: v for k, v in (("day", day), ("starts", starts), ("ends", ends), ("conv", conv), ("val", value)) if v}
-        stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
+        csv_note = stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
         q = parsing.quote_ident
         first = f"coalesce(NULLIF(trim({q('day')}), ''), NULLIF(trim({q('starts')}), ''))" if day and starts else (
             f"NULLIF(trim({q('day' if day else 'starts')}), '')")
@@ -78,4 +78,4 @@ class MetaAdsExportReader(Reader):
         note = f"{total_rows} rows without a day (totals) skipped" if total_rows else ""
         return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "conversions", "value", "source"), "VARCHAR"),
                       ignored_columns=tuple(c for c in cols if c not in used), skipped=int(total_rows),
-                      first_data_line=idx + 2, note=note)
+                      first_data_line=idx + 2, note="; ".join(n for n in (csv_note, note) if n))

@@ -13,13 +13,13 @@ does not drop them (domain/meta.md §1.1).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import bad_docs_sql, read_docs
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.canonical import accumulate, bad_docs_sql, doc_chunks, parse_once, path_list
+from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -53,32 +53,35 @@ def _text(path: str, src: str = "ev") -> str:
             f"ELSE json_extract_string({src}, '{path}') END")
 
 
-_JSON_CALL = re.compile(r"(json_extract_string|json_extract|json_type)\((doc|b), '(\$\.[^']+)'\)")
+def _columns(paths: list[str]) -> dict[str, str]:
+    """The staged columns read from `_events`. Each event is parsed ONCE: every path is extracted
+    into one list `_x` (its paths are appended to `paths`), and the columns read its small elements
+    (thirty parses per event of a 1,000-event batch took gigabytes)."""
 
+    def x(path: str, *, raw: bool = False) -> str:
+        if path not in paths:
+            paths.append(path)
+        e = f"_x[{paths.index(path) + 1}]"
+        return e if raw else (f"CASE WHEN json_type({e}) IN ('ARRAY', 'OBJECT') THEN CAST({e} AS VARCHAR) "
+                              f"ELSE json_extract_string({e}, '$') END")
 
-def _parse_once(sql: str) -> str:
-    """Rewrite `f(doc, '$.k')` calls so each document is parsed once: every path of `doc` (of `b`)
-    is extracted in one `json_extract(doc, [paths])` call into `_d` (`_b`), and each call reads
-    its small element. Parsing a 3 MB batch twenty times per row cost gigabytes."""
-    paths: dict[str, list[str]] = {"doc": [], "b": []}
-
-    def sub(m: re.Match) -> str:
-        fn, src, path = m.groups()
-        lst = paths[src]
-        if path not in lst:
-            lst.append(path)
-        e = f"_{src[0]}[{lst.index(path) + 1}]"
-        return {"json_extract_string": f"json_extract_string({e}, '$')", "json_extract": e,
-                "json_type": f"json_type({e})"}[fn]
-
-    out = _JSON_CALL.sub(sub, sql)
-    return (out.replace("_paths_of_doc", f"json_extract(doc, {_path_list(paths['doc'])})")
-               .replace("_paths_of_b", f"json_extract(b, {_path_list(paths['b'])})"))
-
-
-def _path_list(paths: list[str]) -> str:
-    # constant JSON paths from this module (never data), as a SQL list literal
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    cols = {
+        "event_name": x("$.event_name"), "event_id": x("$.event_id"),
+        "event_time": x("$.event_time"), "action_source": x("$.action_source"),
+        "event_source_url": x("$.event_source_url"),
+        "order_id": x("$.custom_data.order_id"), "value": x("$.custom_data.value"),
+        "currency": x("$.custom_data.currency"),
+        "data_processing_options": f"NULLIF(array_to_string(CAST(json_extract_string({x('$.data_processing_options', raw=True)}, '$[*]') AS VARCHAR[]), ','), '')",
+        "sent_at": "sent_raw", "request_id": "request_id", "destination": "dataset",
+        "test_event_code": "test_code",
+        "status": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
+                  "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END",
+        "error": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', json_extract_string(resp, '$.error.message'), "
+                 "'(code ' || json_extract_string(resp, '$.error.code') || coalesce('/' || json_extract_string(resp, '$.error.error_subcode'), '') || ')') END",
+    }
+    for k in schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent", "fbc", "fbp"):
+        cols[k] = x(f"$.user_data.{k}")
+    return cols
 
 
 class MetaCapiPayloadReader(Reader):
@@ -90,95 +93,95 @@ class MetaCapiPayloadReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per event in every request body of the file."""
         ensure_file(file)
-        note = read_docs(ws, file, count_events=True)
-        # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents
-        ws.execute("""
-            CREATE OR REPLACE TEMP TABLE _jdocs AS
-            SELECT line,
-                CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
-                     THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
-                     ELSE doc END AS doc
-            FROM _jdocs
-        """)
-        ws.execute("CREATE OR REPLACE TEMP TABLE _jdocs AS SELECT line, doc, json_valid(doc) AS valid, "
-                   "CASE WHEN json_valid(doc) THEN json_type(doc) = 'OBJECT' ELSE FALSE END AS is_obj FROM _jdocs")
-        sent = "coalesce(" + ", ".join(f"json_extract_string(doc, '$.{k}')" for k in SENT_KEYS) + ")"
-        bodies_sql = f"""
-            CREATE OR REPLACE TEMP TABLE _bodies AS
-            SELECT line, {sent} AS sent_raw,
-                CASE WHEN json_type(b, '$.data') = 'VARCHAR' AND json_valid(json_extract_string(b, '$.data'))
-                     THEN json_extract_string(b, '$.data') ELSE CAST(json_extract(b, '$.data') AS VARCHAR) END AS data,
-                json_extract_string(b, '$.test_event_code') AS test_code,
-                coalesce(json_extract(doc, '$.response'), json_extract(doc, '$.result')) AS resp,
-                -- the request this event came in (one invalid event rejects all of it), and the
-                -- dataset it was posted to (`/<pixel id>/events`), when the log has them
-                coalesce(json_extract_string(doc, '$.request_id'), json_extract_string(doc, '$.fbtrace_id'),
-                         json_extract_string(doc, '$.response.fbtrace_id'),
-                         $src || ':' || CAST(line AS VARCHAR)) AS request_id,
-                coalesce(json_extract_string(doc, '$.pixel_id'), json_extract_string(doc, '$.dataset_id'),
-                         json_extract_string(b, '$.pixel_id'),
-                         NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), json_extract_string(doc, '$.endpoint'),
-                                                        json_extract_string(doc, '$.path'), ''), '/([0-9]+)/events', 1), '')) AS dataset
-            FROM (SELECT *, _paths_of_b AS _b FROM (SELECT *, {_body_sql()} AS b FROM (
-                  SELECT line, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
-        """
-        ws.execute(_parse_once(bodies_sql), {"src": file.name})
-        ws.execute("""
-            CREATE OR REPLACE TEMP TABLE _events AS
-            SELECT line, sent_raw, test_code, resp, request_id, dataset, i,
-                -- the SDK's EventRequest.get_params() gives each event as JSON text
-                CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
-                     THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
-            -- unnest the list: the whole batch is not copied into every event's row
-            FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
-                  FROM (SELECT line, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
-                        FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
-        """)
-        # Each event is parsed ONCE: all paths are extracted into one list `_x`, and the columns
-        # read its small elements (thirty parses per event of a 1,000-event batch took gigabytes).
+        return self._stage(ws, file)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
+        in the lines, not in the files); other files are left to the one-file path."""
+        batch, rest = lines_batch(files, json_lines=True)
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        return self._stage(ws, batch), batch, rest
+
+    def _stage(self, ws: Workspace, files: Path | list[Path]) -> Staged:
         paths: list[str] = []
-
-        def x(path: str, *, raw: bool = False) -> str:
-            if path not in paths:
-                paths.append(path)
-            e = f"_x[{paths.index(path) + 1}]"
-            return e if raw else (f"CASE WHEN json_type({e}) IN ('ARRAY', 'OBJECT') THEN CAST({e} AS VARCHAR) "
-                                  f"ELSE json_extract_string({e}, '$') END")
-
-        cols = {
-            "event_name": x("$.event_name"), "event_id": x("$.event_id"),
-            "event_time": x("$.event_time"), "action_source": x("$.action_source"),
-            "event_source_url": x("$.event_source_url"),
-            "order_id": x("$.custom_data.order_id"), "value": x("$.custom_data.value"),
-            "currency": x("$.custom_data.currency"),
-            "data_processing_options": f"NULLIF(array_to_string(CAST(json_extract_string({x('$.data_processing_options', raw=True)}, '$[*]') AS VARCHAR[]), ','), '')",
-            "sent_at": "sent_raw", "request_id": "request_id", "destination": "dataset",
-            "test_event_code": "test_code",
-            "status": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
-                      "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END",
-            "error": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', json_extract_string(resp, '$.error.message'), "
-                     "'(code ' || json_extract_string(resp, '$.error.code') || coalesce('/' || json_extract_string(resp, '$.error.error_subcode'), '') || ')') END",
-        }
-        for k in schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent", "fbc", "fbp"):
-            cols[k] = x(f"$.user_data.{k}")
+        cols = _columns(paths)
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in cols.items())
-        ws.drop("_stage")
-        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line, i) AS _rec, line AS _line, "
-                   f"'meta' AS platform, {sel} FROM (SELECT *, json_extract(ev, {_path_list(paths)}) AS _x FROM _events) "
-                   "ORDER BY line, i")
-        unknown = [r[0] for r in ws.rows(
-            "SELECT DISTINCT k FROM (SELECT unnest(json_keys(ev)) AS k FROM _events) WHERE k NOT IN "
-            f"({', '.join(repr(k) for k in EVENT_KEYS)}) UNION "
-            "SELECT DISTINCT 'user_data.' || k FROM (SELECT unnest(json_keys(ev, '$.user_data')) AS k FROM _events "
-            "WHERE json_type(ev, '$.user_data') = 'OBJECT') WHERE k NOT IN "
-            f"({', '.join(repr(k) for k in USER_KEYS)}) ORDER BY 1")]
-        n_test = ws.scalar("SELECT count(*) FROM _events WHERE test_code IS NOT NULL")
-        no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events' FROM _bodies "
-                   "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
-        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql(count_events=True)} UNION ALL {no_data}")
-        for t in ("_jdocs", "_refused", "_bodies", "_events"):
-            ws.execute(f"DROP TABLE IF EXISTS {t}")
-        notes = [n for n in (note, f"{n_test} events sent with a test_event_code (Meta counts them)" if n_test else "") if n]
+        unknown: set[str] = set()
+        n_staged = 0
+        n_test: dict[str, int] = {}
+        notes: list[str] = []
+        # one chunk of lines at a time: each pass over the JSON holds one chunk, and the chunk's
+        # tables are freed before the next one (the load stages outside its transaction)
+        for k, chunk_note in enumerate(doc_chunks(ws, files, count_events=True, max_line=PAYLOAD_MAX_LINE_BYTES)):
+            notes += [chunk_note] if chunk_note and k == 0 else []
+            # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents (only those are parsed again)
+            ws.execute("""
+                CREATE OR REPLACE TEMP TABLE _jdocs AS
+                SELECT line, _file, doc, CASE WHEN valid THEN TRUE ELSE json_valid(doc) END AS valid,
+                       CASE WHEN valid THEN is_obj ELSE json_valid(doc) AND starts_with(ltrim(doc), '{') END AS is_obj
+                FROM (SELECT line, _file, valid, is_obj,
+                          CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
+                               THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
+                               ELSE doc END AS doc
+                      FROM _jdocs)
+            """)
+            sent = "coalesce(" + ", ".join(f"json_extract_string(doc, '$.{sk}')" for sk in SENT_KEYS) + ")"
+            bodies_sql = f"""
+                CREATE OR REPLACE TEMP TABLE _bodies AS
+                SELECT line, _file, {sent} AS sent_raw,
+                    CASE WHEN json_type(b, '$.data') = 'VARCHAR' AND json_valid(json_extract_string(b, '$.data'))
+                         THEN json_extract_string(b, '$.data') ELSE CAST(json_extract(b, '$.data') AS VARCHAR) END AS data,
+                    json_extract_string(b, '$.test_event_code') AS test_code,
+                    coalesce(json_extract(doc, '$.response'), json_extract(doc, '$.result')) AS resp,
+                    -- the request this event came in (one invalid event rejects all of it), and the
+                    -- dataset it was posted to (`/<pixel id>/events`), when the log has them
+                    coalesce(json_extract_string(doc, '$.request_id'), json_extract_string(doc, '$.fbtrace_id'),
+                             json_extract_string(doc, '$.response.fbtrace_id'),
+                             regexp_extract(_file, '[^/]+$', 0) || ':' || CAST(line AS VARCHAR)) AS request_id,
+                    coalesce(json_extract_string(doc, '$.pixel_id'), json_extract_string(doc, '$.dataset_id'),
+                             json_extract_string(b, '$.pixel_id'),
+                             NULLIF(regexp_extract(coalesce(json_extract_string(doc, '$.url'), json_extract_string(doc, '$.endpoint'),
+                                                            json_extract_string(doc, '$.path'), ''), '/([0-9]+)/events', 1), '')) AS dataset
+                FROM (SELECT *, _paths_of_b AS _b FROM (SELECT *, {_body_sql()} AS b FROM (
+                      SELECT line, _file, doc, _paths_of_doc AS _d FROM _jdocs WHERE is_obj)))
+            """
+            ws.execute(parse_once(bodies_sql))
+            # rejects first, so that each table is dropped as soon as the next one is built
+            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
+                       "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
+            accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
+                       first=k == 0)
+            ws.drop("_jdocs", "_refused")
+            ws.execute("""
+                CREATE OR REPLACE TEMP TABLE _events AS
+                SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, i,
+                    -- the SDK's EventRequest.get_params() gives each event as JSON text
+                    CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
+                         THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
+                -- unnest the list: the whole batch is not copied into every event's row
+                FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
+                      FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
+                            FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
+            """)
+            ws.drop("_bodies")
+            accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, "
+                       f"line AS _line, 'meta' AS platform, {sel} "
+                       f"FROM (SELECT *, json_extract(ev, {path_list(paths)}) AS _x FROM _events) "
+                       "ORDER BY _file, line, i", {"rec0": n_staged}, first=k == 0)
+            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            unknown.update(r[0] for r in ws.rows(
+                "SELECT DISTINCT k FROM (SELECT unnest(json_keys(ev)) AS k FROM _events) WHERE k NOT IN "
+                f"({', '.join(repr(k) for k in EVENT_KEYS)}) UNION "
+                "SELECT DISTINCT 'user_data.' || k FROM (SELECT unnest(json_keys(ev, '$.user_data')) AS k FROM _events "
+                "WHERE json_type(ev, '$.user_data') = 'OBJECT') WHERE k NOT IN "
+                f"({', '.join(repr(k) for k in USER_KEYS)})"))
+            for f, n in ws.rows("SELECT _file, count(*) FROM _events WHERE test_code IS NOT NULL GROUP BY 1"):
+                n_test[f] = n_test.get(f, 0) + n
+            for t in ("_bodies", "_events"):
+                ws.execute(f"DROP TABLE IF EXISTS {t}")
+        file_notes = {f: "; ".join([*notes, f"{n} events sent with a test_event_code (Meta counts them)"])
+                      for f, n in n_test.items() if n}
         columns = {c: "VARCHAR" for c in ["platform", *cols]}
-        return Staged(columns=columns, ignored_columns=tuple(unknown), note="; ".join(notes))
+        return Staged(columns=columns, ignored_columns=tuple(sorted(unknown)), note="; ".join(notes), file_notes=file_notes)

@@ -1,19 +1,26 @@
 """Captured HTTP requests, whatever the capture: one URL per line, web-server / proxy access-log
-lines (`"GET /path?… HTTP/1.1"`, time in `[10/Mar/2026:12:00:00 +0000]`), JSON lines with a `url`
-(top level, or under `message` / `request`; optional `postData` / `body`, and a time in
-`timestamp` / `time` / `startedDateTime`, as server-side GTM request logs write them), or a HAR
-export (`log.entries[].request`).
+lines (`"GET /path?… HTTP/1.1"`, time in `[10/Mar/2026:12:00:00 +0000]`, client address first and
+user agent last in the combined format), JSON lines with a `url` (top level, or under `message` /
+`request`; optional `postData` / `body` / `request.body`, a time in `timestamp` / `time` /
+`startedDateTime`, the client address in `client_ip` / `ip` / `remote_addr` / `request.ip` and the
+user agent in `user_agent` / `userAgent` / `request.user_agent` / `headers."user-agent"`, as
+server-side GTM and proxy request logs write them), or a HAR export (`log.entries[].request`).
 
-`stage_requests(ws, file)` leaves `_req(line, url, body, started)` (started: ISO text with offset
-or NULL) and `_refused(line, column_name, reason)` for lines the text reader refused.
+One staging for every request reader (Meta Pixel hits, Google tag hits): `request_chunks(ws, file)`
+yields once per chunk of lines with `_req(line, _file, url, body, started, client_ip, client_ua)`
+(started: ISO text with offset, or NULL) and `_refused(line, column_name, reason, _file)` for lines the
+text reader refused; each chunk replaces the previous one, so memory stays bounded whatever the
+size of the capture. A HAR file is one chunk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from capi_audit.io.canonical import read_lines
+from capi_audit.io.canonical import line_chunks
+from capi_audit.io.lines import head_bytes
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -21,8 +28,7 @@ if TYPE_CHECKING:
 
 def is_har(file: Path) -> bool:
     """True when a file looks like a HAR export."""
-    with open(file, "rb") as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = head_bytes(file, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head.startswith(b"{") and b'"log"' in head
 
 
@@ -32,43 +38,58 @@ def url_param(name: str, src: str = "params") -> str:
     return f"NULLIF(url_decode(replace(regexp_extract({src}, '[?&]{esc}=([^&#]*)', 1), '+', ' ')), '')"
 
 
-def stage_requests(ws: Workspace, file: Path) -> str:
-    """Create `_req` and `_refused` from a capture file; returns a note for the load report."""
+def _first(*paths: str) -> str:
+    return "coalesce(" + ", ".join(f"json_extract_string(txt, '{p}')" for p in paths) + ")"
+
+
+_ACCESS_TIME = r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\]"
+_LINES_SQL = f"""
+    SELECT line, _file,
+        CASE WHEN is_json THEN {_first('$.url', '$.message.url', '$.request.url')}
+             WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP') THEN regexp_extract(txt, '"(?:GET|POST) ([^ ]+) HTTP', 1)
+             ELSE NULLIF(regexp_extract(txt, '((?:https?://|/)[^ "]+)', 1), '') END AS url,
+        CASE WHEN is_json THEN {_first('$.postData', '$.body', '$.request.body')} END AS body,
+        CASE WHEN is_json THEN {_first('$.timestamp', '$.time', '$.startedDateTime')}
+             WHEN regexp_matches(txt, '{_ACCESS_TIME}')
+             THEN strftime(strptime(regexp_extract(txt, '\\[([^\\]]+)\\]', 1), '%d/%b/%Y:%H:%M:%S %z'), '%Y-%m-%dT%H:%M:%S%z')
+             END AS started,
+        -- the client address and user agent: JSON fields, or a combined-format access log
+        CASE WHEN is_json THEN {_first('$.client_ip', '$.ip', '$.remote_addr', '$.request.ip')}
+             WHEN regexp_matches(txt, '^[0-9A-Fa-f:.]+ \\S+ \\S+ \\[') THEN regexp_extract(txt, '^([0-9A-Fa-f:.]+) ', 1)
+             END AS client_ip,
+        CASE WHEN is_json THEN {_first('$.user_agent', '$.userAgent', '$.request.user_agent', '$.headers."user-agent"')}
+             WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "[^"]*"')
+             THEN regexp_extract(txt, '"(?:GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "([^"]*)"', 1) END AS client_ua
+    FROM (SELECT line, _file, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
+          FROM (SELECT line, _file, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> ''))
+"""
+
+
+def request_chunks(ws: Workspace, files: Path | list[Path]) -> Iterator[str]:
+    """Stage one capture, or many (chunks then span files), chunk by chunk into `_req` and
+    `_refused` (both with `_file`); yields a note for the load report with each chunk."""
     for t in ("_pl", "_req"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
-    if is_har(file):
+    if isinstance(files, Path) and is_har(files):
+        file = files
         ws.execute("""
             CREATE TEMP TABLE _req AS
-            SELECT i + 1 AS line,
+            SELECT i + 1 AS line, CAST($f AS VARCHAR) AS _file,
                 json_extract_string(e, '$.request.url') AS url,
                 json_extract_string(e, '$.request.postData.text') AS body,
-                json_extract_string(e, '$.startedDateTime') AS started
-            FROM (SELECT unnest(range(CAST(json_array_length(j, '$.log.entries') AS BIGINT))) AS i, j
-                  FROM (SELECT CAST(content AS JSON) AS j FROM read_text($f)))
-            CROSS JOIN LATERAL (SELECT json_extract(j, '$.log.entries[' || i || ']') AS e)
+                json_extract_string(e, '$.startedDateTime') AS started,
+                CAST(NULL AS VARCHAR) AS client_ip,
+                NULLIF(regexp_extract(CAST(json_extract(e, '$.request.headers') AS VARCHAR),
+                    '"name":\\s*"[Uu]ser-[Aa]gent",\\s*"value":\\s*"([^"]*)"', 1), '') AS client_ua
+            FROM (SELECT unnest(range(len(arr))) AS i, unnest(arr) AS e
+                  FROM (SELECT CAST(json_extract(CAST(content AS JSON), '$.log.entries[*]') AS JSON[]) AS arr
+                        FROM read_text($f)))
         """, {"f": str(file)})
-        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        return "positions are HAR entries"
-    read_lines(ws, file, "_pl")
-    ws.execute("""
-        CREATE TEMP TABLE _req AS
-        WITH raw AS (SELECT line, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> ''),
-        j AS (SELECT line, txt, starts_with(txt, '{') AND json_valid(txt) AS is_json FROM raw)
-        SELECT line,
-            CASE WHEN is_json
-                 THEN coalesce(json_extract_string(txt, '$.url'), json_extract_string(txt, '$.message.url'),
-                               json_extract_string(txt, '$.request.url'))
-                 WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP') THEN regexp_extract(txt, '"(?:GET|POST) ([^ ]+) HTTP', 1)
-                 ELSE NULLIF(regexp_extract(txt, '((?:https?://|/)[^ "]+)', 1), '') END AS url,
-            CASE WHEN is_json
-                 THEN coalesce(json_extract_string(txt, '$.postData'), json_extract_string(txt, '$.body'),
-                               json_extract_string(txt, '$.request.body')) END AS body,
-            CASE WHEN is_json
-                 THEN coalesce(json_extract_string(txt, '$.timestamp'), json_extract_string(txt, '$.time'),
-                               json_extract_string(txt, '$.startedDateTime'))
-                 WHEN regexp_matches(txt, '\\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\\]')
-                 THEN strftime(strptime(regexp_extract(txt, '\\[([^\\]]+)\\]', 1), '%d/%b/%Y:%H:%M:%S %z'), '%Y-%m-%dT%H:%M:%S%z') END AS started
-        FROM j
-    """)
-    ws.execute("DROP TABLE IF EXISTS _pl")
-    return ""
+        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        yield "positions are HAR entries"
+        return
+    for _ in line_chunks(ws, files, "_pl"):
+        ws.execute("DROP TABLE IF EXISTS _req")
+        ws.execute(f"CREATE TEMP TABLE _req AS {_LINES_SQL}")
+        ws.execute("DROP TABLE IF EXISTS _pl")
+        yield ""

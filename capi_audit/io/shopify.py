@@ -55,7 +55,7 @@ class ShopifyOrdersReader(Reader):
             if not found[req]:
                 raise InputError(f"{file}: required column {FIELDS[req][0]!r} is missing")
         wanted = {k: v for k, v in found.items() if v}
-        stage_csv(ws, file, cols, wanted, skip=1)
+        csv_note = stage_csv(ws, file, cols, wanted, skip=1)
         # the attribute name is data: escaped for the regex and bound as a parameter, never pasted
         attr = "|".join(re.escape(a) for a in
                         spec.options.get("consent_attribute", "consent_ads|ads_consent|ad_consent|ad_user_data").split("|"))
@@ -94,4 +94,4 @@ class ShopifyOrdersReader(Reader):
         ident = tuple(k for k in ("email", "phone") if found[k])
         return Staged(columns=dict.fromkeys(("order_id", "created_at", "value", "currency", "country", "consent_ads",
                                              "is_test", *ident), "VARCHAR"),
-                      ignored_columns=tuple(c for c in cols if c not in used), weighted=True, note=note)
+                      ignored_columns=tuple(c for c in cols if c not in used), weighted=True, note="; ".join(n for n in (csv_note, note) if n))

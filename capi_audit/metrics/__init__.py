@@ -173,7 +173,8 @@ FAMILIES: tuple[Family, ...] = (
            needs="Google Ads events (tag hits, uploads or Data Manager logs; `platform = \"google\"`); "
                  "enhanced conversions for web need an `enhancements` source",
            intro="Tag conversions enhanced within 24 h, enhancements without a tag conversion, click-id coverage "
-                 "and click age against the click-through window, upload errors by reason, primary conversion "
+                 "and click age against the click-through window, upload errors by reason, Google's upload "
+                 "summaries against the logged uploads, primary conversion "
                  "actions counting one order more than once, and the best identifier on each upload.",
            charts=(Chart("google_enhancements", "google_enhancements",
                          "Tag conversions per day and how many were enhanced within 24 h or later",
@@ -181,6 +182,9 @@ FAMILIES: tuple[Family, ...] = (
            labels={"error": "Google's reason code", "source_api": "Upload API", "status": "Status",
                    "enhanced_conversions": "Enhanced conversions for web", "click_ids": "Click ids",
                    "upload_errors": "Upload errors", "primary_action_overlap": "Orders counted by two primary actions",
+                   "upload_diagnostics": "Google's upload summaries vs the logged uploads",
+                   "google_successful": "Google: successful", "google_failed": "Google: failed",
+                   "google_pending": "Google: pending", "logged": "Logged uploads",
                    "tag_conversions_without_order_id": "Tag conversions without transaction id",
                    "enhancements_without_tag_conversion": "Enhancements without a tag conversion"}),
 )

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 TIERS = ("strong", "click", "browser", "none", "unknown")
-CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
+CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
+          "primary_action_overlap", "other")
 SPLIT = ("recovered", "server_double_counted", "unlinked_added")
 MIN_POST_DAYS = 14  # two 7-day blocks: fewer and the interval is not defined
 LINK_RATE_MIN = 0.8  # design §3.0 order linkage
@@ -69,8 +70,12 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
     po AS (SELECT conv_class, order_id, count(*) AS p_o FROM p WHERE order_id IS NOT NULL
            GROUP BY conv_class, order_id),
     lk AS (
-        SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked' WHEN po.order_id IS NULL THEN 'recovered'
-                         ELSE 'double' END AS kind
+        SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked'
+                         WHEN po.order_id IS NULL AND NOT ($p = 'google' AND EXISTS (
+                             SELECT 1 FROM po x WHERE x.order_id = l.order_id AND x.conv_class <> l.conv_class))
+                             THEN 'recovered'
+                         ELSE 'double' END AS kind,
+            (po.order_id IS NULL) AS other_action
         FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
     ),
     srv_paired AS (
@@ -79,6 +84,7 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
     lc AS (
         SELECT lk.*,
             CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL
+                 WHEN other_action THEN 'primary_action_overlap'
                  WHEN event_id IS NULL THEN 'missing_event_id'
                  WHEN NOT EXISTS (SELECT 1 FROM p x WHERE x.conv_class = lk.conv_class
                                   AND x.order_id = lk.order_id AND x.event_name = lk.event_name) THEN 'name_variant'
@@ -151,12 +157,13 @@ def _recovered_sql(classified: str) -> str:
         FROM sl s LEFT JOIN oc ON oc.order_id = s.linked_order
         WHERE s.linked_order IS NOT NULL GROUP BY s.linked_order
     ),
-    tr AS (
-        SELECT order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2 WHEN 'browser' THEN 3
-                                  ELSE 4 END) AS best
-        FROM sv_flags WHERE platform = $p AND order_id IS NOT NULL
-            AND (status IS NULL OR lower(status) <> 'rejected')
-        GROUP BY order_id
+    tr AS (  -- linked like sl: the order id, else the event id when it names an order (GA4 / Google payloads)
+        SELECT coalesce(f.order_id, ke.order_id) AS order_id,
+            min(CASE f.tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2 WHEN 'browser' THEN 3 ELSE 4 END) AS best
+        FROM sv_flags f LEFT JOIN oc ke ON f.order_id IS NULL AND ke.order_id = f.event_id
+        WHERE f.platform = $p AND coalesce(f.order_id, ke.order_id) IS NOT NULL
+            AND (f.status IS NULL OR lower(f.status) <> 'rejected')
+        GROUP BY coalesce(f.order_id, ke.order_id)
     )
     SELECT u.conv_class, u.day, {state} AS consent_state,
         CASE tr.best WHEN 1 THEN 'strong' WHEN 2 THEN 'click' WHEN 3 THEN 'browser' WHEN 4 THEN 'none'
@@ -192,6 +199,33 @@ def weak_linkage(ws: Workspace, platform: str) -> str | None:
                     f"{100 * LINK_RATE_MIN:.0f}%): recovered vs double counted depends on linkage; send the "
                     "order id with every event or set [audit] order_key")
     return None
+
+
+def uncatalogued_action(cfg: Any, platform: str, cls: str, classes: list[str]) -> str | None:
+    """Why a Google conversion class cannot be trusted without a `[[google_actions]]` catalogue, or None.
+
+    Google counts each primary conversion action separately and a secondary one not at all
+    (https://support.google.com/google-ads/answer/6386790); without the catalogue every action is
+    taken as primary (design §3.0). The conversion event's own action is measured either way; any
+    other action (a second upload action, or a case variant such as `purchase` next to `Purchase`
+    that the upload tool may or may not map to the same action) is only right if it is primary.
+    """
+    if platform != "google" or getattr(cfg, "google_actions", ()) or cls == cfg.conversion_event:
+        return None
+    variants = sorted(c for c in classes if c != cls and c.lower() == cls.lower())
+    what = (f"'{cls}' differs only in case from {', '.join(repr(v) for v in variants)}: a second conversion "
+            "action or a typo for the same one" if variants else f"'{cls}' is not the conversion event's action")
+    others = ", ".join(repr(c) for c in classes if c != cls) or "none in these logs"
+    return (f"Google conversion action {what}; no [[google_actions]] catalogue says whether it is primary "
+            f"(counted, and an order it shares with another primary action ({others}) is a double count) or "
+            "secondary (not counted at all): declare [[google_actions]] (name, type, primary, counting) for "
+            "every action in the logs")
+
+
+def combine_reasons(*reasons: str | None) -> str | None:
+    """'; '-joined reasons that are set, or None."""
+    kept = [r for r in reasons if r]
+    return "; ".join(kept) if kept else None
 
 
 def log_coverage(ws: Workspace, platform: str, tz: str) -> dict[str, Coverage]:
@@ -370,7 +404,7 @@ def capi_effect(ws: Workspace, *, bootstrap_reps: int = 2000) -> tuple[pd.DataFr
         for cls in classes:
             sel = {k: f[f["conv_class"] == cls] for k, f in parts.items()}
             out, frame = summarize_class(per, sel["daily"], sel["value"], sel["recovered"], reps=bootstrap_reps,
-                                         weak=weak)
+                                         weak=combine_reasons(weak, uncatalogued_action(cfg, plat, cls, classes)))
             out["orders_loaded"] = orders_loaded
             values[plat][cls] = out
             frames.append(frame.assign(platform=plat, conv_class=cls))

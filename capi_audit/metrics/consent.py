@@ -10,7 +10,8 @@ those are counted as `cookieless_pings` (hits), never as violations. A ping is a
 ad_storage is denied, with no click id, not marked as carrying cookies (`cookieless` not false).
 
 Server side — the platform's governing consent and restrictions (capi_audit.metrics.consent_rules):
-`server_gap_rate` (granted orders after enablement with no server send) and
+`server_gap_rate` (granted orders after enablement — from the local day of the platform's first server event when no
+enable time is configured, `server_gap_since` — with no server send) and
 `server_sent_without_consent` (denied orders with an unrestricted send, as orders; Meta LDU
 excuses US orders only — `ldu_outside_us` counts the denied orders whose only cover was an LDU
 flag outside the US, and they are in the violations).
@@ -32,6 +33,7 @@ from capi_audit.metrics.common import (
     FamilyResult,
     Headline,
     local_date,
+    local_midnight,
     params,
     prepare,
     ratio,
@@ -113,8 +115,38 @@ def _rates(s: pd.Series | dict) -> dict:
         "server_sent_without_consent": int(s["server_sent_without_consent"]),
         "server_sent_restricted": int(s["server_sent_restricted"]),
         "ldu_outside_us": int(s["ldu_outside_us"]),
+        # the orders each count is out of: denied under ads consent (browser), under the
+        # governing consent (server)
+        "pixel_fired_without_consent_n": int(s["denied"]),
+        "server_sent_without_consent_n": int(s["denied_governing"]),
     })
     return out
+
+
+BROWSER_FIGURES = ("consent_drop_rate", "browser_loss_rate", "pixel_fired_without_consent")
+SERVER_FIGURES = ("server_gap_rate", "server_sent_without_consent", "server_sent_restricted", "ldu_outside_us")
+
+
+def _null_unmeasured(ws: Workspace, v: dict, q: dict) -> None:
+    """A channel none of whose events of this platform links to an order did not measure its
+    figures: a 100 % loss / gap or 0 violations there would be read as findings or passed gates.
+    They become null (the `_n` stays) and `reason` says which channel and what would fix it."""
+    reasons = []
+    for table, channel, figures in (("pixel_events", "browser", BROWSER_FIGURES),
+                                    ("server_events", "server", SERVER_FIGURES)):
+        n, linked = ws.rows(f"SELECT count(*), sum(CASE WHEN linked_order IS NOT NULL THEN 1 ELSE 0 END) "
+                            f"FROM ({consent_rules.linked_sql(table)}) h WHERE h.platform = $p",
+                            {"p": q["p"], "order_key": q["order_key"]})[0]
+        if linked:
+            continue
+        for f in figures:
+            v[f] = None
+        reasons.append(f"no {channel} event of this platform {'links to an order' if n else 'is loaded'}: "
+                       f"its figures ({', '.join(figures)}) are not measured"
+                       + (" (load its events with an order_id or an event_id that is the order id)" if n
+                          else f" (load the {channel} logs)"))
+    if reasons:
+        v["reason"] = "; ".join(reasons)
 
 
 def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
@@ -131,13 +163,23 @@ def consent(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     plats = sorted({r[0] for r in ws.rows("SELECT platform FROM pixel_events UNION SELECT platform FROM server_events")
                     if r[0] is not None})
     for plat in plats:
-        q = {**params(ws), "p": plat, "e": ws.config.capi_enabled_at.get(plat),
+        enabled = ws.config.capi_enabled_at.get(plat)
+        if enabled is None:
+            # no enable time: the server channel started with its first event; orders before it
+            # were never candidates for a server send and are no gap
+            # (from the local midnight of its day: an order of that day may be what it sent)
+            enabled = ws.scalar(f"SELECT {local_midnight(local_date('min(event_time)'))} FROM server_events "
+                                "WHERE platform = $p", {**params(ws), "p": plat})
+        q = {**params(ws), "p": plat, "e": enabled,
              "order_key": getattr(ws.config, "order_key", "auto")}
         f = ws.df(_BASE_SQL, q)
         f.insert(0, "platform", plat)
         frames.append(f)
         s = f.drop(columns=["platform", "country", "day"]).sum()
         v = _rates(s)
+        _null_unmeasured(ws, v, q)
+        if plat not in ws.config.capi_enabled_at and enabled is not None:
+            v["server_gap_since"] = pd.Timestamp(enabled).tz_convert("UTC").isoformat()
         v["governing_consent"] = consent_rules.governing_name(plat, ws)
         by_type: dict = {}
         _rate(by_type.setdefault("ad_storage", {}), "denied_rate", s["denied"], s["known"])

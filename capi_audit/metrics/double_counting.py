@@ -229,7 +229,9 @@ def _summary_sql() -> str:
     ),
     merged AS (
         SELECT platform, conv_class, count(*) AS orders_merged_away FROM rowo r
-        WHERE NOT EXISTS (SELECT 1 FROM units_all u WHERE u.post AND u.platform = r.platform
+        -- merged away: the order has no unit of its own in the class (a post row of a unit that began
+        -- before enablement, e.g. a reload just after midnight, is not a merge)
+        WHERE NOT EXISTS (SELECT 1 FROM units_all u WHERE u.platform = r.platform
                           AND u.conv_class = r.conv_class AND u.order_id = r.linked_order)
         GROUP BY platform, conv_class
     ),

@@ -21,6 +21,17 @@
 - **Primary action overlap** (`primary_action_overlap`): orders counted by two or more primary
   conversion actions (conversion classes of the counted units): Google counts both, so each is
   a double count by design of the catalogue (https://support.google.com/google-ads/answer/6386790).
+- **Upload diagnostics** (`upload_diagnostics`): Google's own offline-conversion upload summaries
+  (table `upload_summaries`: per conversion action, per day and per job, successful / failed /
+  pending counts; https://developers.google.com/google-ads/api/reference/rpc/latest/OfflineConversionSummary)
+  compared with the uploads this audit's logs hold (Google Ads API server events of that action,
+  by the local day of `sent_at` in the account's zone, `[report_timezone]`, or by `request_id` =
+  job id) — and Data Manager request statuses (`requestStatus.retrieve`: the request's event count,
+  failures by reason; https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve)
+  with the logged Data Manager events of that request (`request_id`). A day, job or request disagrees when Google's total (successful + failed + pending) differs
+  from the logged uploads, or Google's failed count from the logged rejections (when every logged
+  upload has a status); logged upload days inside the summary's range that Google does not list
+  disagree too. Also Google's `status` per action and its alerts (error code, share of events).
 - **Identifier tiers** (`identifier_tiers`): Google's tiers per action (strong: email / phone /
   full address; click: gclid / gbraid / wbraid; none) from the match-key flags.
 """
@@ -192,6 +203,101 @@ def _overlap(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
             "rate_n": int(n_orders or 0)}, frame
 
 
+_LOGGED_UPLOADS = """
+    SELECT destination, {day} AS day, request_id,
+        CASE WHEN status IS NOT NULL AND lower(status) = 'accepted' THEN 1 ELSE 0 END AS accepted,
+        CASE WHEN status IS NOT NULL AND lower(status) = 'rejected' THEN 1 ELSE 0 END AS rejected,
+        CASE WHEN status IS NULL THEN 1 ELSE 0 END AS unknown
+    FROM server_events
+    WHERE platform = 'google' AND (source_api IS NULL OR source_api = 'google_ads_api')
+"""
+_SUMMARY_ROWS = """
+    SELECT destination, destination_id, upload_date, job_id, coalesce(successful, 0) AS successful,
+        coalesce(failed, 0) AS failed, coalesce(pending, 0) AS pending
+    FROM upload_summaries
+    WHERE platform = 'google' AND level = 'conversion_action' AND dimension = '{dim}'
+        AND (client IS NULL OR client = 'GOOGLE_ADS_API')
+"""
+_SAME_ACTION = ("(s.destination = g.destination OR s.destination = g.destination_id "
+                "OR s.destination LIKE concat('%/', g.destination_id))")
+
+
+def _diag_sql() -> str:
+    """Google's daily and job summaries next to the logged uploads of the same action and day / job,
+    plus logged upload days inside a summarized action's range that Google does not list."""
+    logged = _LOGGED_UPLOADS.format(day=local_date("coalesce(sent_at, event_time)"))
+    sums = "count(s.destination) AS logged, coalesce(sum(s.accepted), 0) AS logged_accepted, " \
+           "coalesce(sum(s.rejected), 0) AS logged_rejected, coalesce(sum(s.unknown), 0) AS logged_unknown"
+    return f"""
+    WITH s AS ({logged}),
+    sdm AS ({_LOGGED_UPLOADS.format(day='NULL').replace("(source_api IS NULL OR source_api = 'google_ads_api')",
+                                                         "source_api = 'data_manager'")}),
+    gr AS (SELECT destination, destination_id, job_id, coalesce(successful, 0) AS successful,
+               coalesce(failed, 0) AS failed, coalesce(pending, 0) AS pending
+           FROM upload_summaries WHERE platform = 'google' AND level = 'data_manager_request' AND dimension = 'job'),
+    gd AS ({_SUMMARY_ROWS.format(dim='day')}),
+    gj AS ({_SUMMARY_ROWS.format(dim='job')}),
+    rng AS (SELECT destination, destination_id, min(upload_date) AS d0, max(upload_date) AS d1
+            FROM gd GROUP BY destination, destination_id)
+    SELECT 'day' AS dimension, g.destination, CAST(g.upload_date AS VARCHAR) AS key_value,
+        g.successful AS google_successful, g.failed AS google_failed, g.pending AS google_pending, {sums}
+    FROM gd g LEFT JOIN s ON {_SAME_ACTION} AND s.day = g.upload_date
+    GROUP BY g.destination, g.upload_date, g.successful, g.failed, g.pending
+    UNION ALL
+    SELECT 'job', g.destination, g.job_id, g.successful, g.failed, g.pending, {sums}
+    FROM gj g LEFT JOIN s ON {_SAME_ACTION} AND s.request_id = g.job_id
+    GROUP BY g.destination, g.job_id, g.successful, g.failed, g.pending
+    UNION ALL
+    SELECT 'data_manager_request', g.destination, g.job_id, g.successful, g.failed, g.pending,
+        {sums.replace('s.', 'x.')}
+    FROM gr g LEFT JOIN sdm x ON (x.destination = g.destination OR x.destination = g.destination_id)
+        AND x.request_id = g.job_id
+    GROUP BY g.destination, g.job_id, g.successful, g.failed, g.pending
+    UNION ALL
+    SELECT 'day', g.destination, CAST(s.day AS VARCHAR), CAST(0 AS DOUBLE), CAST(0 AS DOUBLE), CAST(0 AS DOUBLE),
+        {sums}
+    FROM rng g JOIN s ON {_SAME_ACTION} AND s.day BETWEEN g.d0 AND g.d1
+    WHERE NOT EXISTS (SELECT 1 FROM gd x WHERE x.destination = g.destination AND x.upload_date = s.day)
+    GROUP BY g.destination, s.day
+    """
+
+
+def _upload_diagnostics(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
+    if not ws.count("upload_summaries"):
+        return {"available": False, "reason": "no Google upload summaries loaded (load the Google Ads API "
+                "offline_conversion_upload_conversion_action_summary into upload_summaries)"}, pd.DataFrame()
+    frame = ws.df(_diag_sql(), {"tz": ws.config.report_zone("google")})
+    for c in ("logged", "logged_accepted", "logged_rejected", "logged_unknown"):
+        frame[c] = frame[c].astype("int64")
+    reasons = []
+    for r in frame.itertuples():
+        total = r.google_successful + r.google_failed + r.google_pending
+        why = []
+        if r.logged != total:
+            why.append(f"Google counts {total:g} uploaded events, the logs hold {r.logged}")
+        if r.logged_unknown == 0 and r.logged and r.logged_rejected != r.google_failed:
+            why.append(f"Google failed {r.google_failed:g}, the logs rejected {r.logged_rejected}")
+        reasons.append("; ".join(why))
+    frame["agree"] = [not x for x in reasons]
+    frame["reason"] = reasons
+    frame = tidy(frame, ["dimension", "destination", "key_value"])
+    alerts = ws.rows("SELECT error, max(error_share) FROM upload_summaries WHERE platform = 'google' "
+                     "AND dimension = 'alert' AND error IS NOT NULL GROUP BY error ORDER BY error")
+    status = ws.rows("SELECT coalesce(destination, concat('(account) ', coalesce(client, ''))), min(status) "
+                     "FROM upload_summaries WHERE platform = 'google' AND status IS NOT NULL GROUP BY 1 ORDER BY 1")
+    bad = frame[~frame["agree"]]
+    out = {"compared": len(frame), "disagree": len(bad),
+           "google_events": float((frame["google_successful"] + frame["google_failed"] + frame["google_pending"])
+                                  [frame["dimension"] == "day"].sum()),
+           "logged_events": int(frame[frame["dimension"] == "day"]["logged"].sum()),
+           "disagreements": [f"{d.destination} {d.dimension} {d.key_value}: {d.reason}" for d in bad.itertuples()],
+           "status": {str(k): str(v) for k, v in status}, "alerts": {str(k): float(v) for k, v in alerts}}
+    if len(bad):
+        out["note"] = ("Google's upload summaries and the logged uploads disagree: uploads missing from the "
+                       "logs, uploads Google never received, or failures the logs do not show")
+    return out, frame
+
+
 def _tiers(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
     from capi_audit.metrics.match_keys import prepare_flags
 
@@ -209,7 +315,8 @@ def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
     """The `google` section and its frames (google_enhancements, google_click_ids,
     google_upload_errors, google_action_overlap, google_tiers)."""
     has_google = ws.scalar("SELECT count(*) FROM (SELECT platform FROM pixel_events UNION ALL SELECT platform "
-                           "FROM server_events UNION ALL SELECT platform FROM enhancements) WHERE platform = 'google'")
+                           "FROM server_events UNION ALL SELECT platform FROM enhancements UNION ALL SELECT platform "
+                           "FROM upload_summaries) WHERE platform = 'google'")
     if not has_google:
         return {}, Headline("google", available=False, reason="no Google Ads events loaded")
     prepare(ws)
@@ -219,14 +326,15 @@ def google_metrics(ws: Workspace) -> tuple[dict[str, pd.DataFrame], Headline]:
     errs, f_errs = _errors(ws)
     overlap, f_overlap = _overlap(ws)
     tiers, f_tiers = _tiers(ws)
+    diag, f_diag = _upload_diagnostics(ws)
     values = {"google": {"enhanced_conversions": enh, "click_ids": clicks, "upload_errors": errs,
-                         "primary_action_overlap": overlap, "identifier_tiers": tiers}}
+                         "upload_diagnostics": diag, "primary_action_overlap": overlap, "identifier_tiers": tiers}}
     if len(f_enh):  # the platform column lets the charts omit it where Google has no data
         f_enh = tidy(f_enh, ["destination", "day"])
         f_enh.insert(0, "platform", "google")
     frames = {"google_enhancements": f_enh,
               "google_click_ids": f_clicks, "google_upload_errors": f_errs,
-              "google_action_overlap": f_overlap, "google_tiers": f_tiers}
+              "google_action_overlap": f_overlap, "google_tiers": f_tiers, "google_upload_diagnostics": f_diag}
     return frames, Headline("google", values)
 
 

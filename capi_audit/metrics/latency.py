@@ -3,7 +3,11 @@
 Meta rejects events more than 7 days old (62 days for physical_store) and recommends sending
 within the hour (https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api);
 GA4 Measurement Protocol drops events backdated over 72 h; Google Ads documents no send-age limit
-for click conversions, so its share past the limit is null. The limit is per platform and
+for click conversions, so its share past the limit is null. `share_over_window` is over the
+platform's dedup window W (Meta 48 h; null where the window is unbounded): a send later than W
+after the browser hit is not deduplicated
+(https://developers.facebook.com/docs/marketing-api/conversions-api/deduplicate-pixel-and-server-events).
+`n` is the number of events with a send time (the denominator of every share). The limit is per platform and
 action_source (capi_audit.metrics.validation.age_limit_sql); the share is over events that have one.
 """
 
@@ -24,11 +28,14 @@ SELECT platform, count(*) AS events,
     percentile(lag_s, CAST(0.5 AS DOUBLE)) AS median_s, percentile(lag_s, CAST(0.95 AS DOUBLE)) AS p95_s,
     avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
     avg(CASE WHEN lag_s > 86400 THEN 1.0 ELSE 0.0 END) AS share_over_24h,
+    sum(CASE WHEN window_s IS NOT NULL AND lag_s > window_s THEN 1 ELSE 0 END)
+        / CAST(nullif(count(window_s), 0) AS DOUBLE) AS share_over_window,
     sum(CASE WHEN limit_s IS NOT NULL AND lag_s > limit_s THEN 1 ELSE 0 END)
         / CAST(nullif(count(limit_s), 0) AS DOUBLE) AS share_over_age_limit
 FROM (
-    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s, {age_limit_sql()} AS limit_s
-    FROM server_events
+    SELECT platform, ms_between(event_time, sent_at) / 1000.0 AS lag_s, {age_limit_sql()} AS limit_s,
+           window_ms / 1000.0 AS window_s
+    FROM (SELECT s.*, w.window_ms FROM server_events s LEFT JOIN audit_params w ON w.platform = s.platform) sw
     WHERE sent_at IS NOT NULL AND platform = $p
       AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
 ) GROUP BY platform
@@ -43,12 +50,19 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     values, frames = {}, []
     for (plat,) in ws.rows("SELECT DISTINCT platform FROM server_events WHERE sent_at IS NOT NULL ORDER BY 1"):
         f = ws.df(_SQL, {"p": plat})
+        if not len(f):  # every event with a send time belongs to a test order
+            continue
         missing = ws.scalar("SELECT count(*) FROM server_events WHERE platform = $p AND sent_at IS NULL", {"p": plat})
         r = f.iloc[0]
         values[plat] = {k: (None if pd.isna(r[k]) else float(r[k])) for k in
-                        ("median_s", "p95_s", "share_over_1h", "share_over_24h", "share_over_age_limit")}
+                        ("median_s", "p95_s", "share_over_1h", "share_over_24h", "share_over_window",
+                         "share_over_age_limit")}
+        values[plat]["n"] = int(r["events"])
         values[plat]["events_without_sent_at"] = int(missing)
         frames.append(f)
+    if not frames:
+        return pd.DataFrame(), Headline("latency", available=False,
+                                        reason="every server event with sent_at belongs to a test order")
     return pd.concat(frames, ignore_index=True), Headline("latency", values)
 
 

@@ -53,8 +53,8 @@ def prepare_flags(ws: Workspace) -> None:
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE sv_key_flags AS
         SELECT platform, destination, event_name, event_time, sent_at, status, action_source, event_source_url,
-               value, currency, data_processing_options, order_id, fbc, source_api, consent_ad_user_data, request_id,
-               {_flags_sql()}, {_address_hashed_sql()}
+               value, currency, data_processing_options, order_id, event_id, fbc, source_api, consent_ad_user_data,
+               request_id, {_flags_sql()}, {_address_hashed_sql()}
         FROM server_events
         WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
     """)
@@ -79,6 +79,9 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("match_keys", available=False, reason="no server events loaded")
     prepare_flags(ws)
+    if not ws.scalar("SELECT count(*) FROM sv_flags"):
+        return pd.DataFrame(), Headline("match_keys", available=False,
+                                        reason="every server event belongs to a test order (is_test orders are left out)")
     sums = ", ".join(f"sum({k}__{m}) AS {k}__{m}" for k in validity.MATCH_KEYS for m in ("present", "valid", "plain"))
     tiers = ", ".join(f"sum(CASE WHEN tier = '{t}' THEN 1 ELSE 0 END) AS tier__{t}" for t in TIERS)
     agg = ws.df(f"SELECT platform, count(*) AS n, {sums}, {tiers} FROM sv_flags GROUP BY platform ORDER BY platform")
@@ -96,7 +99,13 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
             pv[k] = m
             rows.append({"platform": plat, "key": k, **m, "rows": n})
         pv["identifier_tiers"] = {t: r[f"tier__{t}"] / n for t in TIERS}
+        pv["n"] = n  # the denominator of every share above: the platform's server event rows
         values[plat] = pv
+    for plat, by_event in match_quality_proxy(ws).items():
+        if plat in values:
+            values[plat]["match_quality_proxy"] = by_event
+    for plat, block in pixel_plaintext(ws).items():
+        values.setdefault(plat, {})["pixel"] = block
     # hash agreement with the shop's own customer keys (its own module: metrics/hash_agreement.py)
     from capi_audit.metrics.hash_agreement import hash_agreement
 
@@ -105,6 +114,58 @@ def match_keys(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         for plat, pv in values.items():
             pv["hash_agreement"] = agreement.get(plat, {})
     return tidy(pd.DataFrame(rows), ["platform", "key"]), Headline("match_keys", values)
+
+
+# match_quality_proxy: the identifier slots each platform names, each worth the same. Meta names
+# em, ph, client IP, fn + ln as high-value keys and asks for fbc, fbp, external_id and the user
+# agent too (https://developers.facebook.com/docs/marketing-api/conversions-api/best-practices);
+# Google matches on email, phone, the full address (first and last name, postal code, country,
+# only together) and click ids (https://developers.google.com/google-ads/api/docs/conversions/upload-identifiers).
+PROXY_SLOTS = {
+    "meta": {"em": "em__valid = 1", "ph": "ph__valid = 1", "client_ip_address": "client_ip_address__valid = 1",
+             "client_user_agent": "client_user_agent__valid = 1", "fbc": "fbc__valid = 1", "fbp": "fbp__valid = 1",
+             "external_id": "external_id__valid = 1", "fn+ln": "fn__valid = 1 AND ln__valid = 1"},
+    "google": {"em": "em__valid = 1", "ph": "ph__valid = 1",
+               "address": "fn__valid = 1 AND ln__valid = 1 AND zp__valid = 1 AND country__valid = 1",
+               "click_id": "gclid__valid = 1 OR gbraid__valid = 1 OR wbraid__valid = 1"},
+}
+PROXY_SLOTS["ga4"] = PROXY_SLOTS["google"]
+
+
+def match_quality_proxy(ws: Workspace) -> dict[str, dict]:
+    """Per platform and event name: the mean share of the platform's identifier slots
+    (PROXY_SLOTS) a server event fills with a valid value, in [0, 1], with `n` events. A
+    transparent proxy, not Meta's Event Match Quality, whose formula and weights are not public
+    (https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api)."""
+    out: dict[str, dict] = {}
+    for plat, slots in sorted(PROXY_SLOTS.items()):
+        filled = " + ".join(f"CASE WHEN {cond} THEN 1 ELSE 0 END" for cond in slots.values())
+        rows = ws.rows(f"""
+            SELECT event_name, count(*), avg(CAST({filled} AS DOUBLE) / CAST({len(slots)} AS DOUBLE))
+            FROM sv_flags WHERE platform = $p GROUP BY event_name ORDER BY event_name""", {"p": plat})
+        if rows:
+            out[plat] = {name: {"slot_share": float(score), "n": int(n), "slots": len(slots)} for name, n, score in rows}
+    return out
+
+
+PIXEL_HASHED_KEYS = ("em", "ph")
+
+
+def pixel_plaintext(ws: Workspace) -> dict[str, dict]:
+    """Per platform with browser hits: advanced-matching keys the tag sent in clear (`ud[em]`,
+    `ud[ph]` must be SHA-256 hashes; the loader replaced a clear value by a marker). Raw personal
+    data leaves from the browser too, so the `no_plaintext_pii` gate sees these shares; `n` is the
+    platform's browser hits (test orders' hits left out)."""
+    sums = ", ".join(f"sum(CASE WHEN {validity.plaintext(k)} THEN 1 ELSE 0 END) AS {k}" for k in PIXEL_HASHED_KEYS)
+    out: dict[str, dict] = {}
+    for r in ws.df(f"""
+            SELECT platform, count(*) AS n, {sums} FROM pixel_events
+            WHERE platform IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+            GROUP BY platform ORDER BY platform""").to_dict("records"):
+        n = int(r["n"])
+        out[r["platform"]] = {"n": n, **{k: {"plaintext_pii": float(r[k]) / n} for k in PIXEL_HASHED_KEYS}}
+    return out
 
 
 def shared_values(ws: Workspace) -> pd.DataFrame:

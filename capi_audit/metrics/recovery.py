@@ -379,7 +379,7 @@ def headline_sentence(effect: dict[str, Any] | None, rec: dict[str, Any] | None)
     if not effect.get("orders_loaded", True):
         s += (" No orders table is loaded: orders are the order ids the events carry, not checked against "
               "the shop's orders.")
-    if effect.get("reliable") is False:
+    if effect.get("reliable") is False:  # never a confident wrong number: the sentence carries the doubt
         s += f" (Not reliable: {effect.get('reason')}.)"
     if rec and rec.get("available") is not False and rec.get("capi_reported_per_day") is not None:
         lo, hi = rec.get("orders_change_per_day_ci") or [None, None]

@@ -13,7 +13,8 @@ in clear (`address_field_hashed` otherwise); an order id must not carry personal
 2,000 conversions per API request. GA4 Measurement Protocol events may be backdated by 72 h at
 most (https://developers.google.com/analytics/devguides/collection/protocol/ga4/sending-events).
 Purchase rules apply to the conversion class (the conversion event, its case variants and
-aliases, and for Google the primary actions of `[[google_actions]]`), not to a literal name.
+aliases; for Google Ads, when `[[google_actions]]` is configured, its primary actions — and only
+for Google Ads), not to a literal name.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_m
          "malformed_fbp", "click_id_too_old", "address_field_hashed", "gbraid_and_wbraid",
          "more_than_one_click_id", "order_id_contains_pii", "value_negative",
          "consent_missing_ad_user_data", "too_many_conversions_in_request", "mp_backdated_over_72h")
-META_RULES_ONLY = ("event_too_old", "missing_action_source", "website_missing_user_agent",
+META_RULES_ONLY = ("missing_action_source", "website_missing_user_agent",
                    "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old")
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending
 # Age limits per platform and action_source live with the counting rules (metrics.units:
 # Meta 7 days, physical_store 62 days, GA4 Measurement Protocol 72 h); Google Ads uploads have
 # no send-age limit of their own (the click window applies, checked against the click time).
 GA4_BACKDATE_S = 72 * 3600
+# rules that compare event_time with sent_at: null (unknown) for a platform none of whose events
+# carries sent_at
+SENT_AT_RULES = ("event_too_old", "event_in_future", "mp_backdated_over_72h")
 GOOGLE_MAX_CONVERSIONS_PER_REQUEST = 2000
 FUTURE_SKEW_S = 300
 CLICK_MAX_AGE_DAYS = 90                 # fbc older than 90 days earns no click credit (meta.md §5.5)
@@ -82,30 +86,43 @@ def age_limit_sql() -> str:
 
 
 def conversion_names(ws: Workspace) -> list[str]:
-    """Lower-cased event names in the conversion class: the conversion event, its aliases, and
-    the primary Google actions of `[[google_actions]]` when configured."""
+    """Lower-cased event names in the conversion class of Meta and GA4 (and of Google Ads without a
+    `[[google_actions]]` catalogue): the conversion event and its aliases."""
     cfg = ws.config
     names = {cfg.conversion_event.lower()}
     for key, aliases in (getattr(cfg, "event_aliases", None) or {}).items():
         if key.lower() == cfg.conversion_event.lower():
             names.update(a.lower() for a in aliases)
-    for act in getattr(cfg, "google_actions", None) or ():
-        name = act.get("name") if isinstance(act, dict) else getattr(act, "name", None)
-        primary = act.get("primary", True) if isinstance(act, dict) else getattr(act, "primary", True)
-        if name and primary:
-            names.add(str(name).lower())
     return sorted(names)
 
 
-def _rules_sql() -> str:
+def google_primary_actions(ws: Workspace) -> list[str]:
+    """The primary conversion actions of `[[google_actions]]` (empty without a catalogue). They are
+    Google Ads classes only: a Meta or GA4 event that happens to share an action's name is not in
+    the class (as in metrics.units)."""
+    out = set()
+    for act in getattr(ws.config, "google_actions", None) or ():
+        name = act.get("name") if isinstance(act, dict) else getattr(act, "name", None)
+        primary = act.get("primary", True) if isinstance(act, dict) else getattr(act, "primary", True)
+        if name and primary:
+            out.add(str(name))
+    return sorted(out)
+
+
+def _rules_sql(google_catalogue: bool = False) -> str:
     meta = "platform = 'meta'"
     google = "platform = 'google'"
     website = "lower(action_source) = 'website'"
     hashed_plain = " OR ".join(f"{k}__plain = 1" for k in validity.schema.HASHED_KEYS)
     lag = "seconds_between(event_time, sent_at)"
-    purchase = "lower(event_name) IN (SELECT name FROM conversion_names)"
+    by_name = "lower(event_name) IN (SELECT name FROM conversion_names)"
+    # Google Ads with a catalogue: the primary actions (the action is the destination, else the
+    # event name, as the units key it); everything else: the conversion event and its aliases
+    purchase = (f"(CASE WHEN {google} THEN coalesce(destination, event_name) IN (SELECT name FROM google_primary_actions) "
+                f"ELSE {by_name} END)") if google_catalogue else by_name
     exprs = {
-        "event_too_old": f"{meta} AND sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
+        # every platform with a send-age limit (Meta 7 days / physical_store 62 days, GA4 72 h)
+        "event_too_old": f"sent_at IS NOT NULL AND {lag} > {age_limit_sql()}",
         "event_in_future": f"sent_at IS NOT NULL AND {lag} < -{FUTURE_SKEW_S}",
         "missing_action_source": f"{meta} AND action_source IS NULL",
         "website_missing_user_agent": f"{meta} AND {website} AND client_user_agent__present = 0",
@@ -138,19 +155,37 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     if not ws.count("server_events"):
         return pd.DataFrame(), Headline("validation", available=False, reason="no server events loaded")
     prepare_flags(ws)
+    if not ws.scalar("SELECT count(*) FROM sv_flags"):
+        return pd.DataFrame(), Headline("validation", available=False,
+                                        reason="every server event belongs to a test order (is_test orders are left out)")
     ws.from_rows("iso_4217", [("code", "VARCHAR")], [(c,) for c in ISO_4217])
     ws.from_rows("conversion_names", [("name", "VARCHAR")], [(n,) for n in conversion_names(ws)])
+    actions = google_primary_actions(ws)
+    ws.from_rows("google_primary_actions", [("name", "VARCHAR")], [(n,) for n in actions])
     sums = ", ".join(f"sum({r}) AS {r}" for r in RULES)
     frame = ws.df(f"""
         SELECT platform, event_name, {local_date('event_time')} AS day, count(*) AS events, {sums}
-        FROM (SELECT *, {_rules_sql()} FROM (
+        FROM (SELECT *, {_rules_sql(bool(actions))} FROM (
             SELECT f.*, CASE WHEN f.request_id IS NULL THEN 0
                              ELSE count(*) OVER (PARTITION BY f.platform, f.request_id) END AS request_size
             FROM sv_flags f)) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """, params(ws))
+    # per platform: events checked, events without sent_at, the local days the events span (the
+    # divisor of a per-day cost: these counts cover every day of the data, not only post days)
+    spans = {p: (int(n), int(no_sent), (last - first).days + 1 if first is not None else 0)
+             for p, n, no_sent, first, last in ws.rows(f"""
+        SELECT platform, count(*), sum(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END),
+               min({local_date('event_time')}), max({local_date('event_time')})
+        FROM sv_flags GROUP BY platform ORDER BY platform""", params(ws))}
     values = {}
     for plat, g in frame.groupby("platform", sort=True):
         values[plat] = {r: int(g[r].sum()) for r in RULES}
+        n, no_sent, days = spans.get(plat, (int(g["events"].sum()), 0, 0))
+        if n and no_sent == n:
+            # the send time is the only evidence for these rules: without it they are unknown, not 0
+            for r in SENT_AT_RULES:
+                values[plat][r] = None
+        values[plat].update(events=n, events_without_sent_at=no_sent, days=days)
     return tidy(frame, ["platform", "event_name", "day"]), Headline("validation", values)
 
 

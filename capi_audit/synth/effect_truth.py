@@ -10,7 +10,10 @@ applies them in SQL; nothing here calls it):
   server-only unit pairs with the order's pixel-only unit when both carry the same fbp, the pixel
   was received first and within 48 h. A unit falls on the day of its earliest event_time; the
   value and currency are those of its earliest row (the server row when it has one).
-- Google (no catalogue): each event name is its own conversion action; no window, no Method B.
+- Google (no catalogue): each event name is its own conversion action; no window, no Method B. An
+  upload under another action ('purchase') of an order the tag counted under 'Purchase' is a double
+  count (`primary_action_overlap`: without a catalogue every action is taken as primary), never a
+  recovery, and that class is `reliable: false` (no catalogue says whether it is primary).
 Test orders' units are out of L and P but in the platform's count behind the report.
 """
 
@@ -22,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from capi_audit.synth.generate import D, OrderDay, PlatformDay
+from capi_audit.synth.google import OTHER_ACTION, other_action_rows
 from capi_audit.synth.params import ScenarioParams
 
 META_WINDOW_S = 48 * 3600
 KEY_SENDS = (D["none"], D["pixel_missing_event_id"], D["late"], D["retry_same_key"], D["retry_new_id"])
 CONSENT_STATES = ("granted", "unknown", "denied_restricted", "denied_violation")
 TIERS = ("strong", "click", "browser", "none", "unknown")
-CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id", "other")
+CAUSES = ("id_mismatch", "missing_event_id", "name_variant", "outside_window", "server_retry_new_id",
+          "primary_action_overlap", "other")
 
 
 def _tiers(p: PlatformDay) -> np.ndarray:
@@ -56,7 +61,7 @@ class EffectTruth:
         self.params, self.bounds = params, bounds
         self.acc: dict[tuple, float] = defaultdict(float)
         self.orders = np.zeros(params.days)
-        self.count_all = {pl: np.zeros(params.days) for pl in params.platforms}
+        self.count_all = {pl: np.zeros(params.days) for pl in (*params.platforms, "ga4")}
 
     def _day(self, ts: int) -> int:
         return int(np.searchsorted(self.bounds, ts, side="right") - 1)
@@ -69,6 +74,39 @@ class EffectTruth:
         self.orders[o.day] += int((~o.is_test & paid).sum())
         for p in pds:
             self._platform(o, p)
+            if p.google is not None:
+                self._ga4(o, p)
+
+    def _ga4(self, o: OrderDay, p: PlatformDay) -> None:
+        """GA4 units per order (synth/google.py labels; GA4 is enabled with Google): a hit with a
+        transaction id (its reload joins it) and the order's Measurement Protocol purchase are one
+        unit; hits with an empty id are units of their own; a send backdated over 72 h is dropped.
+        Every GA4 server row carries the country only: tier none."""
+        from types import SimpleNamespace
+
+        from capi_audit.synth.google import MP_BACKDATE_S
+
+        g = p.google
+        shim = SimpleNamespace(platform="ga4", ldu=p.ldu)
+        mp_ok = g.mp_sent & ~(g.mp_sent_at - o.t0 > MP_BACKDATE_S)
+        for i in range(len(o.t0)):
+            if o.is_test[i]:
+                continue
+            t0, tp, val = int(o.t0[i]), int(p.tp[i]) + 1, float(o.value[i])
+            fired, empty, ok = bool(p.fired[i]), bool(g.ga4_empty[i]), bool(mp_ok[i])
+            P: list[dict[str, Any]] = []
+            L: list[dict[str, Any]] = []
+            base = {"name": "Purchase", "value": val, "currency": "EUR"}
+            if fired:
+                P.append({**base, "eid": None if empty else "order", "ts": tp})
+                if empty and bool(g.ga4_reload[i]):
+                    P.append({**base, "eid": None, "ts": int(g.ga4_tr[i])})
+            for u in P:
+                merged = ok and u["eid"] == "order"
+                L.append({**u, "has_px": True, "has_sv": merged, "ts": t0 if merged else u["ts"]})
+            if ok and not any(u["has_sv"] for u in L):
+                L.append({**base, "eid": "order", "has_px": False, "has_sv": True, "ts": t0})
+            self._fold(o, shim, i, L, P, False, "none", val, "EUR")
 
     def _platform(self, o: OrderDay, p: PlatformDay) -> None:
         meta = p.platform == "meta"
@@ -80,6 +118,7 @@ class EffectTruth:
         # with an unlogged too-old send (rejected with their request: batch_collateral)
         no_eid_reload = f.get("reload_no_eid", np.zeros(n, bool))
         collateral = f.get("collateral", np.zeros(n, bool))
+        oa = other_action_rows(p).astype(bool)
         for i in range(n):
             d, t0, tp = int(p.defect[i]), int(o.t0[i]), int(p.tp[i])
             fired, pid = bool(p.fired[i]), d != D["pixel_missing_event_id"]
@@ -118,6 +157,8 @@ class EffectTruth:
                 L.append({**sv, "name": "Purchase", "eid": None, "receipt": sent_at})
             if S and d == D["name_mismatch"]:
                 L.append({**sv, "name": "purchase", "eid": "order", "receipt": sent_at})
+            if oa[i]:  # Google: the clean send uploaded again to a second action
+                L.append({**sv, "name": OTHER_ACTION, "eid": "order", "receipt": sent_at})
             if meta and p.keys["fbp"][i] != "":
                 L = self._method_b(L, W)
             if o.is_test[i]:
@@ -169,7 +210,10 @@ class EffectTruth:
         for c in sorted({cls(u["name"]) for u in L} | {cls(u["name"]) for u in P}):
             Lc = [u for u in L if cls(u["name"]) == c]
             Pc = [u for u in P if cls(u["name"]) == c]
-            kind = "recovered" if not Pc else "double"
+            # Google: an upload to another action ('purchase') of an order the tag counted under
+            # 'Purchase' is not a recovery: two primary actions count the order twice
+            other = not Pc and bool(P) and not meta
+            kind = "recovered" if not Pc and not other else "double"
             paired = any(u["has_px"] and u["has_sv"] for u in Lc)
             for u in Lc:
                 dd = self._day(u["ts"])
@@ -184,7 +228,8 @@ class EffectTruth:
                     a[(pl, c, dd, ("consent", state))] += 1
                     a[(pl, c, dd, ("tier", tier))] += 1
                 elif u["has_sv"] and not u["has_px"]:
-                    a[(pl, c, dd, ("cause", self._cause(u, Pc, paired)))] += 1
+                    cause = "primary_action_overlap" if other else self._cause(u, Pc, paired)
+                    a[(pl, c, dd, ("cause", cause))] += 1
             for u in Pc:
                 dd = self._day(u["ts"])
                 self.acc[(pl, c, dd, "P")] += 1
@@ -216,7 +261,7 @@ class EffectTruth:
         """Day indices of the §3.0 periods: every source covers day 0 to the last day (the report
         may miss gap days inside); the enable time is a local midnight, so E = E⁻."""
         prm = self.params
-        e = prm.enable_day[pl]
+        e = prm.enable_day["google" if pl == "ga4" else pl]  # GA4 is enabled with Google
         last = prm.days - 1
         pre = list(range(0, e))
         post = list(range(e + prm.burn_in_days, last - prm.settle_days + 1))
@@ -252,7 +297,8 @@ class EffectTruth:
             v["recovered_by_consent_per_day"] = {k: self.series(pl, c, ("consent", k), days).sum() / n
                                                  for k in CONSENT_STATES}
             v["recovered_by_tier_per_day"] = {k: self.series(pl, c, ("tier", k), days).sum() / n for k in TIERS}
-            curs = sorted({k[4] for k in self.acc if k[0] == pl and k[1] == c and k[3] == "value"})
+            post = set(days)  # currencies of units on post days (the metric sums those days only)
+            curs = sorted({k[4] for k in self.acc if k[0] == pl and k[1] == c and k[3] == "value" and k[2] in post})
             vals = {}
             for cur in curs:
                 def vs(kind: str, cur: str = cur, c: str = c) -> float:
@@ -261,6 +307,8 @@ class EffectTruth:
                 vals[cur] = {"capi_added_value_per_day": rec + dbl, "recovered_value_per_day": rec,
                              "server_double_counted_value_per_day": dbl, "unlinked_added_value_per_day": 0.0}
             v["value_per_currency"] = vals
+            if pl == "google" and c != "Purchase":  # no [[google_actions]] written: primary unknown
+                v["reliable"] = False
             out[c] = v
         return out
 

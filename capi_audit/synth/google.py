@@ -9,7 +9,13 @@ What this module plants on the `google` platform (Google Ads conversion actions)
   the orders after enablement, most within the hour, some after 24 h (late), and a few for orders
   the tag never counted (no tag conversion to enhance);
 - Advanced Consent Mode: a Google tag hit for a denied order without a click id is a cookieless
-  ping (the generator already fires such hits; the truth counts them as pings, not violations).
+  ping (the generator already fires such hits; the truth counts them as pings, not violations);
+- tag and upload to the SAME action (`Purchase`: deduplicated on transaction_id) and to a
+  DIFFERENT one: a share of the clean sends is uploaded again to `Offline purchase`
+  (`other_action`), which Google does not deduplicate with the tag; with no `[[google_actions]]`
+  every action counts as primary, so such an order (like one the case-variant `purchase` send
+  also counts) is counted by two primary actions (`primary_action_overlap`), and the added unit
+  is a double count of an already counted order, never a recovery, unless the tag missed it.
 On `ga4` (its own platform, same browser as the Google tag): a GA4 `purchase` hit whenever the
 Google tag fires, some with an empty transaction id, reloads that repeat the hit, and Measurement
 Protocol purchases from the server (consent ad_user_data as on uploads, country in clear, a few
@@ -36,6 +42,7 @@ CITIES = {"DE": ("berlin", "hamburg", "munich"), "FR": ("paris", "lyon"), "US": 
           "GB": ("london", "leeds")}
 REGIONS = {"DE": ("be", "hh", "by"), "FR": ("idf", "ara"), "US": ("ny", "tx", "co"), "GB": ("eng", "eng")}
 ENHANCE_WINDOW_S = 24 * 3600
+OTHER_ACTION = "Offline purchase"  # a second upload action (UPLOAD_CLICKS), not deduplicated with the tag
 GA4_ID = "G-SYNTH0001"
 MP_BACKDATE_S = 72 * 3600
 
@@ -53,6 +60,7 @@ class GoogleParams:
     ga4_reload_rate: float = 0.08         # GA4 purchase hits repeated by a reload of the thank-you page
     mp_rate: float = 0.60                 # server sends that also go to GA4 by Measurement Protocol
     mp_backdated_rate: float = 0.03       # ... of which are sent more than 72 h after the purchase
+    other_action_rate: float = 0.08       # clean server sends uploaded again to a second action (OTHER_ACTION)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class GoogleDay:
     ga4_tr: np.ndarray = None             # time of the repeat (epoch s)
     mp_sent: np.ndarray = None            # Measurement Protocol purchase sent
     mp_sent_at: np.ndarray = None         # its send time (epoch s)
+    other_action: np.ndarray = None       # the (clean, defect-free) server send is also uploaded to OTHER_ACTION
 
 
 def _sha(s: str) -> str:
@@ -107,8 +116,15 @@ def plant(seed: int, o: OrderDay, p: PlatformDay, gp: GoogleParams = GoogleParam
     mp_sent = p.sent & (rng.random(n) < gp.mp_rate)
     backdated = rng.random(n) < gp.mp_backdated_rate
     mp_sent_at = np.where(backdated, o.t0 + rng.integers(MP_BACKDATE_S + 3600, MP_BACKDATE_S + 30 * 3600, n), p.sent_at + 2)
+    other = p.sent & (p.defect == D["none"]) & (rng.random(n) < gp.other_action_rate)
     return GoogleDay(addr, hashed, enhanced, enh_time, enhanced & ~tag_conv, ga4_empty, ga4_reload, ga4_tr,
-                     mp_sent, mp_sent_at)
+                     mp_sent, mp_sent_at, other)
+
+
+def other_action_rows(p: PlatformDay) -> np.ndarray:
+    """Per order: how many extra server rows the second-action upload adds (0 or 1)."""
+    g = p.google
+    return np.zeros(len(p.sent), int) if g is None or g.other_action is None else g.other_action.astype(int)
 
 
 def rewrite_server(frame: pd.DataFrame, o: OrderDay, p: PlatformDay, g: GoogleDay) -> pd.DataFrame:
@@ -122,7 +138,10 @@ def rewrite_server(frame: pd.DataFrame, o: OrderDay, p: PlatformDay, g: GoogleDa
     for k in ADDRESS_KEYS:
         clear = g.addr[k][idx]
         f[k] = np.where(g.addr_hashed[idx] & (clear != ""), np.array([_sha(v) for v in clear], dtype=object), clear)
-    return f
+    # the same sale uploaded again to a second conversion action (a CRM import next to the tag):
+    # Google deduplicates only within one action, so both count (every action primary: no catalogue)
+    again = f[g.other_action[idx]].assign(event_name=OTHER_ACTION)
+    return pd.concat([f, again]).sort_values(["sent_at", "order_id", "event_name"], kind="stable")
 
 
 def ga4_pixel_rows(o: OrderDay, p: PlatformDay, g: GoogleDay, consent: np.ndarray) -> pd.DataFrame:
@@ -165,6 +184,10 @@ class GoogleTruth:
     ages: list = field(default_factory=list)
     ga4: Counter = field(default_factory=Counter)
     ga4_lat: list = field(default_factory=list)
+    ga4_dd: Counter = field(default_factory=Counter)       # GA4 dedup counters
+    ga4_dc: Counter = field(default_factory=Counter)       # GA4 double counting (class Purchase)
+    ga4_lk: Counter = field(default_factory=Counter)       # GA4 rows per channel
+    ga4_reached: dict = field(default_factory=lambda: {"pixel": set(), "server": set()})
 
     def add(self, o: OrderDay, p: PlatformDay, g: GoogleDay) -> None:
         """Fold one day's labels in (the google platform only)."""
@@ -185,6 +208,14 @@ class GoogleTruth:
         c["enhancement_rows"] += int(g.enhanced.sum())
         # server rows (first send and retries), test orders out
         mult = (p.sent & nt).astype(int) * (1 + np.isin(p.defect, [D["retry_same_key"], D["retry_new_id"]]))
+        mult = mult + other_action_rows(p) * nt
+        # conversion classes (every action primary, no catalogue) each order is counted in: Purchase
+        # (tag hit or a send under Purchase), purchase (the case-variant send), OTHER_ACTION
+        name = p.sent & (p.defect == D["name_mismatch"])
+        k = (p.fired | (p.sent & ~name)).astype(int) + name + g.other_action
+        c["overlap_orders"] += int(((k > 1) & nt).sum())
+        c["overlap_extra"] += int((np.maximum(k - 1, 0) * nt).sum())
+        c["orders_with_units"] += int(((k >= 1) & nt).sum())
         gclid = p.keys["gclid"] != ""
         c["server_rows"] += int(mult.sum())
         c["with_gclid"] += int((mult * gclid).sum())
@@ -214,16 +245,72 @@ class GoogleTruth:
         c["consent_unknown"] += int((o.unknown & nt).sum())
         c["denied_no_pixel"] += int((denied & ~has_px).sum())
         c["granted_no_pixel"] += int((granted & ~has_px).sum())
-        c["granted_post"] += int(granted.sum())  # no GA4 enable time: every order is "after"
-        c["granted_post_no_server"] += int((granted & ~g.mp_sent).sum())
+        post = o.t0 >= p.enable  # GA4 is enabled with Google (synth/write.py)
+        c["granted_post"] += int((granted & post).sum())
+        c["granted_post_no_server"] += int((granted & post & ~g.mp_sent).sum())
         # GA4 hits carry no click id: a hit for a denied order (own ad storage denied) is a ping
         c["cookieless_pings"] += int(((p.fired.astype(int) + g.ga4_reload.astype(int)) * o.denied).sum())
         c["server_sent_without_consent"] += int((denied & g.mp_sent & ~p.ldu).sum())
         c["server_sent_restricted"] += int((denied & g.mp_sent & p.ldu).sum())
+        self._ga4_units(o, p, g)
         sel = g.mp_sent & nt
         c["rows"] += int(sel.sum())
         c["backdated"] += int((sel & (g.mp_sent_at - o.t0 > MP_BACKDATE_S)).sum())
         self.ga4_lat.append((g.mp_sent_at - o.t0)[sel])
+
+    def _ga4_units(self, o: OrderDay, p: PlatformDay, g: GoogleDay) -> None:
+        """GA4 units under GA4's rule (key = measurement id + transaction_id, `purchase`, no window;
+        units from GA4's enable time, which is Google's): a hit with a transaction id and its reload are
+        one unit; a hit with an empty id (loaded as missing) and its reload are two units without a
+        key; a Measurement Protocol purchase joins the hit's unit, else is a unit of its own, unless
+        backdated over 72 h (GA4 drops it: assumed rejected)."""
+        nt, test = ~o.is_test, o.is_test
+        ch = lambda a: int((np.asarray(a, dtype=int) * nt).sum())  # noqa: E731
+        E = p.enable  # GA4 is enabled with Google: units whose earliest event is before are out of scope
+        hit_post, reload_post = p.fired & (p.tp + 1 >= E), g.ga4_reload & (g.ga4_tr >= E)
+        key_px = hit_post & ~g.ga4_empty
+        nokey_px = (hit_post.astype(int) + reload_post.astype(int)) * g.ga4_empty
+        mp_ok = g.mp_sent & ~(g.mp_sent_at - o.t0 > MP_BACKDATE_S)
+        d = self.ga4_dd
+        d["both"] += ch(key_px & mp_ok)
+        d["pixel_only"] += ch(key_px & ~mp_ok)
+        d["server_only"] += ch(mp_ok & ~key_px)
+        d["missing_event_id_pixel"] += ch(nokey_px)
+        d["pixel_duplicates"] += ch(key_px & g.ga4_reload)
+        d["assumed_rejected"] += ch(g.mp_sent & ~mp_ok)
+        d["test_order_events"] += int(((p.fired.astype(int) + g.ga4_reload + g.mp_sent) * test).sum())
+        # per linked order, class Purchase ('purchase' is its case variant): L from all logs, P from
+        # the hits alone; every extra unit is a unit without transaction id
+        P = key_px.astype(int) + nokey_px
+        L = P + (mp_ok & ~key_px)
+        from capi_audit.synth.linkage import CAUSES as DC_CAUSES
+        from capi_audit.synth.linkage import _fold_dc
+
+        causes = dict.fromkeys(DC_CAUSES, np.zeros(len(P), int))
+        causes["missing_event_id"] = np.maximum(L - 1, 0)
+        _fold_dc(self.ga4_dc, L, P, causes, nt, pre={"missing_event_id": np.maximum(P - 1, 0)})
+        lk = self.ga4_lk
+        lk["pixel_events"] += ch(p.fired.astype(int) + g.ga4_reload)
+        lk["server_events"] += ch(g.mp_sent)
+        self.ga4_reached["pixel"].update(o.order_id[p.fired & nt])
+        self.ga4_reached["server"].update(o.order_id[g.mp_sent & nt])
+
+    def _ga4_dedup_sections(self) -> dict:
+        from capi_audit.synth.linkage import dc_result, dedup_result
+
+        d = self.ga4_dd
+        if not d["both"] + d["pixel_only"] + d["server_only"] + d["missing_event_id_pixel"]:
+            return {}
+        dd = dedup_result(d)
+        dd["expected_platform_count"] = dd["pixel_units"] + d["server_only"]
+        dd["report_gap"] = dd["report_to_log_ratio"] = None
+        dd["counted_by_platform"] = {"rejected": 0, "assumed_rejected": d["assumed_rejected"], "batch_collateral": 0,
+                                     "test_order_events": d["test_order_events"], "test_event_code_counted": 0}
+        link = {chan: {"events": self.ga4_lk[f"{chan}_events"], "linked": self.ga4_lk[f"{chan}_events"],
+                       "linked_via_event_id": 0, "link_rate": 1.0, "orders_reached": len(self.ga4_reached[chan]),
+                       "orphans": 0} for chan in ("pixel", "server") if self.ga4_lk[f"{chan}_events"]}
+        return {"dedup": {"purchase": dd}, "double_counting": {"Purchase": dc_result(self.ga4_dc)},
+                "linkage": {**link, "order_key": "auto", "reliable": True}}
 
     def ga4_sections(self) -> dict:
         """The ga4 parts of consent, match_keys, validation and latency."""
@@ -249,7 +336,8 @@ class GoogleTruth:
         latency = {"median_s": float(np.percentile(lat, 50)), "p95_s": float(np.percentile(lat, 95)),
                    "share_over_1h": float((lat > 3600).mean()), "share_over_24h": float((lat > 86400).mean()),
                    "share_over_age_limit": float((lat > MP_BACKDATE_S).mean())} if len(lat) else {}
-        return {"consent": consent, "match_keys": keys, "validation": validation, "latency": latency}
+        return {"consent": consent, "match_keys": keys, "validation": validation, "latency": latency,
+                **self._ga4_dedup_sections()}
 
     def section(self, tiers: dict[str, float | None]) -> dict:
         """The truth of summary section `google`."""
@@ -271,6 +359,9 @@ class GoogleTruth:
             "upload_errors": {"rejected": 0, "rejected_rate": 0.0 if rows else None, "rejected_rate_n": rows,
                               "by_reason": {}},
             "identifier_tiers": {**{k: tiers.get(k) for k in ("strong", "click", "none")}, "n": rows},
+            "primary_action_overlap": {"orders": c["overlap_orders"], "extra_counts": c["overlap_extra"],
+                                       "rate": c["overlap_orders"] / c["orders_with_units"] if c["orders_with_units"] else None,
+                                       "rate_n": c["orders_with_units"]},
         }}
 
     def match_keys(self) -> dict:

@@ -183,11 +183,16 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     dd["server_duplicates"] += ch(S & (d == D["retry_same_key"]))
     dd["method_b"] += ch(mb)
     dd["paired_by_fbp"] += ch(mb)
-    dl = t.dedup["purchase"]
-    dl["server_only"] += ch(name)
-    for k in ("both", "both_outside_window", "pixel_only", "name_mismatch", "missing_event_id_pixel",
-              "missing_event_id_server", "pixel_duplicates", "server_duplicates", "method_b", "paired_by_fbp"):
-        dl[k] += 0
+    from capi_audit.synth.google import OTHER_ACTION, other_action_rows
+
+    oa = other_action_rows(p).astype(bool)  # Google: the clean send uploaded again to a second action
+    others = (("purchase", name), (OTHER_ACTION, oa)) if not (p.platform == "meta") else (("purchase", name),)
+    for ev, sel in others:
+        dl = t.dedup[ev]
+        dl["server_only"] += ch(sel)
+        for k in ("both", "both_outside_window", "pixel_only", "name_mismatch", "missing_event_id_pixel",
+                  "missing_event_id_server", "pixel_duplicates", "server_duplicates", "method_b", "paired_by_fbp"):
+            dl[k] += 0
     # counted by the platform: logged rejections and test orders' events, per event_name
     rej = p.sent & (d == D["too_old"])
     retry_rows = p.sent & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
@@ -201,6 +206,8 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
     sv_rows = p.sent.astype(int) + retry_rows.astype(int)
     cb[("Purchase", "test_order_events")] += int((px_rows * test).sum() + (sv_rows * test * (d != D["name_mismatch"])).sum())
     cb[("purchase", "test_order_events")] += int((sv_rows * test * (d == D["name_mismatch"])).sum())
+    if p.platform != "meta":
+        cb[(OTHER_ACTION, "test_order_events")] += int((oa & test).sum())
     # ---- double counting per conversion class (post units of linked orders) ----
     meta = p.platform == "meta"
     srv_units = (k0s & ~(pk & within)).astype(int) + idm + rnew + smiss + (name if meta else 0) - mb
@@ -224,10 +231,14 @@ def add_dedup(o: OrderDay, p: PlatformDay, t: Any, W: float) -> None:
         both_classes = ch(name & pu)
         t.dc2["Purchase"]["orders_also_under_other_names"] += both_classes
         t.dc2["purchase"]["orders_also_under_other_names"] += both_classes
+        # the second action: one unit per order (P = 0); the order's clean send is in Purchase too
+        _fold_dc(t.dc2[OTHER_ACTION], oa.astype(int), np.zeros(len(d), int), dict.fromkeys(CAUSES, z), nt)
+        t.dc2["Purchase"]["orders_also_under_other_names"] += ch(oa)
+        t.dc2[OTHER_ACTION]["orders_also_under_other_names"] += ch(oa)
     # ---- linkage: rows in a conversion class, per channel (test orders apart) ----
     lk = t.linkage
     lk[("pixel", "events")] += int((px_rows * nt).sum())
-    lk[("server", "events")] += int((sv_rows * nt).sum())
+    lk[("server", "events")] += int(((sv_rows + oa) * nt).sum())
     t.orders_reached["pixel"].update(o.order_id[(px_rows > 0) & nt])
     t.orders_reached["server"].update(o.order_id[(sv_rows > 0) & nt])
 
@@ -254,6 +265,8 @@ def _fold_dc(c: Counter, L: np.ndarray, P: np.ndarray, causes: dict[str, np.ndar
 def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_tp: np.ndarray,
                  day_tr: np.ndarray):
     """(mask, days, event_name) triples: every unit the platform counts, on its day (all rows)."""
+    from capi_audit.synth.google import OTHER_ACTION, other_action_rows
+
     d = p.defect
     S = p.sent & (d != D["too_old"]) & ~p.row_flags["collateral"]
     pid = d != D["pixel_missing_event_id"]
@@ -276,6 +289,7 @@ def replay_units(o: OrderDay, p: PlatformDay, W: float, day_t0: np.ndarray, day_
         (pn & mb, day_t0, "Purchase"),
         (smiss & ~mb, day_t0, "Purchase"),
         (name, day_t0, "purchase"),
+        (other_action_rows(p).astype(bool), day_t0, OTHER_ACTION),  # Google: the second-action upload
         (p.row_flags["reload_no_eid"], day_tr, "Purchase"),  # the reload without eid: its own unit
     ]
 

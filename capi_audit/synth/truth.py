@@ -215,7 +215,10 @@ class Truth:
 
     def _server_rows(self, o: OrderDay, p: PlatformDay, t: PlatformTruth, nt: np.ndarray) -> None:
         d = p.defect
-        mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]]))
+        from capi_audit.synth.google import other_action_rows
+
+        oa = other_action_rows(p) * nt  # second-action uploads: copies of the clean first send
+        mult = (p.sent & nt).astype(int) * (1 + np.isin(d, [D["retry_same_key"], D["retry_new_id"]])) + oa
         if not mult.any():
             return
         t.rows += int(mult.sum())
@@ -268,12 +271,16 @@ class Truth:
         rules["invalid_currency"] = f["currency_invalid"]
         rules["unhashed_key"] = L["em_plain"] | L["ph_plain"]
         for r, arr in rules.items():
-            t.rules[r] += int((arr * mult).sum())
+            # purchase rules apply to the conversion class: the second-action copies (Offline purchase)
+            # are not in it without a [[google_actions]] catalogue
+            m = mult - oa if r.startswith("purchase_") else mult
+            t.rules[r] += int((arr * m).sum())
         lat1 = p.sent_at - o.t0
         sel1 = p.sent & nt
         retry = sel1 & np.isin(d, [D["retry_same_key"], D["retry_new_id"]])
         t.latency.append(lat1[sel1])
         t.latency.append((lat1 + p.retry_delay)[retry])
+        t.latency.append(lat1[oa > 0])
 
     # ------------------------------------------------------------------------------------
     def result(self) -> dict[str, Any]:
@@ -290,6 +297,8 @@ class Truth:
                                           if c["orders_matched"]}
             if self.effect is not None:
                 out.setdefault("capi_effect", {})[pl] = self.effect.capi_effect(pl)
+                if pl == "google" and self.google.c["server_rows"]:
+                    out["capi_effect"]["ga4"] = self.effect.capi_effect("ga4")
                 out["recovery"][pl] = self.effect.recovery(pl, self.report_written[pl])
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)

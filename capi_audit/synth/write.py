@@ -108,8 +108,11 @@ def write_scenario(params: ScenarioParams, out: str | Path, *, fmt: str = "csv",
 
 def enabled_at(params: ScenarioParams, bounds: np.ndarray) -> dict[str, str]:
     """CAPI enable time per platform (local midnight of its enable day), as UTC ISO strings."""
-    return {pl: dt.datetime.fromtimestamp(int(bounds[d]), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            for pl, d in sorted(params.enable_day.items()) if pl in params.platforms}
+    out = {pl: dt.datetime.fromtimestamp(int(bounds[d]), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+           for pl, d in sorted(params.enable_day.items()) if pl in params.platforms}
+    if "google" in out:  # GA4 Measurement Protocol sends start with the Google uploads (synth/google.py)
+        out["ga4"] = out["google"]
+    return dict(sorted(out.items()))
 
 
 def audit_toml(params: ScenarioParams, suffix: str, extra: tuple[str, ...] = ()) -> str:

@@ -82,7 +82,12 @@ def dedup(data: dict) -> pd.DataFrame:
     """both / both_outside_window / pixel_only / server_only per platform and event_name (v2:
     server events the platform rejected or must have rejected left out: Meta too old, GA4 backdated)."""
     ev = _events(data, counted=True)
-    ev = ev[ev["post"] & ev["event_id"].notna()]
+    ev = ev[ev["event_id"].notna()]
+    # a key is in scope when its earliest event is at or after enablement (a reload just after the
+    # enable time belongs to its pre-enablement hit's key, which is out of scope)
+    first = ev.groupby(["platform", "event_name", "event_id"])["event_time"].transform("min")
+    enabled = pd.to_datetime(ev["platform"].map(data["enabled"]), utc=True)
+    ev = ev[enabled.isna() | (first >= enabled)]
     g = ev.groupby(["platform", "event_name", "event_id", "channel"])["receipt"].min().unstack("channel")
     g = g.reindex(columns=["pixel", "server"])
     has_p, has_s = g["pixel"].notna(), g["server"].notna()

@@ -922,3 +922,18 @@ def test_chart_refuses_personal_category_labels(plot, value):
     with pytest.raises(InputError) as err:
         getattr(charts, plot)(frame)
     assert "'event_name'" in str(err.value) and value not in str(err.value)
+
+
+# -- one request staging for Meta Pixel and Google tag captures --------------------------------
+def test_request_staging_is_shared_by_pixel_and_google_readers(tmp_path, capsys):
+    # Meta's copy read no JSON time and Google's read no client address; one staging now serves
+    # both: a JSON request-log line gives its `timestamp` to a pixel hit without `ts`
+    line = json.dumps({"timestamp": "2026-03-01T10:00:00Z", "client_ip": "203.0.113.7", "user_agent": "UA/1",
+                       "url": "https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e1"})
+    gline = json.dumps({"timestamp": "2026-03-01T10:00:00Z",
+                        "request": {"url": "https://www.googleadservices.com/pagead/conversion/123/?label=L&oid=o1"}})
+    (tmp_path / "p.jsonl").write_text(line + "\n")
+    (tmp_path / "g.jsonl").write_text(gline + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "pixel_events", "path": "p.jsonl", "format": "meta_pixel_hits"},
+                                        {"table": "pixel_events", "path": "g.jsonl", "format": "google_tag_hits"}])
+    assert [(f["rows_loaded"], f["rows_rejected"]) for f in data["files"]] == [(1, 0), (1, 0)]

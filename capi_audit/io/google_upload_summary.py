@@ -15,7 +15,10 @@ Input: the JSON a GAQL query returns (`googleAds:search` pages `{"results": [...
 protobuf (snake_case) spelling. Each summary lands as one `total` row plus one row per daily
 summary (`day`), per job summary (`job`) and per alert (`alert`) in table `upload_summaries`; a
 result that holds neither summary is rejected with its line (or array element). Counts are what
-Google says; nothing is derived here. `options = { actions = { "<id>" = "Purchase" } }` names
+Google says; the only derived figure is a summary total's failed count (total − successful −
+pending: the resource has no failed total). Data Manager `requestStatus.retrieve` answers
+(`requestStatusPerDestination[]`) land as `data_manager_request` rows: per destination a `job` row
+(request id, events, failures, pending while PROCESSING) and an `alert` per error reason. `options = { actions = { "<id>" = "Purchase" } }` names
 conversion actions by id as the upload log loader does.
 """
 

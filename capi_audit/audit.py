@@ -188,8 +188,11 @@ def describe(result: AuditResult) -> str:
     from capi_audit.findings import findings, headline_sentences
 
     load = result.summary.get("load", {})
-    lines = ["Loaded: " + ", ".join(f"{t} {v.get('rows_loaded', 0):,} (rejected {v.get('rows_rejected', 0):,})"
-                                    for t, v in load.items() if isinstance(v, dict))]
+    if load.get("available") is False:   # tables attached on another engine: nothing was loaded here
+        lines = [f"Loaded: nothing by capi_audit ({load.get('reason')})"]
+    else:
+        lines = ["Loaded: " + ", ".join(f"{t} {v.get('rows_loaded', 0):,} (rejected {v.get('rows_rejected', 0):,})"
+                                        for t, v in load.items() if isinstance(v, dict))]
     lines += headline_sentences(result)
     found = [f for f in findings(result) if f.severity != "info"]
     for f in found[:10]:

@@ -41,6 +41,12 @@ SPARK_TYPES = {"VARCHAR": "STRING", "TIMESTAMPTZ": "TIMESTAMP", "DOUBLE": "DOUBL
                "DATE": "DATE", "BIGINT": "BIGINT", "INTEGER": "INT"}
 
 
+def spark_type(duckdb_type: str) -> str:
+    """The Spark SQL type of a DuckDB column type (TEXT and VARCHAR are STRING, TIMESTAMPTZ is
+    TIMESTAMP: an instant in Spark's session zone)."""
+    return SPARK_TYPES.get(duckdb_type.upper()) or exp.DataType.build(duckdb_type, dialect="duckdb").sql("spark")
+
+
 def bind(sql: str, params: Params) -> Params:
     """Keep only the named parameters the statement uses (engines refuse extra ones)."""
     if isinstance(params, dict):
@@ -351,7 +357,7 @@ class SparkEngine(Engine):
         return out
 
     def from_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
-        ddl = ", ".join(f"{quote_ident(c, 'spark')} {SPARK_TYPES.get(t.upper(), t)}" for c, t in columns)
+        ddl = ", ".join(f"{quote_ident(c, 'spark')} {spark_type(t)}" for c, t in columns)
         frame = self.spark.createDataFrame([tuple(r) for r in rows], schema=ddl)
         frame.createOrReplaceTempView(name)
         self._frames[name.lower()] = frame

@@ -232,6 +232,8 @@ class Workspace:
         unknown = sorted(set(tables) - known)
         if unknown:
             raise ConfigError(f"[engine.tables]: unknown table(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        self.attached_tables = {k: str(v) for k, v in tables.items()}
+        self.attached_format = fmt
         for name in sorted(known):
             if name in tables:
                 self.engine.register(name, str(tables[name]), fmt=fmt)

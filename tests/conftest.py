@@ -48,4 +48,16 @@ def samples() -> Path:
     return SAMPLES
 
 
+@pytest.fixture(scope="session")
+def second_report(tmp_path_factory) -> Path:
+    """`capi-audit report --config` on the scenario_second fixture (DuckDB), once per test run:
+    the report tests and the Spark equality test (its DuckDB side) share it."""
+    from capi_audit.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "out"
+    assert main(["report", "--config", str(ROOT / "data_fixtures" / "scenario_second" / "audit.toml"),
+                 "--out", str(out)]) == 0
+    return out
+
+
 from tests.spark_support import spark  # noqa: E402,F401  (session fixture: Spark local, or skip)

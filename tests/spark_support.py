@@ -20,6 +20,17 @@ def spark_available() -> str | None:
     return None
 
 
+# Fixture-sized data (thousands of rows): Spark's time is its fixed cost per statement, not data.
+# One shuffle partition (one task per stage), no whole-stage code generation (compiling a Java
+# class per stage costs more than it saves on a few thousand rows), and the JVM's quick C1 JIT
+# only (C2 spends the two cores optimizing code that runs for a second). Semantics are unchanged.
+TEST_CONF = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.driver.extraJavaOptions": "-XX:+UseSerialGC -Xss16m -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",
+}
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A SparkSession on local[2], sized for a 2-core machine (see capi_audit.engine.spark_session)."""
@@ -29,6 +40,6 @@ def spark():
     warnings.filterwarnings("ignore", message=".*does not yet fully support pandas.*")
     from capi_audit.engine import spark_session
 
-    session = spark_session()
+    session = spark_session(conf=TEST_CONF)
     yield session
     session.stop()

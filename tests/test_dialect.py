@@ -154,3 +154,32 @@ def test_quote_ident():
     assert quote_ident("both", "duckdb") == '"both"'
     assert quote_ident("both", "spark") == "`both`"
     assert quote_ident('we"ird', "duckdb") == '"we""ird"'
+
+
+@pytest.mark.parametrize("sql, want", [
+    ("SELECT CAST(d AS DATE) + 1 FROM t", "DATE_ADD(CAST(d AS DATE), INTERVAL 1 DAY)"),
+    ("SELECT 2 + CAST(d AS DATE) FROM t", "DATE_ADD(CAST(d AS DATE), INTERVAL 2 DAY)"),
+    ("SELECT local_date(ts, $tz) - 7 FROM t", "DATE_SUB(DATE(ts, @tz), INTERVAL 7 DAY)"),
+    ("SELECT local_midnight(CAST(local_date(ts, $tz) AS DATE) + 1, $tz) FROM t",
+     "TIMESTAMP(DATETIME(DATE_ADD(CAST(DATE(ts, @tz) AS DATE), INTERVAL 1 DAY)), @tz)"),
+    ("SELECT CAST(d AS DATE) + $n FROM t", "DATE_ADD(CAST(d AS DATE), INTERVAL (@n) DAY)"),
+])
+def test_bigquery_date_arithmetic_is_date_add(sql, want):
+    """BigQuery has no `date + integer`: day arithmetic on a DATE renders as DATE_ADD / DATE_SUB."""
+    out = render(sql, "bigquery")
+    assert want in out
+    sqlglot.parse_one(out, read="bigquery")
+
+
+def test_integer_arithmetic_stays_arithmetic_on_bigquery():
+    assert render("SELECT n - 1, CAST(x AS BIGINT) + 1 FROM t", "bigquery") == "SELECT n - 1, CAST(x AS INT64) + 1 FROM t"
+
+
+def test_date_minus_date_is_refused():
+    with pytest.raises(NotPortable, match="date - date"):
+        render("SELECT CAST(a AS DATE) - CAST(b AS DATE) FROM t", "bigquery")
+
+
+def test_bigquery_day_series_without_from():
+    out = render("SELECT count(*) FROM (SELECT day_series(DATE '2024-03-30', DATE '2024-04-02') AS d) s", "bigquery")
+    assert "SELECT d FROM UNNEST(GENERATE_DATE_ARRAY(" in out

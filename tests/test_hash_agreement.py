@@ -61,6 +61,24 @@ def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     assert got["ph"]["mismatch"]["phone_without_country_code"] == 1
 
 
+def test_another_orders_customer_in_a_list_and_as_a_value(tmp_path):
+    """Both forms of another order's hash are found: a plain value (equi-join on the hash) and an
+    element of a JSON list (the LIKE test, run only for list values that miss the order's own)."""
+    ws = ws_with_orders(tmp_path)
+    em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731
+    rows = [("o1", em("zed@example.com")),                                  # o4's customer
+            ("o2", f'["{"0" * 64}", "{em("bob@example.com")}"]'),            # o3's customer, in a list
+            ("o3", f'["{"1" * 64}"]'),                                       # nobody's: unexplained
+            ("o4", f'["{em("zed@example.com")}", "{em("joe@example.com")}"]')]  # own hash listed: agrees
+    for i, (order, e) in enumerate(rows):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
+                   {"o": order, "i": f"e{i}", "e": e})
+    got = hash_agreement(ws)["meta"]["em"]
+    assert (got["n"], got["agree"]) == (4, 1)
+    assert {k: v for k, v in got["mismatch"].items() if v} == {"another_orders_customer": 2, "unexplained": 1}
+
+
 def test_without_identities_hash_agreement_is_unavailable():
     ws = Workspace()
     assert hash_agreement(ws)["available"] is False

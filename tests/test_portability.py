@@ -103,7 +103,37 @@ def test_audit_statements_render_and_parse(statements, dialect):
     for stmts in statements.values():
         for sql in stmts:
             out = render(sql, dialect)   # sqlglot raises on what the dialect cannot express
-            sqlglot.parse_one(out, read=dialect)
+            tree = sqlglot.parse_one(out, read=dialect)
+            if dialect == "bigquery":
+                assert not bigquery_problems(tree), (bigquery_problems(tree), out[:300])
+
+
+def test_conformance_statement_passes_the_bigquery_check():
+    from tests.test_dialect import SQL
+
+    assert not bigquery_problems(sqlglot.parse_one(render(SQL, "bigquery"), read="bigquery"))
+
+
+def bigquery_problems(tree: exp.Expression) -> list[str]:
+    """What sqlglot's (lenient) BigQuery parser accepts but BigQuery would refuse."""
+    from capi_audit.sql.dialect import _is_date
+
+    out = []
+    for sel in tree.find_all(exp.Select):
+        if sel.args.get("joins") and not (sel.args.get("from_") or sel.args.get("from")):
+            out.append("a JOIN without FROM")
+    for node in tree.find_all(exp.Add, exp.Sub):
+        if _is_date(node.this) or _is_date(node.expression):
+            out.append(f"date arithmetic {node.sql('bigquery')[:60]!r}: BigQuery needs DATE_ADD / DATE_SUB")
+    return out
+
+
+@pytest.mark.parametrize("sql, needle", [
+    ("SELECT d CROSS JOIN UNNEST([1]) AS d", "without FROM"),
+    ("SELECT CAST(x AS DATE) + 1", "date arithmetic"),
+])
+def test_bigquery_check_catches(sql, needle):
+    assert any(needle in p for p in bigquery_problems(sqlglot.parse_one(sql, read="bigquery")))
 
 
 @pytest.mark.parametrize("sql, needle", [

@@ -40,10 +40,9 @@ def assert_clean_page(text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "out"
-    assert main(["report", "--config", str(FIXTURE), "--out", str(out)]) == 0
-    return out
+def report(second_report):
+    """The scenario_second report (conftest: rendered once per run, shared with test_spark_equal)."""
+    return second_report
 
 
 def test_report_files_and_navigation(report):

@@ -94,18 +94,71 @@ def frame_differences(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) ->
 
 
 @pytest.mark.spark
-def test_run_engine_spark_writes_the_same_result_folder(spark, tmp_path):
+def test_run_engine_spark_writes_the_same_result_folder(spark, second_report, tmp_path):
     """`capi-audit run --engine spark` (load in DuckDB, export, metrics on Spark) writes a result
-    folder equal to the DuckDB run's: summary, config echo and every frame read back."""
+    folder equal to the DuckDB run's (conftest's scenario_second report): summary, config echo and
+    every frame read back. The folder is engine-agnostic: `capi-audit report --result` renders it
+    (every notebook executed by papermill) into the same pages as the DuckDB result."""
     from capi_audit.cli import main
     from capi_audit.result import AuditResult
+    from tests.test_report import PAGES, _strip_images, assert_clean_page
 
     config = ROOT / "data_fixtures" / "scenario_second" / "audit.toml"
-    for engine in ("duckdb", "spark"):
-        assert main(["run", "--config", str(config), "--out", str(tmp_path / engine),
-                     "--no-charts", "--engine", engine]) == 0
-    duck, spk = AuditResult.read(tmp_path / "duckdb"), AuditResult.read(tmp_path / "spark")
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "spark"), "--no-charts",
+                 "--engine", "spark"]) == 0
+    duck, spk = AuditResult.read(second_report), AuditResult.read(tmp_path / "spark")
     assert not differences(duck.summary, spk.summary)
     assert duck.config == spk.config
     diff = frame_differences(duck.frames, spk.frames)
     assert not diff, "\n".join(diff)
+
+    out = tmp_path / "report"
+    assert main(["report", "--result", str(tmp_path / "spark"), "--out", str(out)]) == 0
+    for page in PAGES:
+        text = (out / f"{page}.html").read_text()
+        assert_clean_page(text)
+        assert _strip_images(text) == _strip_images((second_report / f"{page}.html").read_text()), page
+
+
+@pytest.mark.spark
+def test_lakehouse_tables_without_load_report_are_not_zeros(spark, tmp_path):
+    """Regression (issue 15): a Spark audit over lakehouse tables (no load_report) showed a load
+    section of zeros, as if nothing had been loaded. It is now `available: false` with the reason,
+    and the load frame gives the rows each attached table holds."""
+    from capi_audit import metrics
+    from capi_audit.audit import open_workspace
+    from capi_audit.metrics.load import NOT_LOADED
+    from tests.conftest import write
+    from tests.helpers import at, make_ws
+
+    ws = make_ws(orders=[{"order_id": "o1", "created_at": at(0)}, {"order_id": "o2", "created_at": at(1)}],
+                 pixel=[{"event_id": "o1", "event_time": at(0), "order_id": "o1"}])
+    paths = ws.export_parquet(tmp_path / "lake")
+    toml = write(tmp_path / "audit.toml", f"""
+        [audit]
+        timezone = "UTC"
+        [engine]
+        kind = "spark"
+        [engine.tables]
+        orders = "{paths['orders']}"
+        pixel_events = "{paths['pixel_events']}"
+        """)
+    from capi_audit.config import load_config
+
+    with open_workspace(load_config(toml)) as lake:
+        out = metrics.family("load").run(lake)
+    assert out.headline.summary() == {"available": False, "reason": NOT_LOADED}
+    frame = out.frames["load"].set_index("table_name")
+    assert frame.loc["orders", "rows_loaded"] == 2 and frame.loc["pixel_events", "rows_loaded"] == 1
+    assert frame.loc["server_events", "rows_loaded"] == 0
+    assert frame.loc["orders", "file"] == "orders.parquet"
+    assert frame.loc["server_events", "file"] == "(not named: empty)"
+    assert frame["rows_read"].isna().all()
+
+    # with the accounting exported next to the tables, the section is the loader's, as on DuckDB
+    tables = {t: str(p) for t, p in paths.items()}
+    with Workspace.on_engine(SparkEngine(spark), tables) as lake:
+        section = metrics.family("load").run(lake).headline.summary()
+    from capi_audit.schema import SOURCE_TABLES
+
+    assert set(section) == set(SOURCE_TABLES)

@@ -4,6 +4,12 @@ The headline gives, per canonical table, rows read, loaded and rejected (all fou
 are listed, zero when absent). Frames: `load` (one row per file: format, counts, coerced values,
 ignored source columns) and `load_rejects` (rejected rows grouped by table, file, column and
 reason, counted: values are never kept).
+
+A workspace whose canonical tables were attached on another engine (`[engine.tables]`, e.g. a
+lakehouse on Spark) without the load accounting (`load_report`, written by `capi-audit export`)
+has nothing to account: capi_audit read no input rows. The section is then `available: false`
+with that reason (never zeros, which would read as "nothing loaded"), and the `load` frame lists
+what can be known: each table's location and the rows it holds.
 """
 
 from __future__ import annotations
@@ -34,8 +40,16 @@ ORDER BY table_name, file, column_name, reason
 """
 
 
+NOT_LOADED = ("the canonical tables were attached from [engine.tables], not loaded by capi_audit, so "
+              "rows read and rejected are unknown (the rows each table holds are in the load frame); "
+              "load the sources with capi-audit, or attach the load_report written by capi-audit export")
+
+
 def compute(ws: Workspace) -> FamilyResult:
     """Family `load`: rows read / loaded / rejected per table; per-file and per-reason frames."""
+    attached = getattr(ws, "attached_tables", None)
+    if attached is not None and "load_report" not in attached:
+        return _attached(ws, attached)
     totals = {t: (r, lo, j) for t, r, lo, j in ws.rows(_TOTALS_SQL)}
     values = {}
     for t in SOURCE_TABLES:
@@ -50,6 +64,17 @@ def compute(ws: Workspace) -> FamilyResult:
     return FamilyResult(Headline("load", values),
                         {"load": tidy(files, ["table_name", "file"]),
                          "load_rejects": tidy(rejects, ["table_name", "file", "column_name", "reason"])})
+
+
+def _attached(ws: Workspace, attached: dict[str, str]) -> FamilyResult:
+    """No load accounting: the section says why; the frame gives each source table's rows."""
+    fmt = getattr(ws, "attached_format", "parquet")
+    rows = [{"table_name": t,
+             "file": str(attached[t]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if t in attached else "(not named: empty)",
+             "format": fmt if t in attached else "", "rows_read": None, "rows_loaded": ws.count(t),
+             "rows_rejected": None, "coerced": "", "ignored_columns": ""} for t in SOURCE_TABLES]
+    files = pd.DataFrame(rows).astype({"rows_read": "float64", "rows_rejected": "float64"})
+    return FamilyResult(Headline("load", available=False, reason=NOT_LOADED), {"load": tidy(files, ["table_name", "file"])})
 
 
 def _listing(raw: object) -> str:

@@ -200,10 +200,13 @@ def _src_sql(ws: Workspace) -> str:
         LEFT JOIN known ke ON ke.order_id = n.event_id
     ),
     dk AS (  -- the destination is in the key only when both channels of the platform log it
-        SELECT platform,
-            max(CASE WHEN channel = 'pixel' AND destination IS NOT NULL THEN 1 ELSE 0 END)
-            * max(CASE WHEN channel = 'server' AND destination IS NOT NULL THEN 1 ELSE 0 END) AS use_dest
-        FROM numbered GROUP BY platform
+        -- (read from the two tables' platform and destination columns: from `numbered`, Spark,
+        -- which inlines a CTE at each use, would compute the row_number window twice)
+        SELECT platform, max(px) * max(sv) AS use_dest FROM (
+            SELECT platform, CASE WHEN destination IS NOT NULL THEN 1 ELSE 0 END AS px, 0 AS sv FROM pixel_events
+            UNION ALL
+            SELECT platform, 0, CASE WHEN destination IS NOT NULL THEN 1 ELSE 0 END FROM server_events
+        ) d GROUP BY platform
     ),
     cls AS (
         SELECT l.*,

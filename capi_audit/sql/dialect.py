@@ -21,7 +21,10 @@ spellings, sometimes silently):
 dialect (`duckdb`, `spark`, `bigquery`) and fixes the traps sqlglot leaves in a plain transpile:
 decimal literals become DOUBLE (Spark keeps `1.0` a DECIMAL, so averages and shares differ in
 the last digits), `log10(x)` stays a base-10 logarithm (not `LOG(10, x)`, whose rounding moves
-values across bin edges), and `$name` parameters become the dialect's markers (`:name` in Spark,
+values across bin edges), date arithmetic on a visible DATE (`CAST(x AS DATE) + 1`,
+`local_date(ts, tz) - n`) becomes BigQuery's `DATE_ADD` / `DATE_SUB` (BigQuery has no `date + int`;
+write day arithmetic on a cast or a project function, not on a bare column, so it can be seen),
+and `$name` parameters become the dialect's markers (`:name` in Spark,
 `@name` in BigQuery). DuckDB-only calls outside this module are refused by the portability test
 (tests/test_portability.py).
 """
@@ -178,12 +181,46 @@ def _expand(node: exp.Expression, dialect: str) -> exp.Expression:
         return node
     if isinstance(node, exp.Literal) and not node.is_string and re.search(r"[.eE]", node.this):
         return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+    if dialect == "bigquery" and isinstance(node, exp.Add | exp.Sub):
+        dated = _date_arithmetic(node)
+        if dated is not None:
+            return dated
     if dialect == "bigquery" and isinstance(node, exp.SplitPart):
         # BigQuery has no SPLIT_PART: SPLIT(s, d)[SAFE_OFFSET(n - 1)] (n a positive literal here)
         n = int(node.args["part_index"].to_py()) - 1
         return sqlglot.parse_one(f"SPLIT(__arg0__, __arg1__)[SAFE_OFFSET({n})]", read="bigquery").transform(
             lambda x: _arg_sub(x, [node.this, node.args["delimiter"]]))
     return node
+
+
+_DATE_VALUED = (exp.Date, exp.DateAdd, exp.DateSub, exp.CurrentDate, exp.DateFromParts, exp.StrToDate,
+                exp.TsOrDsToDate, exp.LastDay)
+
+
+def _is_date(node: exp.Expression) -> bool:
+    """Whether an (already expanded) expression is visibly of type DATE: a cast or literal, a
+    date function, or a project function that returns a day (`local_date`)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Cast | exp.TryCast):
+        return node.to.is_type(exp.DataType.Type.DATE)
+    return isinstance(node, _DATE_VALUED)
+
+
+def _date_arithmetic(node: exp.Add | exp.Sub) -> exp.Expression | None:
+    """`day + n` / `day - n` (n whole days, DuckDB and Spark) as BigQuery's DATE_ADD / DATE_SUB;
+    `n + day` too. None when no operand is visibly a DATE, or the other is an INTERVAL already
+    (sqlglot renders `day + INTERVAL n DAY` itself)."""
+    left, right = node.this, node.expression
+    if isinstance(node, exp.Add) and not _is_date(left) and _is_date(right):
+        left, right = right, left
+    if _is_date(left) and _is_date(right):
+        raise NotPortable("date - date: DuckDB gives days, Spark an INTERVAL, BigQuery refuses it; "
+                          "compare epoch_ms_of(local_midnight(...)) or count days in Python")
+    if not _is_date(left) or isinstance(right, exp.Interval):
+        return None
+    cls = exp.DateAdd if isinstance(node, exp.Add) else exp.DateSub
+    return cls(this=left.copy(), expression=right.copy(), unit=exp.var("DAY"))
 
 
 def _arg_sub(node: exp.Expression, args: list[exp.Expression]) -> exp.Expression:
@@ -215,7 +252,10 @@ def _bigquery_series(tree: exp.Expression) -> exp.Expression:
                                         read="bigquery").find(exp.From).this
                 unnest = _fill(tpl, [lo, hi])
                 item.replace(exp.column(alias))
-                select.join(unnest, join_type="cross", copy=False)
+                if select.args.get("from_") is None and select.args.get("from") is None:
+                    select.from_(unnest, copy=False)     # SELECT day_series(..) AS d: FROM UNNEST(..) AS d
+                else:
+                    select.join(unnest, join_type="cross", copy=False)
     return tree
 
 

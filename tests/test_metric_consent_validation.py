@@ -123,3 +123,22 @@ def test_latency_exact():
     assert v["events_without_sent_at"] == 1
     g = latency(make_ws(server=[{"platform": "google", "event_id": "1", "event_time": at(0), "sent_at": at(1)}]))
     assert g[1].values["google"]["share_over_age_limit"] is None
+
+
+@pytest.mark.parametrize("source_api, insufficient, tier", [
+    ("data_manager", 0, "strong"),      # Data Manager matches on the full address
+    ("google_ads_api", 1, "none"),      # the click upload takes email and phone only
+    ("file_upload", 1, "none"),
+])
+def test_google_address_only_counts_where_the_route_takes_it(source_api, insufficient, tier):
+    """Review finding (session 3): an address-only Google upload read as a strong key on the Ads
+    API click route (which ignores addresses) and as insufficient keys on Data Manager (which
+    matches on them)."""
+    from capi_audit.metrics import match_keys
+
+    row = {"platform": "google", "event_id": "1", "event_time": at(0), "source_api": source_api,
+           "fn": "a" * 64, "ln": "b" * 64, "zp": "10115", "country": "DE"}
+    ws = make_ws(server=[row])
+    assert payload_validity(ws)[1].values["google"]["insufficient_customer_keys"] == insufficient
+    tiers = match_keys(make_ws(server=[row]))[1].values["google"]["identifier_tiers"]
+    assert tiers[tier] == 1.0

@@ -7,7 +7,11 @@ country in clear and takes base64 digests from Data Manager
 follow each platform's keys: Meta strong (email / phone) > click (fbc) > browser (fbp + IP + user
 agent) > none; Google strong (email / phone, or the full address: first and last name, postal code
 and country, which Google matches only together) > click (gclid / gbraid / wbraid) > none —
-Google has no browser tier (https://developers.google.com/google-ads/api/docs/conversions/upload-identifiers)."""
+Google has no browser tier (https://developers.google.com/google-ads/api/docs/conversions/upload-identifiers).
+The address counts only on routes that take it: the Google Ads API click-conversion upload
+(ConversionUploadService, `source_api` google_ads_api or file_upload) accepts hashed email and
+phone only (https://developers.google.com/google-ads/api/docs/conversions/upload-online), while
+Data Manager and GA4's user-provided data take the address."""
 
 from __future__ import annotations
 
@@ -62,7 +66,8 @@ def prepare_flags(ws: Workspace) -> None:
         CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
             CASE WHEN platform IN ('google', 'ga4') THEN
                      CASE WHEN em__valid = 1 OR ph__valid = 1
-                               OR (fn__valid = 1 AND ln__valid = 1 AND zp__valid = 1 AND country__valid = 1) THEN 'strong'
+                               OR (fn__valid = 1 AND ln__valid = 1 AND zp__valid = 1 AND country__valid = 1
+                                   AND coalesce(source_api, '') NOT IN ('google_ads_api', 'file_upload')) THEN 'strong'
                           WHEN gclid__valid = 1 OR gbraid__valid = 1 OR wbraid__valid = 1 THEN 'click'
                           ELSE 'none' END
                  WHEN em__valid = 1 OR ph__valid = 1 THEN 'strong'

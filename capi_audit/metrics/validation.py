@@ -130,8 +130,13 @@ def _rules_sql(google_catalogue: bool = False) -> str:
         "purchase_missing_value": f"{purchase} AND value IS NULL",
         "purchase_missing_currency": f"{purchase} AND currency IS NULL",
         "invalid_currency": "currency IS NOT NULL AND NOT EXISTS (SELECT 1 FROM iso_4217 i WHERE i.code = upper(currency))",
+        # Data Manager matches on the full address too (first and last name, postal code, country
+        # together); the Ads API click upload takes email and phone only
+        # (https://developers.google.com/data-manager/api/devguides/concepts/formatting)
         "insufficient_customer_keys": f"({meta} AND {_weak_sql()}) OR ({google} AND gclid__present = 0 "
-                                      "AND gbraid__present = 0 AND wbraid__present = 0 AND em__present = 0 AND ph__present = 0)",
+                                      "AND gbraid__present = 0 AND wbraid__present = 0 AND em__present = 0 AND ph__present = 0 "
+                                      "AND NOT (coalesce(source_api, '') = 'data_manager' AND fn__valid = 1 "
+                                      "AND ln__valid = 1 AND zp__valid = 1 AND country__valid = 1))",
         "unhashed_key": f"({hashed_plain})",
         "malformed_fbc": f"{meta} AND fbc__present = 1 AND fbc__valid = 0",
         "malformed_fbp": f"{meta} AND fbp__present = 1 AND fbp__valid = 0",

@@ -145,6 +145,10 @@ def evaluate(summary: dict[str, Any], gate: dict[str, Any], conversion_event: st
         obs: dict[str, Any] = {"path": ".".join(p), "observed": v, "n": n}
         if isinstance(parent, dict) and parent.get("reliable") is False:
             obs.update(status="inconclusive", reason=f"not reliable: {parent.get('reason')}")
+        elif v is None and n == 0:
+            # nothing to measure (e.g. a server-only event name variant has no browser units to
+            # cover): this figure does not apply, it does not make the gate inconclusive
+            obs.update(status="not_applicable", reason="n = 0: nothing to measure")
         elif v is None:
             obs.update(status="inconclusive", reason="figure is null (not computable)")
         elif gate.get("min_n") is not None and (n is None or n < gate["min_n"]):
@@ -157,7 +161,10 @@ def evaluate(summary: dict[str, Any], gate: dict[str, Any], conversion_event: st
             else:
                 obs["status"] = "pass" if ok else "fail"
         out["observed"].append(obs)
-        statuses.append(obs["status"])
+        if obs["status"] != "not_applicable":
+            statuses.append(obs["status"])
+    if not statuses:
+        return {**out, "status": "not_applicable", "reason": "no matching figure has anything to measure"}
     status = "fail" if "fail" in statuses else "inconclusive" if "inconclusive" in statuses else "pass"
     return {**out, "status": status}
 
@@ -186,8 +193,8 @@ def print_table(verdict: dict[str, Any]) -> None:
     rows = [("gate", "status", "observed", "rule")]
     for g in verdict["gates"]:
         obs = g["observed"]
-        worst = next((o for o in obs if o["status"] == "fail"), next((o for o in obs if o["status"] != "pass"),
-                                                                     obs[0] if obs else None))
+        # the first figure that decided the gate's status (a failing one for a failed gate)
+        worst = next((o for o in obs if o["status"] == g["status"]), obs[0] if obs else None)
         seen = "-" if worst is None else f"{_short(worst['observed'])} at {worst['path']}"
         if worst is not None and worst.get("reason"):
             seen += f" ({worst['reason']})"

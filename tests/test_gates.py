@@ -100,3 +100,17 @@ def test_table_shows_floats_short_and_json_keeps_them_whole(tmp_path, capsys):
     verdict = json.loads(capsys.readouterr().out)
     cov = next(g for g in verdict["gates"] if g["name"] == "meta_event_coverage")
     assert cov["observed"][0]["observed"] == 0.8532608695652174
+
+
+def test_a_server_only_name_variant_does_not_make_the_coverage_gate_inconclusive():
+    """Demo, session 3: Meta's server-only `purchase` variant has no browser units (coverage null,
+    n = 0); the coverage gate read inconclusive although `Purchase` passed at n = 938."""
+    summary = {"dedup": {"meta": {"Purchase": {"event_coverage": 0.85, "pixel_units": 938},
+                                  "purchase": {"event_coverage": None, "pixel_units": 0}}}}
+    g = {"name": "cov", "path": "dedup.meta.**.{conversion_event}.event_coverage", "op": ">=", "value": 0.75,
+         "min_n": 100, "n": "pixel_units"}
+    out = evaluate(summary, g, "Purchase")
+    assert out["status"] == "pass"
+    assert [o["status"] for o in out["observed"]] == ["pass", "not_applicable"]
+    only = {"dedup": {"meta": {"purchase": {"event_coverage": None, "pixel_units": 0}}}}
+    assert evaluate(only, g, "Purchase")["status"] == "not_applicable"

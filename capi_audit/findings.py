@@ -155,6 +155,15 @@ def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:
             cov = d.get("event_coverage")
             if not names & {p.lower() for p in path} or cov is None or cov >= 0.75:
                 continue
+            # one finding per place to fix: per destination when the class has several, else the class
+            if "destinations" in path:
+                cls = vals
+                for key in path[:path.index("destinations")]:
+                    cls = cls.get(key, {}) if isinstance(cls, dict) else {}
+                if len(cls.get("destinations") or {}) < 2:
+                    continue
+            elif len(d.get("destinations") or {}) >= 2:
+                continue
             per, cost = _per_day(result, plat, d.get("pixel_only") or 0)
             yield Finding("event_coverage_below_goal", "high", "dedup", plat,
                           f"event coverage {fmt.value('event_coverage', cov)} for {' · '.join(path)} (goal 75 %)",

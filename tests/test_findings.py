@@ -56,3 +56,19 @@ def test_headline_prefers_a_family_sentence():
     r = _result({"capi_effect": {"meta": {"Purchase": {"sentence": "After enabling CAPI, the server added 3/day."}}}})
     assert headline_sentences(r) == ["Meta · Purchase: After enabling CAPI, the server added 3/day."]
     assert ("Meta server events enabled", "2026-03-03 00:00 (Europe/Berlin)") in audit_window(r)
+
+
+def test_event_coverage_is_one_finding_per_place_to_fix():
+    """Demo, session 3: GA4's one destination repeated the class's coverage finding (same figure,
+    same cost twice in the ranking). One destination: the class; several: each destination."""
+    one = {"purchase": {"event_coverage": 0.55, "pixel_only": 437,
+                        "destinations": {"G-1": {"event_coverage": 0.55, "pixel_only": 437}}}}
+    two = {"purchase": {"event_coverage": 0.55, "pixel_only": 437,
+                        "destinations": {"G-1": {"event_coverage": 0.5, "pixel_only": 300},
+                                         "G-2": {"event_coverage": 0.6, "pixel_only": 137}}}}
+    for dedup, want in ((one, ["event coverage 55.0 % for purchase (goal 75 %)"]),
+                        (two, ["event coverage 50.0 % for purchase · destinations · G-1 (goal 75 %)",
+                               "event coverage 60.0 % for purchase · destinations · G-2 (goal 75 %)"])):
+        got = [f.figure for f in findings(_result({"dedup": {"ga4": dedup}}))
+               if f.rule == "event_coverage_below_goal"]
+        assert sorted(got) == want

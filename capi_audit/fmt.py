@@ -67,6 +67,10 @@ LABELS = {
     "reported_change_per_day": "Change in reported conversions", "net_new_per_day": "Real orders moving (report units)",
     "capi_reported_per_day": "Added by the server (report units)", "pixel_capture_change_per_day": "Pixel capture change",
     "attribution_change_per_day": "Attribution change", "capi_added_per_day": "Added by the server (log units)",
+    "capi_added": "Added by the server (log units), count", "log_units_per_day": "Counted from all logs (L)",
+    "pixel_only_units_per_day": "Counted from the pixel alone (P)", "recovered": "Recovered by the server, count",
+    "server_double_counted": "Double counted by the server, count", "unlinked_added": "Added, linked to no order, count",
+    "orders_loaded": "Orders table loaded", "sentence": "In words",
     "acr_like": "Additional conversions reported (like Meta's ACR)", "server_double_counted_per_day": "Double counted by the server",
     "unlinked_added_per_day": "Added, linked to no order", "rho_pre": "Report ÷ log before (ρ)", "rho_post": "Report ÷ log after (ρ)",
     "pi_pre": "Pixel capture before (π)", "pi_post": "Pixel capture after (π)", "orders_change_per_day": "Real orders change",
@@ -151,6 +155,8 @@ def label(key: Any, extra: dict[str, str] | None = None) -> str:
         return LABELS[key]
     if key in PLATFORMS:
         return PLATFORMS[key]
+    if key.endswith("_ci") and key[:-3] in LABELS:  # an interval is labelled after its figure
+        return f"{LABELS[key[:-3]]} — 95 % interval"
     return humanize(key)
 
 

@@ -165,9 +165,13 @@ def rule_event_coverage(result: AuditResult) -> Iterator[Finding]:
             elif len(d.get("destinations") or {}) >= 2:
                 continue
             per, cost = _per_day(result, plat, d.get("pixel_only") or 0)
+            action = "send every browser conversion from the server too, with the same event ID"
+            if "destinations" in path and d.get("server_units") == 0:
+                action = ("the server never sends to this destination: remove a leftover browser tag sending "
+                          "to it, or send its conversions from the server too")
             yield Finding("event_coverage_below_goal", "high", "dedup", plat,
                           f"event coverage {fmt.value('event_coverage', cov)} for {' · '.join(path)} (goal 75 %)",
-                          cost, "send every browser conversion from the server too, with the same event ID", per)
+                          cost, action, per)
 
 
 def rule_consent(result: AuditResult) -> Iterator[Finding]:

@@ -72,3 +72,11 @@ def test_event_coverage_is_one_finding_per_place_to_fix():
         got = [f.figure for f in findings(_result({"dedup": {"ga4": dedup}}))
                if f.rule == "event_coverage_below_goal"]
         assert sorted(got) == want
+
+
+def test_a_destination_the_server_never_sends_to_says_so():
+    dedup = {"Purchase": {"event_coverage": 0.8, "pixel_only": 40, "destinations": {
+        "111": {"event_coverage": 0.85, "pixel_only": 25, "server_units": 500},
+        "222": {"event_coverage": 0.0, "pixel_only": 15, "server_units": 0}}}}
+    got = [f for f in findings(_result({"dedup": {"meta": dedup}})) if f.rule == "event_coverage_below_goal"]
+    assert len(got) == 1 and "222" in got[0].figure and "leftover browser tag" in got[0].action

@@ -78,7 +78,6 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     (`_stage` is dropped by the caller right after). The small orders table is read into memory,
     hashed in Python (each distinct value once) and only the hashes are inserted. Returns the
     number of identity rows written."""
-    import pandas as pd
     import pyarrow as pa
 
     raw_cols = [c for c in staged_columns if c in RAW_KEYS]
@@ -107,6 +106,10 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     del frame, cache  # the raw values leave memory with the frame
     if not rows:
         return 0
-    out = pd.DataFrame(sorted(set(rows)), columns=["order_id", "platform", "key", "sha256"])
-    ws.append_arrow("identities", pa.Table.from_pandas(out, preserve_index=False))
-    return len(out)
+    # distinct rows, column-wise straight into Arrow (no Python sort: the table is queried, never
+    # shown in insertion order; sorting millions of tuples cost more than the hashing of phones)
+    cols = list(zip(*set(rows), strict=True))
+    out = pa.table({name: pa.array(col, pa.string())
+                    for name, col in zip(("order_id", "platform", "key", "sha256"), cols, strict=True)})
+    ws.append_arrow("identities", out)
+    return out.num_rows

@@ -479,15 +479,7 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
         mapping, ignored = resolve_columns(spec, table, keys, file)
     else:  # no line is a JSON object: every line is a reject, whatever the columns
         mapping, ignored = {}, []
-    params: dict[str, str] = {}
-    sels = []
-    for i, (canon, src) in enumerate(mapping.items()):
-        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
-        path = f"$p{i}"
-        sels.append(
-            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
-            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}"
-        )
+    params, sels = _json_selects(mapping)
     ws.drop("_stage")
     sel_sql = (", " + ", ".join(sels)) if sels else ""
     ws.execute(
@@ -500,6 +492,20 @@ def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec)
     for t in ("_jdocs", "_refused"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
+
+
+def _json_selects(mapping: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Bound JSON paths and the SELECT items that read each mapped key of `doc` (objects and
+    lists as their JSON text, scalars as text), named by their canonical column."""
+    params: dict[str, str] = {}
+    sels = []
+    for i, (canon, src) in enumerate(mapping.items()):
+        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
+        path = f"$p{i}"
+        sels.append(
+            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
+            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}")
+    return params, sels
 
 
 def stage_json_many(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
@@ -522,14 +528,7 @@ def stage_json_many(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         mapping, ignored = resolve_columns(spec, table, keys, batch[0])
     else:
         mapping, ignored = {}, []
-    params: dict[str, str] = {}
-    sels = []
-    for i, (canon, src) in enumerate(mapping.items()):
-        params[f"p{i}"] = "$." + '"' + src.replace('"', '\\"') + '"'
-        path = f"$p{i}"
-        sels.append(
-            f"CASE WHEN json_type(doc, {path}) IN ('ARRAY', 'OBJECT') THEN CAST(json_extract(doc, {path}) AS VARCHAR) "
-            f"ELSE json_extract_string(doc, {path}) END AS {parsing.quote_ident(canon)}")
+    params, sels = _json_selects(mapping)
     ws.drop("_stage")
     ws.execute(
         "CREATE TEMP TABLE _stage AS SELECT _file, row_number() OVER (ORDER BY _file, line) AS _rec, line AS _line"

@@ -70,6 +70,14 @@ def _first_of(e: str, list_path: str, key: str) -> str:
     return "coalesce(" + ", ".join(alts) + ")"
 
 
+def action_names(spec: SourceSpec, file: Path) -> dict[str, str]:
+    """`options.actions` (conversion action id -> name), checked."""
+    actions = spec.options.get("actions", {})
+    if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
+        raise InputError(f"{file}: options.actions must map conversion action ids to names")
+    return actions
+
+
 class GoogleUploadLogReader(Reader):
     """Google Ads API / Data Manager upload logs into server_events or enhancements."""
 
@@ -80,9 +88,7 @@ class GoogleUploadLogReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per uploaded conversion, Data Manager event or enhancement."""
         ensure_file(file)
-        actions = spec.options.get("actions", {})
-        if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
-            raise InputError(f"{file}: options.actions must map conversion action ids to names")
+        actions = action_names(spec, file)
         note = read_docs(ws, file)
         req = ("CASE WHEN json_type(doc, '$.request') = 'OBJECT' THEN json_extract(doc, '$.request') "
                "ELSE CAST(doc AS JSON) END")

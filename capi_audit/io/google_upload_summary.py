@@ -27,10 +27,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import read_docs
-from capi_audit.io.google_upload import _g, _j
+from capi_audit.io.google_upload import _g, _j, action_names
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,9 +57,7 @@ class GoogleUploadSummaryReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per summary total, daily summary, job summary and alert."""
         ensure_file(file)
-        actions = spec.options.get("actions", {})
-        if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
-            raise InputError(f"{file}: options.actions must map conversion action ids to names")
+        actions = action_names(spec, file)
         note = read_docs(ws, file)
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _res AS

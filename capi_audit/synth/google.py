@@ -237,17 +237,12 @@ class GoogleTruth:
         """GA4 labels: consent (its pings and sends), keys, validation and latency of MP rows."""
         nt = ~o.is_test
         c = self.ga4
-        known, granted, denied = ~o.unknown & nt, ~o.unknown & ~o.denied & nt, o.denied & nt
+        denied = o.denied & nt
         has_px = p.fired
-        c["known"] += int(known.sum())
-        c["denied"] += int(denied.sum())
-        c["granted"] += int(granted.sum())
-        c["consent_unknown"] += int((o.unknown & nt).sum())
-        c["denied_no_pixel"] += int((denied & ~has_px).sum())
-        c["granted_no_pixel"] += int((granted & ~has_px).sum())
-        post = o.t0 >= p.enable  # GA4 is enabled with Google (synth/write.py)
-        c["granted_post"] += int((granted & post).sum())
-        c["granted_post_no_server"] += int((granted & post & ~g.mp_sent).sum())
+        from capi_audit.synth.truth import add_consent_counts  # truth imports this module
+
+        # GA4 is enabled with Google (synth/write.py)
+        add_consent_counts(c, o, has_px, g.mp_sent, o.t0 >= p.enable)
         # GA4 hits carry no click id: a hit for a denied order (own ad storage denied) is a ping
         c["cookieless_pings"] += int(((p.fired.astype(int) + g.ga4_reload.astype(int)) * o.denied).sum())
         c["server_sent_without_consent"] += int((denied & g.mp_sent & ~p.ldu).sum())

@@ -45,6 +45,21 @@ def _day_of(t: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.searchsorted(bounds, t, side="right") - 1
 
 
+def add_consent_counts(c, o, has_px, sent, post) -> None:
+    """Fold one day's consent labels into counter c (test orders left out): known / denied /
+    granted orders, those the pixel missed, and granted post-enable orders the server missed."""
+    nt = ~o.is_test
+    known, granted, denied = ~o.unknown & nt, ~o.unknown & ~o.denied & nt, o.denied & nt
+    c["known"] += int(known.sum())
+    c["denied"] += int(denied.sum())
+    c["granted"] += int(granted.sum())
+    c["consent_unknown"] += int((o.unknown & nt).sum())
+    c["denied_no_pixel"] += int((denied & ~has_px).sum())
+    c["granted_no_pixel"] += int((granted & ~has_px).sum())
+    c["granted_post"] += int((granted & post).sum())
+    c["granted_post_no_server"] += int((granted & post & ~sent).sum())
+
+
 @dataclass
 class PlatformTruth:
     """Running sums for one platform."""
@@ -163,18 +178,10 @@ class Truth:
         # ---- replay of the platform's count per day (all rows; report includes test orders) ----
         self._replay(o, p, t, S, k0s, idm, rnew, name, smiss, pid, W)
         # ---- consent (all days) ----
-        known, granted = ~o.unknown & nt, ~o.unknown & ~o.denied & nt
         denied = o.denied & nt
         sent_any = p.sent  # any server send, accepted or not, counts as sent
         c = t.consent
-        c["known"] += int(known.sum())
-        c["denied"] += int(denied.sum())
-        c["granted"] += int(granted.sum())
-        c["consent_unknown"] += int((o.unknown & nt).sum())
-        c["denied_no_pixel"] += int((denied & ~has_px).sum())
-        c["granted_no_pixel"] += int((granted & ~has_px).sum())
-        c["granted_post"] += int((granted & (o.t0 >= E)).sum())
-        c["granted_post_no_server"] += int((granted & (o.t0 >= E) & ~sent_any).sum())
+        add_consent_counts(c, o, has_px, sent_any, o.t0 >= E)
         self._consent_rules(o, p, c, denied, has_px, sent_any)
         # ---- server rows: match keys, validation, latency (all sent rows, test orders out) ----
         if self.full:  # these sums grow with the data (value counts, latencies)

@@ -20,6 +20,10 @@ Params = Sequence[Any] | dict[str, Any] | None
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _bind = bind
 ACCOUNTING = ("load_report", "rejects")
+# DuckDB's memory limit while a load runs, unless the workspace was given one: the canonical
+# tables of an in-memory workspace then spill to a temporary folder instead of growing with the
+# input, and the whole `capi-audit load` stays under 1 GB of peak RSS (docs/loading.md, "Memory").
+LOAD_MEMORY_LIMIT = "500MB"
 
 
 def _is_target(table: str) -> bool:
@@ -97,6 +101,8 @@ class Workspace:
             raise InputError(f"{path}: cannot open the database: {str(exc).splitlines()[0]}") from exc
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        self._memory_limit = memory_limit
+        self._temp_directory = temp_directory
         if memory_limit:
             self.con.execute("SELECT current_setting('memory_limit')")  # validates connection
             self.con.execute("SET memory_limit = $m", {"m": str(memory_limit)})
@@ -270,7 +276,6 @@ class Workspace:
     def load(self, config: AuditConfig | str | Path | None = None) -> list:
         """Load every source of the config; all or nothing. Returns one FileReport per file."""
         from capi_audit.io import FORMATS
-        from capi_audit.io.base import finalize
 
         if self.con is None:
             raise ConfigError("loaders run on DuckDB: load there, export the canonical tables "
@@ -281,7 +286,7 @@ class Workspace:
             self.config = config
             self.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         plan = self._plan()
-        from capi_audit.io.base import empty_source, finalize_files
+        from capi_audit.io.base import empty_source, finalize_chunks
         from capi_audit.io.lines import is_empty
         from capi_audit.parsing import scrub
         from capi_audit.progress import Progress
@@ -293,9 +298,23 @@ class Workspace:
             if is_empty(f):
                 by_file[(spec.table, str(f))] = empty_source(self, spec, f, table)
                 return
-            staged = FORMATS[spec.format].stage(self, spec, f, table)
-            by_file[(spec.table, str(f))] = finalize(self, spec, f, table, staged)
+            # a streaming reader stages chunk by chunk, each finalized before the next (bounded memory)
+            chunks = FORMATS[spec.format].stage_chunks(self, spec, f, table)
+            by_file[(spec.table, str(f))] = finalize_chunks(self, spec, [f], table, chunks)[0]
 
+        bound = not self._memory_limit  # DuckDB's default limit: bounded while the load runs, then reset
+        if bound:
+            if self.path == ":memory:" and not self._temp_directory:
+                # an in-memory database spills to `.tmp` in the working folder by default: use a
+                # private temporary folder instead, removed with the workspace
+                import shutil
+                import tempfile
+                import weakref
+
+                self._temp_directory = tempfile.mkdtemp(prefix="capi_audit_spill_")
+                weakref.finalize(self, shutil.rmtree, self._temp_directory, True)
+                self.execute("SET temp_directory = $t", {"t": self._temp_directory})
+            self.execute("SET memory_limit = $m", {"m": LOAD_MEMORY_LIMIT})
         self.execute("BEGIN TRANSACTION")
         self._begin_staging()
         try:
@@ -308,9 +327,9 @@ class Workspace:
                     if len(group) >= MULTI_FILE_MIN and hasattr(reader, "stage_many"):
                         # many files of one glob: one multi-file scan for those that allow it
                         with progress.step(f"{spec.table} <- {len(group)} files of {Path(spec.path).name}"):
-                            staged, batch, rest = reader.stage_many(self, spec, group, table)
+                            chunks, batch, rest = reader.stage_many_chunks(self, spec, group, table)
                             if batch:
-                                for r in finalize_files(self, spec, batch, table, staged):
+                                for r in finalize_chunks(self, spec, batch, table, chunks):
                                     by_file[(spec.table, r.file)] = r
                             else:
                                 self.drop("_stage", "_reader_rejects")
@@ -326,10 +345,14 @@ class Workspace:
         except BaseException:
             self._end_staging()
             self.execute("ROLLBACK")
+            if bound:
+                self.execute("RESET memory_limit")
             raise
         self._end_staging()
         reports = [by_file[(spec.table, str(f))] for spec, f in plan]
         self.execute("COMMIT")
+        if bound:
+            self.execute("RESET memory_limit")
         return reports
 
     def _plan(self) -> list:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file
 from capi_audit.io.csvtools import sniff_text
 from capi_audit.io.lines import head_text
 
@@ -139,6 +140,10 @@ class AutoReader(Reader):
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Detect the format, then stage with that reader."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Detect the format, then stage with that reader, chunk by chunk."""
         from capi_audit.io import FORMATS
 
         ensure_file(file)
@@ -147,6 +152,6 @@ class AutoReader(Reader):
             what = ", ".join(found) if found else "none of the known formats"
             raise InputError(f"{file}: cannot tell the format for table {table.name} (candidates: {what}); "
                              "set format = \"…\" on the source")
-        staged = FORMATS[found[0]].stage(ws, spec, file, table)
-        note = f"format detected: {found[0]}" + (f"; {staged.note}" if staged.note else "")
-        return Staged(**{**staged.__dict__, "note": note})
+        for staged in FORMATS[found[0]].stage_chunks(ws, spec, file, table):
+            note = f"format detected: {found[0]}" + (f"; {staged.note}" if staged.note else "")
+            yield Staged(**{**staged.__dict__, "note": note})

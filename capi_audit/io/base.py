@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +72,34 @@ class Reader:
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Create `_stage` and `_reader_rejects` for one file."""
         raise NotImplementedError
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one file chunk by chunk: at each yield `_stage` and `_reader_rejects` hold one chunk
+        (finalized before the next one is staged), and the Staged yielded LAST carries the notes,
+        ignored columns and skipped counts of the whole file. One chunk unless a reader streams."""
+        yield self.stage(ws, spec, file, table)
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
+        """`stage_many` chunk by chunk (see `stage_chunks`): (chunks, files in the scan, the rest)."""
+        staged, batch, rest = self.stage_many(ws, spec, files, table)  # type: ignore[attr-defined]
+        return iter([staged]), batch, rest
+
+
+def collect_chunks(ws: Workspace, chunks: Iterator[Staged]) -> Staged:
+    """Gather the chunks of a streaming reader into one `_stage` / `_reader_rejects` (the one-pass
+    `stage` of a reader that streams; the load itself finalizes chunk by chunk)."""
+    from capi_audit.io.canonical import accumulate
+
+    staged = Staged(columns={})
+    for k, chunk in enumerate(chunks):
+        staged = chunk
+        accumulate(ws, "_stage_all", "SELECT * FROM _stage", first=k == 0)
+        accumulate(ws, "_rejects_all", "SELECT * FROM _reader_rejects", first=k == 0)
+        ws.drop("_stage", "_reader_rejects")
+    ws.execute("ALTER TABLE _stage_all RENAME TO _stage")
+    ws.execute("ALTER TABLE _rejects_all RENAME TO _reader_rejects")
+    return staged
 
 
 def lines_batch(files: list[Path], *, json_lines: bool = False, har: bool = False) -> tuple[list[Path], list[Path]]:
@@ -150,8 +180,12 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
 
     With several files (one multi-file scan), `_stage` has a `_file` column naming each row's
     file and `_reader_rejects` is empty or has a `_file` column too; every aggregate is taken per file."""
-    batch = len(files) > 1
-    file = files[0]
+    return finalize_chunks(ws, spec, files, table, [staged])
+
+
+def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table, staged: Staged, batch: bool
+               ) -> tuple[str, dict[str, Any]]:
+    """The query that parses `_stage` into `_parsed` (canonical columns, `<col>__given`, `_reason`)."""
     params: dict[str, Any] = {"tz": ws.config.timezone, "platform": spec.platform, "fname": str(file)}
     selects, reasons = ["_file" if batch else "CAST($fname AS VARCHAR) AS _file",
                         "_rec", "_line", "_weight" if staged.weighted else "1 AS _weight"], []
@@ -223,82 +257,138 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
         reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' END"
-    ws.execute("DROP TABLE IF EXISTS _parsed")
-    ws.execute(
-        f"CREATE TEMP TABLE _parsed AS SELECT *, {reason_sql} AS _reason "
-        f"FROM (SELECT {', '.join(selects)} FROM _stage)",
-        params,
-    )
-    if table.name != "orders":  # identities read the raw customer columns of orders from _stage
-        ws.drop("_stage")  # freed at once (staging runs outside the load transaction)
-    n_parse_rejects = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
-    note = staged.note
-    from capi_audit.io.canonical import csv_line_map
+    return f"CREATE TEMP TABLE _parsed AS SELECT *, {reason_sql} AS _reason FROM (SELECT {', '.join(selects)} FROM _stage)", params
 
-    if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
-            and not csv_line_map(ws, file, staged.first_data_line)):
-        note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
-    _refuse_personal_categories(ws, spec, file, table, staged)
+
+def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table,
+                    chunks: Iterable[Staged]) -> list[FileReport]:
+    """Parse, reject and insert each chunk a reader stages (`stage_chunks`), so memory is bounded
+    by a chunk, not by the file; return each file's accounting over all its chunks.
+
+    Everything that spans chunks is kept exactly as if the file were one chunk: rows are inserted
+    in source order (chunks come in file and line order); reject details are kept for the first
+    REJECTS_KEPT per file and kind (counts stay exact); exact duplicate rows are counted over the
+    whole file (a 64-bit hash per loaded row is kept until the end: 16 bytes a row); a category
+    column holding personal data refuses the file with the count over the whole file (the load
+    is one transaction, so the rows already inserted are rolled back)."""
+    batch = len(files) > 1
+    file = files[0]
     cols = ", ".join(c.name for c in table.columns)
-    # _parsed keeps the source order (insertion order is preserved), so no sort is needed
-    ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
-    ws.write(
-        "rejects", "SELECT $t, _file, coalesce(_line, _rec + 1), "
-        "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
-        "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
-        "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) "
-        "WHERE _k <= $cap ORDER BY _file, _rec",
-        {"t": table.name, "cap": REJECTS_KEPT},
-    )
-    rej_by_file = "_file" in [r[0] for r in ws.rows("DESCRIBE _reader_rejects")]
-    if batch and rej_by_file:
+    sums: dict[str, list[int]] = {}  # file -> loaded, rejected (weighted), parse rejects, coerced..., redacted...
+    reader_rej: Counter[str] = Counter()
+    by_reason: dict[str, Counter[str]] = {}
+    personal: dict[str, list] = {}  # category column -> [rows, first file]
+    n_id = 0
+    unknown_lines = False
+    staged: Staged | None = None
+    optional: list[schema.Column] = []
+    hashed: list[schema.Column] = []
+    urls: list[schema.Column] = []
+    for k, staged in enumerate(chunks):
+        if k == 0:
+            ws.drop("_fin_hash", "_fin_kept")
+            ws.execute("CREATE TEMP TABLE _fin_hash (fh UBIGINT, h UBIGINT)")
+            ws.execute("CREATE TEMP TABLE _fin_kept (_file VARCHAR, kind VARCHAR, n BIGINT)")
+        sql, params = _parse_sql(ws, spec, file, table, staged, batch)
+        ws.execute("DROP TABLE IF EXISTS _parsed")
+        ws.execute(sql, params)
+        if table.name != "orders":  # identities read the raw customer columns of orders from _stage
+            ws.drop("_stage")  # freed at once (staging runs outside the load transaction)
+        n_parse_rejects = ws.scalar("SELECT count(*) FROM _parsed WHERE _reason IS NOT NULL")
+        from capi_audit.io.canonical import csv_line_map
+
+        if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
+                and not csv_line_map(ws, file, staged.first_data_line)):
+            unknown_lines = True
+        for c, (n, first) in _personal_categories(ws, table, staged).items():
+            got = personal.setdefault(c, [0, None])
+            got[0] += n
+            got[1] = first if got[1] is None else min(got[1], first)
+        # _parsed keeps the source order (insertion order is preserved), so no sort is needed
+        ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
         ws.write(
-            "rejects", "SELECT $t, _file, line, column_name, reason FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY _file ORDER BY line) AS _k FROM _reader_rejects) WHERE _k <= $cap ORDER BY _file, line",
-            {"t": table.name, "cap": REJECTS_KEPT})
-        reader_rej = {str(f): int(n) for f, n in ws.rows("SELECT _file, count(*) FROM _reader_rejects GROUP BY 1")}
-    else:
-        ws.write(
-            "rejects", "SELECT $t, $f, line, column_name, reason FROM _reader_rejects ORDER BY line LIMIT $cap",
-            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT},
+            "rejects", "SELECT $t, p._file, coalesce(_line, _rec + 1), "
+            "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
+            "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) p "
+            "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = p._file AND q.kind = 'parse' "
+            "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY p._file, _rec",
+            {"t": table.name, "cap": REJECTS_KEPT},
         )
-        n_all = ws.scalar("SELECT count(*) FROM _reader_rejects")
-        if batch and n_all:
+        rej_by_file = "_file" in [r[0] for r in ws.rows("DESCRIBE _reader_rejects")]
+        rfile = "_file" if rej_by_file else "CAST($f AS VARCHAR)"
+        if batch and not rej_by_file and ws.scalar("SELECT count(*) FROM _reader_rejects"):
             raise AssertionError("a multi-file scan names the file of each reader reject")
-        reader_rej = {str(file): int(n_all)}
-    optional = [c for c in table.columns if not c.required and c.name in staged.columns]
-    hashed = [c for c in table.columns
-              if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
-    urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
-    exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
-             "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
-             "count(*) FILTER (WHERE _reason IS NOT NULL)"]
-    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name}__given AND {c.name} IS NULL)" for c in optional]
-    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<plaintext:%')" for c in hashed]
-    exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<redacted%')" for c in urls]
-    # exact duplicates: rows whose full-row hash repeats (64-bit hash; collisions negligible)
-    exprs.append(f"count(*) FILTER (WHERE _reason IS NULL) - count(DISTINCT hash({cols})) FILTER (WHERE _reason IS NULL)")
-    per_file = {r[0]: r[1:] for r in ws.rows(f"SELECT _file, {', '.join(exprs)} FROM _parsed GROUP BY _file")}
+        ws.write(
+            "rejects", "SELECT $t, r._file, line, column_name, reason FROM (SELECT line, column_name, reason, "
+            f"{rfile} AS _file, row_number() OVER (PARTITION BY {rfile} ORDER BY line) AS _k FROM _reader_rejects) r "
+            "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = r._file AND q.kind = 'reader' "
+            "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY r._file, line",
+            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT})
+        ws.execute(
+            "INSERT INTO _fin_kept SELECT _file, kind, count(*) FROM ("
+            "SELECT _file, 'parse' AS kind FROM _parsed WHERE _reason IS NOT NULL "
+            f"UNION ALL SELECT {rfile}, 'reader' FROM _reader_rejects) GROUP BY ALL", {"f": str(file)})
+        for f, r, n in ws.rows(
+                "SELECT _file, r, count(*) FROM (SELECT _file, split_part(_reason, '\t', 2) AS r FROM _parsed "
+                "WHERE _reason IS NOT NULL UNION ALL "
+                f"SELECT {rfile}, regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects) GROUP BY ALL",
+                {"f": str(file)}):
+            by_reason.setdefault(f, Counter())[r] += n
+        for f, n in ws.rows(f"SELECT {rfile}, count(*) FROM _reader_rejects GROUP BY 1", {"f": str(file)}):
+            reader_rej[str(f)] += int(n)
+        optional = [c for c in table.columns if not c.required and c.name in staged.columns]
+        hashed = [c for c in table.columns
+                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
+        urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
+        exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
+                 "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
+                 "count(*) FILTER (WHERE _reason IS NOT NULL)"]
+        exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name}__given AND {c.name} IS NULL)" for c in optional]
+        exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<plaintext:%')" for c in hashed]
+        exprs += [f"count(*) FILTER (WHERE _reason IS NULL AND {c.name} LIKE '%<redacted%')" for c in urls]
+        for f, *row in ws.rows(f"SELECT _file, {', '.join(exprs)} FROM _parsed GROUP BY _file"):
+            got = sums.setdefault(f, [0] * len(exprs))
+            sums[f] = [a + int(b) for a, b in zip(got, row, strict=True)]
+        # exact duplicates over the whole file: rows whose full-row hash repeats (64-bit hash;
+        # collisions negligible), counted at the end over every chunk
+        ws.execute(f"INSERT INTO _fin_hash SELECT hash(_file), hash({cols}) FROM _parsed WHERE _reason IS NULL")
+        if table.name == "orders":  # raw customer columns -> identities (hashes only)
+            from capi_audit.io.identities import ingest
+
+            n_id += ingest(ws, list(staged.columns))
+        ws.drop("_parsed", "_stage", "_reader_rejects")
+    if staged is None:
+        raise AssertionError("a reader stages at least one chunk")
+    for c, (n, first) in personal.items():
+        if n:
+            src = spec.columns.get(c)
+            mapped = f" (mapped from source column {parsing.scrub(src)!r})" if src else ""
+            raise InputError(
+                f"{Path(first)}: column {c}{mapped} holds {n} values shaped like email addresses or phone numbers; "
+                "a category column must not hold personal data: check the `columns` mapping")
+    dups = {int(fh): int(n) for fh, n in ws.rows("SELECT fh, count(*) - count(DISTINCT h) FROM _fin_hash GROUP BY fh")}
+    fhash = dict(ws.rows("SELECT f, hash(f) FROM (SELECT unnest($f) AS f)", {"f": [str(f) for f in files]}))
+    ws.drop("_fin_hash", "_fin_kept")
+    note = staged.note
+    if unknown_lines:
+        note = (note + "; " if note else "") + "line numbers unknown (a quoted field spans lines): record ordinals given"
+    n_exprs = 3 + len(optional) + len(hashed) + len(urls)
     reports = []
     ignored = [parsing.scrub(c) for c in staged.ignored_columns]
     for f in files:
         fname = str(f)
-        row = per_file.get(fname, (0,) * (len(exprs)))
-        n_loaded, n_rej_weighted, n_parse_rej = int(row[0]), int(row[1]), int(row[2])
+        row = sums.get(fname, [0] * n_exprs)
+        n_loaded, n_rej_weighted, n_parse_rej = row[0], row[1], row[2]
         n_reader_rej = reader_rej.get(fname, 0)
         row = row[3:]
         file_note = (staged.file_notes or {}).get(fname, note)
         n_unlisted = n_parse_rej + n_reader_rej - min(n_parse_rej, REJECTS_KEPT) - min(n_reader_rej, REJECTS_KEPT)
         if n_unlisted:
-            by_reason = ws.rows(
-                "SELECT r, count(*) FROM (SELECT split_part(_reason, '\t', 2) AS r FROM _parsed "
-                "WHERE _reason IS NOT NULL AND _file = $f UNION ALL "
-                "SELECT regexp_replace(reason, '[0-9][0-9,]*', 'N', 'g') FROM _reader_rejects"
-                + (" WHERE _file = $f" if rej_by_file else "") + ") "
-                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5", {"f": fname})
+            top = sorted((by_reason.get(fname) or Counter()).items(), key=lambda x: (-x[1], x[0]))[:5]
             file_note = (file_note + "; " if file_note else "") + (
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
-                f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
+                f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in top))
         report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
                             skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
                             note=parsing.scrub(file_note))
@@ -306,22 +396,17 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         report.rows_rejected = n_rej_weighted + int(n_reader_rej)
         report.rows_read = report.rows_loaded + report.rows_rejected
         report.coerced = {c.name: int(n) for c, n in zip(optional, row[: len(optional)], strict=True) if n}
-        report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional): -1], strict=True) if n}
-        report.duplicate_rows = int(row[-1])
+        report.redacted = {c.name: int(n) for c, n in zip(hashed + urls, row[len(optional):], strict=True) if n}
+        report.duplicate_rows = dups.get(int(fhash[fname]), 0)
         reports.append(report)
     write_load_report(ws, reports)
-    if table.name == "orders":  # raw customer columns -> identities (hashes only)
-        from capi_audit.io.identities import ingest
-
-        n_id = ingest(ws, list(staged.columns))
-        if n_id:
-            rows = (f"{n_id} identities rows" if not batch
-                    else f"identities ({n_id} rows for the {len(files)} files scanned together)")
-            for f in files:
-                ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
-                           "WHERE file = $f AND table_name = 'orders'",
-                           {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
-    ws.drop("_parsed", "_stage", "_reader_rejects")
+    if table.name == "orders" and n_id:
+        rows = (f"{n_id} identities rows" if not batch
+                else f"identities ({n_id} rows for the {len(files)} files scanned together)")
+        for f in files:
+            ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
+                              "WHERE file = $f AND table_name = 'orders'",
+                              {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
     return reports
 
 
@@ -368,22 +453,16 @@ def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetim
     return {"p_from": cfg.plausible_from, "p_until": until}
 
 
-def _refuse_personal_categories(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
-                                staged: Staged) -> None:
+def _personal_categories(ws: Workspace, table: schema.Table, staged: Staged) -> dict[str, tuple[int, str]]:
+    """Category columns of `_parsed` holding values shaped like emails or phones: column -> (rows,
+    first file). Such a column is a mis-mapping and refuses the file (`finalize_chunks`)."""
     cats = [c.name for c in table.columns if c.name in CATEGORY_COLUMNS and c.name in staged.columns]
     if not cats:
-        return
+        return {}
     row = ws.rows("SELECT " + ", ".join(
         f"count(*) FILTER (WHERE {parsing.personal_sql(c)}), min(_file) FILTER (WHERE {parsing.personal_sql(c)})"
         for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
-    for c, n, first in zip(cats, row[::2], row[1::2], strict=True):
-        if n:
-            file = Path(first)
-            src = spec.columns.get(c)
-            mapped = f" (mapped from source column {parsing.scrub(src)!r})" if src else ""
-            raise InputError(
-                f"{file}: column {c}{mapped} holds {n} values shaped like email addresses or phone numbers; "
-                "a category column must not hold personal data: check the `columns` mapping")
+    return {c: (int(n), first) for c, n, first in zip(cats, row[::2], row[1::2], strict=True) if n}
 
 
 def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:

@@ -275,7 +275,7 @@ def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = Fa
 
 
 def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
-                chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
+                chunk_bytes: int | None = None, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
     """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
     yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
     lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
@@ -283,6 +283,7 @@ def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_ev
     import pyarrow as pa
 
     files = [files] if isinstance(files, Path) else files
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes  # read at call time: tests shrink it
 
     def batches() -> Iterator[tuple]:
         pend: list[tuple] = []  # (file name, lines, refused) of the files in this chunk
@@ -470,28 +471,43 @@ def bad_docs_sql(*, count_events: bool = False, with_file: bool = False) -> str:
 
 
 def stage_json(ws: Workspace, file: Path, table: schema.Table, spec: SourceSpec) -> Staged:
-    """Read JSON Lines / JSON into `_stage`: one object per row, broken lines rejected."""
-    note = read_docs(ws, file)
-    keys = [r[0] for r in ws.rows(
-        "SELECT DISTINCT unnest(json_keys(doc)) FROM _jdocs WHERE is_obj ORDER BY 1"
-    )]
-    if keys or ws.scalar("SELECT count(*) FROM _jdocs WHERE is_obj"):
-        mapping, ignored = resolve_columns(spec, table, keys, file)
+    """Read JSON Lines / JSON into `_stage`: one object per row, broken lines rejected (all chunks at
+    once; the load itself streams with `json_chunks`)."""
+    from capi_audit.io.base import collect_chunks
+
+    return collect_chunks(ws, json_chunks(ws, spec, table, file))
+
+
+def json_chunks(ws: Workspace, spec: SourceSpec, table: schema.Table, files: Path | list[Path]) -> Iterator[Staged]:
+    """Stage JSON Lines (one file, or the files of a glob: chunks then span files) one chunk of
+    lines at a time, each finalized at its yield: memory is bounded by a chunk (CHUNK_BYTES of
+    text), not by the file. Two passes: the first reads the keys of every object (columns are
+    resolved on the keys of the whole file, or of all the files of a glob together), the second
+    stages. A JSON array or one pretty-printed document (one file only) is one chunk."""
+    batch = not isinstance(files, Path)
+    first_file = files[0] if isinstance(files, list) else files
+    keys: set[str] = set()
+    any_obj = False
+    for _ in doc_chunks(ws, files):
+        keys.update(r[0] for r in ws.rows("SELECT DISTINCT unnest(json_keys(doc)) FROM _jdocs WHERE is_obj"))
+        any_obj = any_obj or bool(ws.scalar("SELECT count(*) FROM _jdocs WHERE is_obj"))
+    ws.drop("_jdocs", "_refused")
+    if keys or any_obj:
+        mapping, ignored = resolve_columns(spec, table, sorted(keys), first_file)
     else:  # no line is a JSON object: every line is a reject, whatever the columns
         mapping, ignored = {}, []
     params, sels = _json_selects(mapping)
-    ws.drop("_stage")
     sel_sql = (", " + ", ".join(sels)) if sels else ""
-    ws.execute(
-        f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line{sel_sql} "
-        "FROM _jdocs WHERE is_obj ORDER BY line",
-        params,
-    )
-    ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-    ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()}")
-    for t in ("_jdocs", "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored), note=note)
+    n_staged = 0
+    for note in doc_chunks(ws, files):
+        accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line) + $rec0 AS _rec, "
+                   f"line AS _line{sel_sql} FROM _jdocs WHERE is_obj ORDER BY _file, line",
+                   {**params, "rec0": n_staged}, first=True)
+        n_staged += ws.scalar("SELECT count(*) FROM _stage")
+        accumulate(ws, "_reader_rejects", bad_docs_sql(with_file=True), first=True)
+        ws.drop("_jdocs", "_refused")
+        yield Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
+                     note="" if batch else note)
 
 
 def _json_selects(mapping: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -510,31 +526,25 @@ def _json_selects(mapping: dict[str, str]) -> tuple[dict[str, str], list[str]]:
 
 def stage_json_many(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                     ) -> tuple[Staged, list[Path], list[Path]]:
-    """Stage the JSON Lines files of a glob in one pass (chunks of lines spanning files): one
-    `_stage` with `_file`, reader rejects per file. Columns are resolved on the keys of all the
-    files together (ignored columns are listed for the whole glob). Arrays, pretty-printed
-    documents and empty files are left to the one-file path."""
+    """Stage the JSON Lines files of a glob in one pass (all chunks at once; see `json_many_chunks`)."""
+    from capi_audit.io.base import collect_chunks
+
+    chunks, batch, rest = json_many_chunks(ws, spec, files, table)
+    return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+
+def json_many_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                     ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
+    """Stage the JSON Lines files of a glob in one scan (chunks of lines spanning files): `_stage`
+    with `_file`, reader rejects per file. Columns are resolved on the keys of all the files
+    together (ignored columns are listed for the whole glob). Arrays, pretty-printed documents
+    and empty files are left to the one-file path."""
     from capi_audit.io.base import lines_batch
 
     batch, rest = lines_batch(files, json_lines=True)
     if len(batch) < 2:
-        return Staged(columns={}), [], files
-    for k, _ in enumerate(doc_chunks(ws, batch)):
-        accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
-        accumulate(ws, "_reader_rejects", bad_docs_sql(with_file=True), first=k == 0)
-    ws.drop("_jdocs", "_refused")
-    keys = [r[0] for r in ws.rows("SELECT DISTINCT unnest(json_keys(doc)) FROM _alldocs WHERE is_obj ORDER BY 1")]
-    if keys or ws.scalar("SELECT count(*) FROM _alldocs WHERE is_obj"):
-        mapping, ignored = resolve_columns(spec, table, keys, batch[0])
-    else:
-        mapping, ignored = {}, []
-    params, sels = _json_selects(mapping)
-    ws.drop("_stage")
-    ws.execute(
-        "CREATE TEMP TABLE _stage AS SELECT _file, row_number() OVER (ORDER BY _file, line) AS _rec, line AS _line"
-        f"{', ' + ', '.join(sels) if sels else ''} FROM _alldocs WHERE is_obj ORDER BY _file, line", params)
-    ws.drop("_alldocs")
-    return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored)), batch, rest
+        return iter(()), [], files
+    return json_chunks(ws, spec, table, batch), batch, rest
 
 
 def _sql_str(text: str) -> str:
@@ -640,6 +650,20 @@ class CanonicalReader(Reader):
         staged = Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
                         header_values=dict(mapping))
         return staged, batch, rest
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """JSON Lines stream chunk by chunk (`json_chunks`); CSV and Parquet are one chunk."""
+        ensure_file(file)
+        if kind_of(file) == "json":
+            return json_chunks(ws, spec, table, file)
+        return super().stage_chunks(ws, spec, file, table)
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
+        """JSON Lines globs stream chunk by chunk (`json_many_chunks`); others as `stage_many`."""
+        if all(kind_of(f) == "json" for f in files):
+            return json_many_chunks(ws, spec, files, table)
+        return super().stage_many_chunks(ws, spec, files, table)
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage a canonical CSV, Parquet or JSON file."""

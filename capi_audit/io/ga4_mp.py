@@ -20,11 +20,12 @@ otherwise left unknown. `client_id` is not kept (it is not a match key the audit
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks, parse_once
 from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
@@ -60,20 +61,30 @@ class Ga4MeasurementProtocolReader(Reader):
     options = {"measurement_id": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per event of each logged request."""
+        """Stage one row per event of each logged request (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one row per event of each logged request, one chunk of lines at a time."""
         ensure_file(file)
-        return self._stage(ws, spec, file)
+        return self._chunks(ws, spec, file)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
+        """The files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
         """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
-        in the lines); other files are left to the one-file path."""
+        in the lines, memory bounded by a chunk); other files are left to the one-file path."""
         batch, rest = lines_batch(files, json_lines=True)
         if len(batch) < 2:
-            return Staged(columns={}), [], files
-        return self._stage(ws, spec, batch), batch, rest
+            return iter(()), [], files
+        return self._chunks(ws, spec, batch), batch, rest
 
-    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
+    def _chunks(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Iterator[Staged]:
         addr = "json_extract(b, '$.user_data.address[0]')"
         sent = _first("doc", "$.timestamp", "$.sent_at", "$.time", "$.startedDateTime")
         # per request (each document and body parsed once, see canonical.parse_once)
@@ -118,15 +129,15 @@ class Ga4MeasurementProtocolReader(Reader):
         """)
         note, n_staged = "", 0
         # one chunk of lines at a time (bounded memory; see canonical.doc_chunks)
-        for k, chunk_note in enumerate(doc_chunks(ws, files, max_line=PAYLOAD_MAX_LINE_BYTES)):
+        for chunk_note in doc_chunks(ws, files, max_line=PAYLOAD_MAX_LINE_BYTES):
             note = note or chunk_note
             ws.execute(mp_sql, {"dest": spec.options.get("measurement_id")})
             accumulate(ws, "_stage", f"""
                 SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, line AS _line, {sel}
                 FROM (SELECT *, unnest(range(len(evs))) AS i, unnest(evs) AS e FROM _mp WHERE len(evs) > 0)
                 ORDER BY _file, line, i
-            """, {"rec0": n_staged}, first=k == 0)
-            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            """, {"rec0": n_staged}, first=True)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
             accumulate(ws, "_reader_rejects", """
                 SELECT line, NULL::VARCHAR AS column_name,
                        CASE WHEN no_body THEN 'no Measurement Protocol body (events[])' ELSE 'events[] is empty' END AS reason,
@@ -135,7 +146,7 @@ class Ga4MeasurementProtocolReader(Reader):
                 UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
                 FROM _jdocs WHERE NOT is_obj
                 UNION ALL SELECT line, column_name, reason, _file FROM _refused
-            """, first=k == 0)
+            """, first=True)
             for t in ("_mp", "_jdocs", "_refused"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note)
+            yield Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note)  # finalized before the next chunk

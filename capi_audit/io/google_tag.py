@@ -25,12 +25,13 @@ Parameter names are those seen in captures of gtag.js; Google does not document 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
 from capi_audit.io.requests import request_chunks, url_param
@@ -64,20 +65,30 @@ class GoogleTagHitsReader(Reader):
     options = {"actions": dict, "event_name": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per conversion hit / GA4 event; count and skip other requests."""
+        """Stage one row per conversion hit / GA4 event; count and skip other requests (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one row per conversion hit / GA4 event; count and skip other requests, one chunk of lines at a time."""
         ensure_file(file)
-        return self._stage(ws, spec, file)
+        return self._chunks(ws, spec, file)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
+        """The files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
         """Stage the captures of a glob together, in chunks that span files (time linear in the
-        lines); HAR and empty files are left to the one-file path."""
+        lines, memory bounded by a chunk); HAR and empty files are left to the one-file path."""
         batch, rest = lines_batch(files, har=True)
         if len(batch) < 2:
-            return Staged(columns={}), [], files
-        return self._stage(ws, spec, batch), batch, rest
+            return iter(()), [], files
+        return self._chunks(ws, spec, batch), batch, rest
 
-    def _stage(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Staged:
+    def _chunks(self, ws: Workspace, spec: SourceSpec, files: Path | list[Path]) -> Iterator[Staged]:
         actions = spec.options.get("actions", {})
         if not isinstance(actions, dict) or not all(isinstance(v, str) for v in actions.values()):
             raise InputError(f"{spec.path}: options.actions must map conversion labels to action names")
@@ -119,8 +130,18 @@ class GoogleTagHitsReader(Reader):
                        {"k": list(actions), "v": list(actions.values())})
         note, n_staged = "", 0
         counts: dict[str, list[int]] = {}  # file -> [other requests, GA4 hits without an event, copies]
+        mapped = f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else ""
+
+        def notes(skipped: int, copies: int) -> str:
+            return "; ".join(n for n in (
+                note,
+                f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
+                f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
+                mapped,
+            ) if n)
+
         # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
-        for k, chunk_note in enumerate(request_chunks(ws, files)):
+        for chunk_note in request_chunks(ws, files):
             note = chunk_note
             ws.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _req AS
@@ -147,8 +168,8 @@ class GoogleTagHitsReader(Reader):
             accumulate(ws, "_stage", f"""
                 SELECT _file, row_number() OVER (ORDER BY _file, line, sub) + $rec0 AS _rec, line AS _line, {sel}
                 FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY _file, line, sub
-            """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=k == 0)
-            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+            """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=True)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
             for f, *got in ws.rows(f"""
                 SELECT _file, count(*) FILTER (WHERE url IS NOT NULL AND NOT is_ads AND NOT is_ga4),
                        count(*) FILTER (WHERE is_ga4 AND {_p('en')} IS NULL),
@@ -158,20 +179,11 @@ class GoogleTagHitsReader(Reader):
                 counts[f] = [a + b for a, b in zip(counts.get(f, [0, 0, 0]), got, strict=True)]
             accumulate(ws, "_reader_rejects",
                        "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason, _file FROM _req WHERE url IS NULL "
-                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=k == 0)
+                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=True)
             for t in ("_refused", "_req", "_hits"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
+            # this chunk is finalized at the yield; the last Staged carries the whole file's notes
+            yield Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=notes(0, 0),
+                         file_notes={f: notes(o + n, c) for f, (o, n, c) in counts.items()},
+                         file_skipped={f: o + n for f, (o, n, _c) in counts.items()})
         ws.execute("DROP TABLE IF EXISTS _amap")
-        mapped = f"labels mapped to actions: {json.dumps(actions, sort_keys=True)}" if actions else ""
-
-        def notes(skipped: int, copies: int) -> str:
-            return "; ".join(n for n in (
-                note,
-                f"{skipped} requests that are not Google Ads conversions or GA4 events skipped" if skipped else "",
-                f"of them {copies} redirect copies or remarketing hits (/pagead/1p-conversion, viewthroughconversion)" if copies else "",
-                mapped,
-            ) if n)
-
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=notes(0, 0),
-                      file_notes={f: notes(o + n, c) for f, (o, n, c) in counts.items()},
-                      file_skipped={f: o + n for f, (o, n, _c) in counts.items()})

@@ -13,11 +13,12 @@ does not drop them (domain/meta.md §1.1).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, bad_docs_sql, doc_chunks, parse_once, path_list
 from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
@@ -91,20 +92,30 @@ class MetaCapiPayloadReader(Reader):
     tables = ("server_events",)
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per event in every request body of the file."""
+        """Stage one row per event in every request body of the file (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one row per event in every request body, one chunk of lines at a time."""
         ensure_file(file)
-        return self._stage(ws, file)
+        return self._chunks(ws, file)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
+        """Stage the JSON Lines files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
         """Stage the JSON Lines files of a glob together, in chunks that span files (time linear
-        in the lines, not in the files); other files are left to the one-file path."""
+        in the lines, memory bounded by a chunk); other files are left to the one-file path."""
         batch, rest = lines_batch(files, json_lines=True)
         if len(batch) < 2:
-            return Staged(columns={}), [], files
-        return self._stage(ws, batch), batch, rest
+            return iter(()), [], files
+        return self._chunks(ws, batch), batch, rest
 
-    def _stage(self, ws: Workspace, files: Path | list[Path]) -> Staged:
+    def _chunks(self, ws: Workspace, files: Path | list[Path]) -> Iterator[Staged]:
         paths: list[str] = []
         cols = _columns(paths)
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in cols.items())
@@ -112,8 +123,9 @@ class MetaCapiPayloadReader(Reader):
         n_staged = 0
         n_test: dict[str, int] = {}
         notes: list[str] = []
-        # one chunk of lines at a time: each pass over the JSON holds one chunk, and the chunk's
-        # tables are freed before the next one (the load stages outside its transaction)
+        # one chunk of lines at a time: each pass over the JSON holds one chunk, the chunk's rows
+        # are finalized (parsed, rejected, inserted) at the yield, and its tables are freed before
+        # the next one (the load stages outside its transaction)
         for k, chunk_note in enumerate(doc_chunks(ws, files, count_events=True, max_line=PAYLOAD_MAX_LINE_BYTES)):
             notes += [chunk_note] if chunk_note and k == 0 else []
             # form-encoded bodies (`data=<url-encoded JSON>`) become JSON documents (only those are parsed again)
@@ -152,7 +164,7 @@ class MetaCapiPayloadReader(Reader):
             no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
                        "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
             accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
-                       first=k == 0)
+                       first=True)
             ws.drop("_jdocs", "_refused")
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _events AS
@@ -169,8 +181,8 @@ class MetaCapiPayloadReader(Reader):
             accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line, i) + $rec0 AS _rec, "
                        f"line AS _line, 'meta' AS platform, {sel} "
                        f"FROM (SELECT *, json_extract(ev, {path_list(paths)}) AS _x FROM _events) "
-                       "ORDER BY _file, line, i", {"rec0": n_staged}, first=k == 0)
-            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+                       "ORDER BY _file, line, i", {"rec0": n_staged}, first=True)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
             unknown.update(r[0] for r in ws.rows(
                 "SELECT DISTINCT k FROM (SELECT unnest(json_keys(ev)) AS k FROM _events) WHERE k NOT IN "
                 f"({', '.join(repr(k) for k in EVENT_KEYS)}) UNION "
@@ -181,7 +193,8 @@ class MetaCapiPayloadReader(Reader):
                 n_test[f] = n_test.get(f, 0) + n
             for t in ("_bodies", "_events"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
-        file_notes = {f: "; ".join([*notes, f"{n} events sent with a test_event_code (Meta counts them)"])
-                      for f, n in n_test.items() if n}
-        columns = {c: "VARCHAR" for c in ["platform", *cols]}
-        return Staged(columns=columns, ignored_columns=tuple(sorted(unknown)), note="; ".join(notes), file_notes=file_notes)
+            # what the file showed so far: the last chunk's Staged carries the whole file's notes
+            file_notes = {f: "; ".join([*notes, f"{n} events sent with a test_event_code (Meta counts them)"])
+                          for f, n in n_test.items() if n}
+            yield Staged(columns={c: "VARCHAR" for c in ["platform", *cols]}, ignored_columns=tuple(sorted(unknown)),
+                         note="; ".join(notes), file_notes=file_notes)

@@ -12,11 +12,12 @@ are not pixel hits (no `/tr` path with an `ev`) are skipped and counted, not rej
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.requests import request_chunks, url_param
 
@@ -37,20 +38,30 @@ class MetaPixelHitsReader(Reader):
     tables = ("pixel_events",)
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per pixel hit; count and skip other requests."""
+        """Stage one row per pixel hit; count and skip other requests (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one row per pixel hit; count and skip other requests, one chunk of lines at a time."""
         ensure_file(file)
-        return self._stage(ws, file)
+        return self._chunks(ws, file)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
+        """The files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
         """Stage the captures of a glob together, in chunks that span files (time linear in the
-        lines); HAR and empty files are left to the one-file path."""
+        lines, memory bounded by a chunk); HAR and empty files are left to the one-file path."""
         batch, rest = lines_batch(files, har=True)
         if len(batch) < 2:
-            return Staged(columns={}), [], files
-        return self._stage(ws, batch), batch, rest
+            return iter(()), [], files
+        return self._chunks(ws, batch), batch, rest
 
-    def _stage(self, ws: Workspace, files: Path | list[Path]) -> Staged:
+    def _chunks(self, ws: Workspace, files: Path | list[Path]) -> Iterator[Staged]:
         fields = {
             "platform": "'meta'", "event_name": param("ev"), "event_id": param("eid"),
             "event_time": f"coalesce({param('ts')}, started)", "order_id": param("cd[order_id]"),
@@ -66,7 +77,7 @@ class MetaPixelHitsReader(Reader):
         note, n_staged = "", 0
         skipped: dict[str, int] = {}
         # one chunk of the capture at a time (bounded memory; see requests.request_chunks)
-        for k, chunk_note in enumerate(request_chunks(ws, files)):
+        for chunk_note in request_chunks(ws, files):
             note = chunk_note
             ws.execute("""
                 CREATE OR REPLACE TEMP TABLE _req AS
@@ -81,16 +92,17 @@ class MetaPixelHitsReader(Reader):
                 SELECT *, is_tr AND {param('ev')} IS NOT NULL AS is_hit FROM _req
             """)
             accumulate(ws, "_stage", f"SELECT _file, row_number() OVER (ORDER BY _file, line) + $rec0 AS _rec, "
-                       f"line AS _line, {sel} FROM _req WHERE is_hit ORDER BY _file, line", {"rec0": n_staged}, first=k == 0)
-            n_staged = ws.scalar("SELECT count(*) FROM _stage")
+                       f"line AS _line, {sel} FROM _req WHERE is_hit ORDER BY _file, line", {"rec0": n_staged}, first=True)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
             for f, n in ws.rows("SELECT _file, count(*) FROM _req WHERE url IS NOT NULL AND NOT is_hit GROUP BY 1"):
                 skipped[f] = skipped.get(f, 0) + n
             accumulate(ws, "_reader_rejects",
                        "SELECT line, NULL::VARCHAR AS column_name, 'no request URL' AS reason, _file FROM _req WHERE url IS NULL "
-                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=k == 0)
+                       "UNION ALL SELECT line, column_name, reason, _file FROM _refused", first=True)
             for t in ("_refused", "_req"):
                 ws.execute(f"DROP TABLE IF EXISTS {t}")
-        file_notes = {f: "; ".join(n for n in (note, f"{k} requests that are not pixel hits skipped") if n)
-                      for f, k in skipped.items() if k}
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note, file_notes=file_notes,
-                      file_skipped=skipped)
+            # this chunk is finalized at the yield; the last Staged carries the whole file's notes
+            file_notes = {f: "; ".join(n for n in (note, f"{m} requests that are not pixel hits skipped") if n)
+                          for f, m in skipped.items() if m}
+            yield Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note, file_notes=file_notes,
+                         file_skipped=dict(skipped))

@@ -30,11 +30,26 @@ from tests.test_hostile import (
 )
 
 TABLE = {"canonical": "server_events", "meta_capi_payload": "server_events", "ga4_mp_payload": "server_events",
-         "meta_pixel_hits": "pixel_events", "google_tag_hits": "pixel_events"}
+         "meta_pixel_hits": "pixel_events", "google_tag_hits": "pixel_events", "google_upload_log": "server_events",
+         "ga4_export": "pixel_events"}
+
+
+def _record(fmt: str, i: int, when: str | None = None) -> str:
+    """One record of `fmt` holding one event (its time `when`, else a valid time)."""
+    if fmt == "google_upload_log":
+        return json.dumps({"timestamp": "2026-03-01T10:01:00Z", "request": {"conversions": [
+            {"gclid": f"Cj0K{i}", "conversionAction": "customers/1/conversionActions/456", "orderId": f"o{i}",
+             "conversionDateTime": when or "2026-03-01 10:00:00+00:00"}]}, "response": {"results": [{}]}})
+    if fmt == "ga4_export":
+        return json.dumps({"event_name": "purchase", "event_timestamp": when or str(1772359200 * 1_000_000 + i),
+                           "ecommerce": {"transaction_id": f"t{i}"}})
+    return _one_record(fmt, i) if when is None else _bad_time(fmt, i)
 
 
 def _bad_time(fmt: str, i: int) -> str:
     """A record of `fmt` whose (one) event has no readable time: a parse reject."""
+    if fmt in ("google_upload_log", "ga4_export"):
+        return _record(fmt, i, "soon")
     if fmt == "canonical":
         return json.dumps({"platform": "meta", "event_name": "Purchase", "event_id": f"b{i}", "event_time": "soon"})
     if fmt == "meta_capi_payload":
@@ -63,9 +78,9 @@ def _mixed_file(path: Path, fmt: str) -> dict[int, str]:
             # the same record twice, in different chunks (a CAPI request names its id: the
             # default id is the line's position)
             kinds[n], text = "dup", (capi_line([capi_event(1000)], request_id="r-1") if fmt == "meta_capi_payload"
-                                     else _one_record(fmt, 1000))
+                                     else _record(fmt, 1000))
         else:
-            kinds[n], text = "good", _one_record(fmt, n)
+            kinds[n], text = "good", _record(fmt, n)
         lines.append(text)
     path.write_text("\n".join(lines) + "\n")
     return kinds
@@ -214,7 +229,49 @@ def _canonical_log(path: Path, mb: int) -> int:
     return n
 
 
+def _google_upload_log(path: Path, mb: int) -> int:
+    r = random.Random(9)
+    size = n = 0
+    with open(path, "w") as fh:
+        while size < mb * 1_000_000:
+            k = r.choice([1, 10, 200])
+            convs = [{"gclid": f"Cj0K{n + i}", "conversionAction": "customers/1/conversionActions/456",
+                      "conversionDateTime": "2026-03-01 10:00:00+00:00", "orderId": f"o{n + i}", "conversionValue": 10,
+                      "currencyCode": "EUR", "userIdentifiers": [{"hashedEmail": "a" * 64}]} for i in range(k)]
+            resp = {"results": [{}] * k}
+            if k > 1 and r.random() < 0.3:
+                resp["partialFailureError"] = {"details": [{"errors": [
+                    {"errorCode": {"conversionUploadError": "CLICK_NOT_FOUND"},
+                     "location": {"fieldPathElements": [{"fieldName": "conversions", "index": 1}]}}]}]}
+            line = json.dumps({"timestamp": "2026-03-01T10:01:00Z", "request": {"conversions": convs}, "response": resp})
+            fh.write(line + "\n")
+            size += len(line) + 1
+            n += k
+    return n
+
+
+def _ga4_export(path: Path, mb: int) -> int:
+    r = random.Random(11)
+    size = n = 0
+    with open(path, "w") as fh:
+        while size < mb * 1_000_000:
+            line = json.dumps({"event_name": "purchase", "event_timestamp": str((1772359200 + n) * 1_000_000),
+                               "ecommerce": {"transaction_id": f"t{n}", "purchase_revenue": 10.0},
+                               "privacy_info": {"ads_storage": "Yes"},
+                               "event_params": [{"key": "currency", "value": {"string_value": "EUR"}},
+                                                {"key": "page_location", "value": {
+                                                    "string_value": "https://shop.example/" + "y" * r.randint(40, 400)}}]})
+            fh.write(line + "\n")
+            size += len(line) + 1
+            n += 1
+    return n
+
+
 def _big_file(path: Path, fmt: str, mb: int) -> int:
+    if fmt == "google_upload_log":
+        return _google_upload_log(path, mb)
+    if fmt == "ga4_export":
+        return _ga4_export(path, mb)
     if fmt == "google_tag_hits":
         return _google_tag_log(path, mb)
     if fmt == "canonical":
@@ -231,7 +288,8 @@ def test_one_500mb_file_loads_under_1gb(tmp_path, fmt):
     cfg = write_config(tmp_path, [{"table": TABLE[fmt], "path": "p.jsonl", "format": fmt}])
     rc, peak, out = _peak_rss_mb(tmp_path, cfg)
     (tmp_path / "p.jsonl").unlink()
-    print(f"{fmt}: 500 MB, {n} events: peak {peak:.0f} MB")
+    secs = out.split("SECONDS")[-1].split()[0] if "SECONDS" in out else "?"
+    print(f"{fmt}: 500 MB, {n} events: peak {peak:.0f} MB, {secs} s")
     assert rc == 0, out
     assert f"{n}" in out  # every event loaded
     assert peak < 1024, peak

@@ -16,12 +16,13 @@ key agrees).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import bad_docs_sql, kind_of, read_docs
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file
+from capi_audit.io.canonical import bad_docs_sql, doc_chunks, kind_of
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -51,16 +52,32 @@ class Ga4ExportReader(Reader):
     options = {"measurement_id": str}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per exported event."""
+        """Stage one row per exported event (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one row per exported event: JSON Lines one chunk of lines at a time (bounded
+        memory, see canonical.doc_chunks); Parquet and a JSON array in one chunk."""
         ensure_file(file)
-        note = ""
+        return self._chunks(ws, spec, file)
+
+    def _chunks(self, ws: Workspace, spec: SourceSpec, file: Path) -> Iterator[Staged]:
         if kind_of(file) == "parquet":
             ws.execute("DROP TABLE IF EXISTS _jdocs")
             ws.execute("CREATE TEMP TABLE _jdocs AS SELECT file_row_number + 1 AS line, CAST(to_json(t) AS VARCHAR) AS doc, "
-                       "TRUE AS valid, TRUE AS is_obj FROM read_parquet($f, file_row_number=true) t", {"f": str(file)})
-            ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        else:
-            note = read_docs(ws, file)
+                       "TRUE AS valid, TRUE AS is_obj, CAST($f AS VARCHAR) AS _file "
+                       "FROM read_parquet($f, file_row_number=true) t", {"f": str(file)})
+            ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+            yield self._stage_docs(ws, spec, 0, "")
+            return
+        n_staged = 0
+        for note in doc_chunks(ws, file):
+            staged = self._stage_docs(ws, spec, n_staged, note)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
+            yield staged
+
+    def _stage_docs(self, ws: Workspace, spec: SourceSpec, rec0: int, note: str) -> Staged:
+        """`_stage` and `_reader_rejects` from the documents of `_jdocs` / `_refused` (one chunk)."""
         tid = _unset("json_extract_string(doc, '$.ecommerce.transaction_id')")
         fields = {
             "platform": "'ga4'",
@@ -78,10 +95,10 @@ class Ga4ExportReader(Reader):
         }
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
         ws.drop("_stage")
-        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) AS _rec, line AS _line, {sel} "
-                   "FROM _jdocs WHERE is_obj ORDER BY line", {"dest": spec.options.get("measurement_id")})
+        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY line) + $rec0 AS _rec, line AS _line, {sel} "
+                   "FROM _jdocs WHERE is_obj ORDER BY line", {"dest": spec.options.get("measurement_id"), "rec0": rec0})
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql()}")
+        ws.execute(f"CREATE TEMP TABLE _reader_rejects AS {bad_docs_sql(with_file=True)}")
         for t in ("_jdocs", "_refused"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         return Staged(columns=dict.fromkeys(fields, "VARCHAR"), note=note)

@@ -58,6 +58,7 @@ class Staged:
     first_data_line: int | None = None  # CSV: physical line of the first record, to map lines lazily
     file_notes: dict[str, str] | None = None  # file -> its note, where it differs from `note`
     file_skipped: dict[str, int] | None = None  # file -> its skipped lines, instead of `skipped`
+    file_ignored: dict[str, tuple[str, ...]] | None = None  # file -> its ignored columns, instead of `ignored_columns`
 
 
 class Reader:
@@ -299,7 +300,9 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
             file_note = (file_note + "; " if file_note else "") + (
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
                 f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
-        report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
+        own = (staged.file_ignored or {}).get(fname)
+        report = FileReport(table=table.name, file=fname, format=spec.format,
+                            ignored_columns=[parsing.scrub(c) for c in own] if own is not None else list(ignored),
                             skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
                             note=parsing.scrub(file_note))
         report.rows_loaded = n_loaded

@@ -222,3 +222,33 @@ def test_glob_over_2000_files_of_every_format_loads_in_linear_time(tmp_path, fmt
     assert rc == 0, out
     assert peak < 1024
     assert elapsed < 60
+
+
+# -- plain `load` output ------------------------------------------------------------------------
+def test_plain_load_caps_the_ignored_column_listing(tmp_path, capsys):
+    # a JSON file with 50,000 keys printed 50,000 lines of ignored columns
+    from capi_audit.cli import main
+    from tests.test_hostile import CANARY_EMAIL, assert_no_canary, write_config
+
+    doc = {"order_id": "A1", "created_at": "2026-03-01T00:00:00Z", CANARY_EMAIL: 1}
+    doc.update({f"k{i:05d}": i for i in range(50_000)})
+    (tmp_path / "o.jsonl").write_text(json.dumps(doc) + "\n")
+    d = tmp_path / "daily"
+    d.mkdir()
+    for i in range(10):
+        (d / f"s{i}.csv").write_text(f"order_id,created_at,x{i},shared\nB{i},2026-03-01T00:00:00Z,1,2\n")
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "o.jsonl"}, {"table": "orders", "path": "daily/*.csv"}])
+    assert main(["load", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert_no_canary(out + err)
+    lines = out.splitlines()
+    assert len(lines) < 100, len(lines)
+    listed = [ln for ln in lines if ln.startswith("  o.jsonl: '")]
+    assert len(listed) == 20
+    # 50,001 distinct names (the email key is one of them, shown redacted), 20 listed
+    assert "  o.jsonl: … and 49,981 more" in out
+    # a glob is one source: its files' names together, the count of files said once
+    glob_lines = [ln for ln in lines if ln.startswith("  *.csv (10 files): ")]
+    assert len(glob_lines) == 11 and "'shared'" in out and "'x9'" in out
+    notes = [ln for ln in lines if ln.startswith("note:")]
+    assert len(notes) <= 3

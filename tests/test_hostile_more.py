@@ -83,7 +83,8 @@ def _files(fmt: str, d: Path) -> tuple[str, str]:
     elif fmt == "meta_ads_export":
         ext, table = "csv", "platform_report"
         for i in range(12):
-            files[f"s{i:02d}"] = META + f"{day(i)},5.0,100.00,{day(i)},{day(i)}\n,12.0,100.00,{day(0)},{day(11)}\n"
+            files[f"s{i:02d}"] = (META + f"{day(i)},5.0,100.00,{day(i)},{day(i)}\n,12.0,100.00,{day(0)},{day(11)}\n"
+                                  + ",60.0,1200.00,,\n")  # a multi-day line (rejected) and a total line (skipped)
         files["s02"] = META + f"{day(2)},5.0,1,{day(2)},{day(3)}\n{day(2)},x,1,{day(2)},{day(2)}\n"
         files["s04"] = "Reporting starts,Reporting ends,Purchases\n2026-03-05,2026-03-05,3\n"
         files["s06"] = META + f"{day(6)},5.0\n"

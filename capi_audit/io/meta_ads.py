@@ -49,9 +49,7 @@ class MetaAdsExportReader(Reader):
         lay, _ = self._layout(ws, spec, file)
         csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
                              file_column=True)
-        staged = self._transform(ws, spec, [lay])
-        note = "; ".join(n for n in (csv_note, (staged.file_notes or {}).get(str(file), "")) if n)
-        return one_file(staged, file, note, first_data_line=lay.skip + 1)
+        return one_file(self._transform(ws, spec, [lay]), file, csv_note, first_data_line=lay.skip + 1)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:

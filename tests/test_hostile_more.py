@@ -253,3 +253,127 @@ def test_plain_load_caps_the_ignored_column_listing(tmp_path, capsys):
     assert len(glob_lines) == 11 and "'shared'" in out and "'x9'" in out
     notes = [ln for ln in lines if ln.startswith("note:")]
     assert len(notes) <= 3
+
+
+# -- adversarial pass, second round -------------------------------------------------------------
+def _cli(capsys, *argv):
+    from capi_audit.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_utf16_canonical_csv_loads(tmp_path, capsys):
+    # Excel's "Unicode text" CSV (UTF-16 with a BOM) was read as UTF-8: every row rejected
+    from tests.test_hostile import load_json
+
+    # ASCII text in UTF-16 is valid UTF-8 with NUL bytes: nothing told the reader it was wrong
+    (tmp_path / "o.csv").write_bytes("order_id,created_at,value\nA1,2026-03-01T00:00:00Z,1\nA2,soon,2\n".encode("utf-16"))
+    data = load_json(capsys, tmp_path, [{"table": "orders", "path": "o.csv"}])
+    rep = data["files"][0]
+    assert (rep["rows_read"], rep["rows_loaded"], rep["rows_rejected"]) == (2, 1, 1)
+    assert [(r["line"], r["column_name"]) for r in data["rejects"]] == [(3, "created_at")]
+
+
+@pytest.mark.parametrize("header", ["order_id,created_at,,", "order_id,created_at,Notes,Notes"])
+def test_header_repeating_an_unused_name_loads(tmp_path, capsys, header):
+    # two empty names after trailing commas, or two unused `Notes` columns, refused the whole file
+    from tests.test_hostile import load_json
+
+    (tmp_path / "o.csv").write_text(header + "\nA1,2026-03-01T00:00:00Z,x,y\n")
+    data = load_json(capsys, tmp_path, [{"table": "orders", "path": "o.csv"}])
+    assert data["files"][0]["rows_loaded"] == 1
+
+
+def test_header_repeating_a_used_name_is_one_error(tmp_path, capsys):
+    from tests.test_hostile import one_error, write_config
+
+    (tmp_path / "o.csv").write_text("order_id,created_at,order_id\nA1,2026-03-01T00:00:00Z,B1\n")
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], "o.csv", "'order_id'")
+
+
+@pytest.mark.parametrize("zone", ["posixrules", "localtime"])
+@pytest.mark.parametrize("where", ["audit", "report"])
+def test_zone_python_knows_but_duckdb_does_not_names_the_key(tmp_path, capsys, zone, where):
+    # Python's tz data accepts `posixrules` / `localtime`; DuckDB refused them mid-load with
+    # "NotImplementedException: Unknown TimeZone" naming no key
+    import zoneinfo
+
+    from tests.test_hostile import one_error
+
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip(f"{zone} not in this system's tz data")
+    (tmp_path / "o.csv").write_text("order_id,created_at\nA1,2026-03-01T00:00:00Z\n")
+    head = f'[audit]\ntimezone = "{zone}"\n' if where == "audit" else f'[report_timezone]\ngoogle = "{zone}"\n'
+    (tmp_path / "audit.toml").write_text(head + '[[sources]]\ntable = "orders"\npath = "o.csv"\n')
+    key = "audit.timezone" if where == "audit" else "report_timezone.google"
+    one_error(*_cli(capsys, "load", "--config", str(tmp_path / "audit.toml"))[::2], key, zone)
+
+
+@pytest.mark.parametrize("column", ["order_id", "event_id", "request_id"])
+def test_ids_holding_emails_or_phones_never_reach_the_db(tmp_path, capsys, column):
+    # `columns = { order_id = "Email" }` (or a shop keying orders by email) stored every address
+    # verbatim in orders / server_events; ids shaped like emails or phones become pseudonyms
+    # that keep equal ids equal, so orders still link
+    import duckdb
+
+    from tests.test_hostile import CANARY_EMAIL, CANARY_PHONE, assert_db_clean, load_json
+
+    (tmp_path / "o.csv").write_text(f"order_id,created_at\n{CANARY_EMAIL},2026-03-01T00:00:00Z\n"
+                                    f"{CANARY_PHONE},2026-03-01T00:00:00Z\nA3,2026-03-01T00:00:00Z\n")
+    cols = [column] if column == "order_id" else [column, "order_id"]
+    rows = [",".join([v] * len(cols)) for v in (CANARY_EMAIL, CANARY_PHONE, "A3")]
+    (tmp_path / "s.csv").write_text(f"platform,event_name,event_time,{','.join(cols)}\n"
+                                    + "".join(f"meta,Purchase,2026-03-01T00:00:05Z,{r}\n" for r in rows))
+    db = tmp_path / "w.duckdb"
+    data = load_json(capsys, tmp_path, [{"table": "orders", "path": "o.csv"}, {"table": "server_events", "path": "s.csv"}],
+                     db=db)
+    assert_db_clean(db)
+    by = {Path(f["file"]).name: f for f in data["files"]}
+    assert by["o.csv"]["redacted"] == {"order_id": 2}
+    assert by["s.csv"]["redacted"][column] == 2
+    con = duckdb.connect(str(db), read_only=True)
+    # every server event still links to its order
+    linked = con.execute("SELECT count(*) FROM server_events s JOIN orders o USING (order_id)").fetchone()[0]
+    ids = [r[0] for r in con.execute(f"SELECT {column} FROM server_events ORDER BY event_time, {column}").fetchall()]
+    con.close()
+    assert linked == 3
+    assert sorted(i[:17] for i in ids) == ["<plaintext:email:", "<plaintext:phone:", "A3"]
+
+
+def test_same_file_under_a_hard_link_in_two_sources_is_refused(tmp_path, capsys):
+    # a symlink or `./a.csv` was caught, a hard link (another name for the same inode) was not:
+    # every row counted twice
+    import os
+
+    from tests.test_hostile import one_error, write_config
+
+    (tmp_path / "a.csv").write_text("order_id,created_at\nA1,2026-03-01T00:00:00Z\n")
+    os.link(tmp_path / "a.csv", tmp_path / "b.csv")
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "a.csv"}, {"table": "orders", "path": "b.csv"}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], "sources[1]", "sources[2]")
+    (tmp_path / "g").mkdir()
+    os.link(tmp_path / "a.csv", tmp_path / "g" / "c.csv")
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "a.csv"}, {"table": "orders", "path": "g/*.csv"}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], "named twice")
+
+
+@pytest.mark.parametrize("column", ["file_row_number", "_file"])
+@pytest.mark.parametrize("n", [1, 9])
+def test_parquet_with_a_column_named_like_the_readers_own_loads(tmp_path, capsys, column, n):
+    # a Parquet column `file_row_number` clashed with the column DuckDB's reader adds:
+    # BinderException, the file could not be loaded (fails on main). `_file` guards the new
+    # multi-file scan, whose file-name column must not clash with the files' own columns.
+    from tests.test_hostile import load_json
+
+    for i in range(n):
+        pq.write_table(pa.table({"platform": ["meta", "meta"], "event_name": ["Purchase", "Purchase"],
+                                 "event_time": pa.array([1772359200 + i, 0], pa.int64()), column: [7, 8]}),
+                       tmp_path / f"s{i}.parquet")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "s*.parquet"}])
+    assert [(f["rows_loaded"], f["rows_rejected"]) for f in data["files"]] == [(1, 1)] * n
+    assert {r["line"] for r in data["rejects"]} == {2}

@@ -22,6 +22,8 @@ from capi_audit.io.lines import (
     MAX_LINE_BYTES,
     LineStats,
     count_lines,
+    detect_encoding,
+    head_bytes,
     head_text,
     is_empty,
     is_gzip,
@@ -57,6 +59,18 @@ def read_header(file: Path, delim: str = ",") -> list[str]:
     raise InputError(f"{file}: empty file or empty header line")
 
 
+def check_used_names(file: Path, header: list[str], used: object) -> None:
+    """A header may repeat a name the load does not use (two empty names after a trailing comma,
+    two `Notes` columns): only a column the load reads must be unambiguous."""
+    from collections import Counter
+
+    counts = Counter(header)
+    twice = sorted({u for u in used if counts.get(u, 0) > 1})  # type: ignore[attr-defined]
+    if twice:
+        raise InputError(f"{file}: the header repeats the column {parsing.scrub(twice[0])!r}, which the load reads: "
+                         "rename one of them")
+
+
 # DuckDB keeps at most this many rows in its rejects table per file; a file with more rejects is
 # read again through the tolerant path, which counts every reject exactly in bounded memory.
 FAST_REJECTS_LIMIT = 1000
@@ -75,10 +89,11 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     behind). Only a file whose bytes cannot be read (I/O error, corrupt gzip) is refused.
     With file_column, `_stage` also names the file in `_file` (as a multi-file scan does).
     """
-    if len(set(header)) != len(header):
-        raise InputError(f"{file}: header repeats a column name")
+    check_used_names(file, header, wanted.values())
     columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
-    pos = {h: f"c{i}" for i, h in enumerate(header)}
+    pos = {}
+    for i, h in enumerate(header):
+        pos.setdefault(h, f"c{i}")
     sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
     # only the wanted columns are kept (a header of 30,000 columns cost 0.9 GB when all were)
     keep = sorted({int(pos[src][1:]) for src in wanted.values()}) or [0]
@@ -555,10 +570,15 @@ def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSp
     sel = ", ".join(f"{parsing.quote_ident(src)} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
     ws.drop("_stage")
     # a view: Parquet is typed and positioned already, so parsing reads the file directly
-    ws.execute(
-        f"CREATE TEMP VIEW _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
-        f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))}, file_row_number=true)"
-    )
+    if "file_row_number" in types:  # the reader's row-number column would clash with the file's own
+        ws.execute(
+            f"CREATE TEMP VIEW _stage AS SELECT row_number() OVER () AS _rec, row_number() OVER () AS _line"
+            f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))})")
+    else:
+        ws.execute(
+            f"CREATE TEMP VIEW _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
+            f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))}, file_row_number=true)"
+        )
     ws.execute("DROP TABLE IF EXISTS _reader_rejects")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
     return Staged(columns={c: types[s] for c, s in mapping.items()}, ignored_columns=tuple(ignored))
@@ -638,6 +658,7 @@ class CanonicalReader(Reader):
         delim = "\t" if file.name.lower().endswith(".tsv") else ","
         header = read_header(file, delim)
         mapping, ignored = resolve_columns(spec, table, header, file)
-        note = stage_csv(ws, file, header, mapping, delim)
+        # a UTF-16 CSV (Excel's "Unicode text") was read as UTF-8: every row rejected
+        note = stage_csv(ws, file, header, mapping, delim, encoding=detect_encoding(head_bytes(file, 4)))
         return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
                       header_values=dict(mapping), first_data_line=2, note=note)

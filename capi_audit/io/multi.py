@@ -251,8 +251,8 @@ def stage_parquet_many(ws: Workspace, files: list[Path], resolve: Callable[[list
             mapping, ignored = resolve(list(schema.names), f)
         except Exception:  # noqa: BLE001 - unreadable or unmappable: the one-file path says why
             continue
-        if len(set(schema.names)) != len(schema.names):
-            continue
+        if len(set(schema.names)) != len(schema.names) or "file_row_number" in schema.names:
+            continue  # loaded alone (the one-file path numbers rows itself)
         sig = tuple(sorted((c, s, str(schema.field(s).type)) for c, s in mapping.items()))
         info[f] = (mapping, ignored)
         sigs.setdefault(sig, []).append(f)
@@ -268,10 +268,13 @@ def stage_parquet_many(ws: Workspace, files: list[Path], resolve: Callable[[list
         return Staged(columns={}), [], files
     q = parsing.quote_ident
     sel = ", ".join(f"{q(src)} AS {q(canon)}" for canon, src in mapping.items())
+    # the file-name column must not clash with a column of the files (a file may have `_file`)
+    names = {n.lower() for f in batch for n in pq.read_schema(f).names}
+    fcol = next(c for c in ("_file", "_capi_file", "_capi_audit_file_name") if c not in names)
     file_list = "[" + ", ".join(_sql_str(str(f)) for f in batch) + "]"
     ws.drop("_stage", "_reader_rejects")
-    ws.execute(f"CREATE TEMP VIEW _stage AS SELECT _file, file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
-               f"{', ' + sel if sel else ''} FROM read_parquet({file_list}, filename='_file', file_row_number=true, "
+    ws.execute(f"CREATE TEMP VIEW _stage AS SELECT {q(fcol)} AS _file, file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
+               f"{', ' + sel if sel else ''} FROM read_parquet({file_list}, filename={_sql_str(fcol)}, file_row_number=true, "
                "union_by_name=true)")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
     chosen = set(batch)

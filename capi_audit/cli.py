@@ -118,15 +118,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_out_dir(out: str | Path) -> None:
+def check_out_dir(out: str | Path, option: str = "--out") -> None:
     """`--out` must be a folder (existing or creatable), not a file."""
     p = Path(out)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"{p}: --out names an existing file; give a folder")
+        raise ConfigError(f"{p}: {option} names an existing file; give a folder")
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"{p}: --out lies under {parent}, which is a file")
+                raise ConfigError(f"{p}: {option} lies under {parent}, which is a file")
             break
 
 
@@ -157,6 +157,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from capi_audit.audit import open_workspace
     from capi_audit.config import load_config
 
+    check_out_dir(args.to, "--to")  # an existing file named by --to ended in "FileExistsError: [Errno 17]"
+    check_db(args.db)
     with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws:
         paths = ws.export_parquet(Path(args.to))
     for table, path in paths.items():

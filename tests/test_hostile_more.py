@@ -377,3 +377,13 @@ def test_parquet_with_a_column_named_like_the_readers_own_loads(tmp_path, capsys
     data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "s*.parquet"}])
     assert [(f["rows_loaded"], f["rows_rejected"]) for f in data["files"]] == [(1, 1)] * n
     assert {r["line"] for r in data["rejects"]} == {2}
+
+
+def test_export_to_an_existing_file_is_one_error(tmp_path, capsys):
+    # `capi-audit export --to <file>` ended in "FileExistsError: [Errno 17] File exists" (no option named)
+    from tests.test_hostile import one_error, write_config
+
+    (tmp_path / "o.csv").write_text("order_id,created_at\nA1,2026-03-01T00:00:00Z\n")
+    (tmp_path / "x").write_text("a file")
+    cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])
+    one_error(*_cli(capsys, "export", "--config", str(cfg), "--to", str(tmp_path / "x"))[::2], "--to", "existing file")

@@ -41,7 +41,7 @@ from capi_audit import schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks, read_docs
-from capi_audit.io.multi import one_file
+from capi_audit.io.multi import one_file, small_files
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -97,7 +97,9 @@ class GoogleUploadLogReader(Reader):
                    ) -> tuple[Staged, list[Path], list[Path]]:
         """The JSON Lines logs of a glob in one pass (chunks of lines spanning files, each line
         keeping its file); JSON arrays, pretty-printed documents and empty files load alone."""
-        batch, rest = lines_batch(files, json_lines=True)
+        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
+        chosen = set(batch)
+        rest = [f for f in files if f not in chosen]
         if len(batch) < 2:
             return Staged(columns={}), [], files
         action_names(spec, batch[0])

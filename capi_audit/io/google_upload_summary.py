@@ -30,7 +30,7 @@ from capi_audit import schema
 from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks, read_docs
 from capi_audit.io.google_upload import _g, _j, action_names
-from capi_audit.io.multi import one_file
+from capi_audit.io.multi import one_file, small_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,7 +66,9 @@ class GoogleUploadSummaryReader(Reader):
                    ) -> tuple[Staged, list[Path], list[Path]]:
         """The JSON Lines files of a glob in one pass (chunks of lines spanning files); `search`
         pages that are one array or one pretty-printed document, and empty files, load alone."""
-        batch, rest = lines_batch(files, json_lines=True)
+        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
+        chosen = set(batch)
+        rest = [f for f in files if f not in chosen]
         if len(batch) < 2:
             return Staged(columns={}), [], files
         action_names(spec, batch[0])

@@ -61,6 +61,8 @@ def _files(fmt: str, d: Path) -> tuple[str, str]:
         files["s08"] = SERVER + SERVER + "meta,Purchase,d,2026-03-08T10:00:00Z,1\n"  # repeated header line
         files["s09"] = "event_name,event_time\nPurchase,2026-03-09T10:00:00Z\n"  # no platform column: source default
         files["s10"] = SERVER + "\nmeta,Purchase,e,2026-03-10T10:00:00Z,1\n"  # a blank line: loads alone
+        files["s07"] = (SERVER + "meta,Purchase,f,2026-03-07T10:00:00Z,1\n").replace("\n", "\r\n")  # CRLF
+        files["s11"] = "\ufeff" + SERVER + 'meta,Purchase,"g, quoted",2026-03-11T10:00:00Z,1'  # BOM, no final newline
     elif fmt == "canonical_parquet":
         ext, table = "parquet", "server_events"
         for i in range(12):
@@ -80,6 +82,8 @@ def _files(fmt: str, d: Path) -> tuple[str, str]:
         files["s02"] = SHOP + "#x,,never,EUR,1,DE,test,\n#x,,,,,,,\n#y,,2026-03-02 10:00:00 +0100,EUR,1,DE,test,\n"
         files["s04"] = "Name,Created at,Total\n#4,2026-03-05 10:00:00 +0100,4\n"
         files["s06"] = SHOP + "#6,short\n"
+        files["s07"] = ("\ufeff" + SHOP + "#7,,2026-03-08 10:00:00 +0100,EUR,1,DE,Test,\n").replace("\n", "\r\n")
+        files["s08"] = SHOP + '#8,,2026-03-09 10:00:00 +0100,EUR,1,DE,"vip, test",\n#8,,2026-03-09 10:00:00 +0100,,,,,\n'
     elif fmt == "meta_ads_export":
         ext, table = "csv", "platform_report"
         for i in range(12):

@@ -145,7 +145,7 @@ def _load(d: Path, fmt: str, table: str, glob: str, *, multi: bool, monkeypatch)
     import capi_audit.workspace as wsmod
 
     monkeypatch.setattr(wsmod, "MULTI_FILE_MIN", 8 if multi else 10**9)
-    src = {"table": table, "path": glob, "format": "canonical" if fmt.startswith("canonical") else fmt}
+    src = {"table": table, "path": glob, "format": _fmt_name(fmt)}
     if fmt == "canonical_csv":
         src["platform"] = "meta"
     if fmt == "google_upload_log":
@@ -174,6 +174,22 @@ def test_multi_file_scan_of_every_format_equals_file_by_file(tmp_path, monkeypat
     assert many[1] == one[1]
     assert many[2] == one[2]
     assert len(one[0]) == 12
+
+
+@pytest.mark.parametrize("fmt", ["shopify_orders", "google_upload_log", "meta_ads_export"])
+def test_auto_format_glob_equals_file_by_file(tmp_path, monkeypatch, fmt):
+    # a glob under format = "auto" loaded file by file; the files detected as one format now join
+    # that format's scan, each keeping its "format detected" note
+    table, glob = _files(fmt, tmp_path)
+    monkeypatch.setattr("tests.test_hostile_more._fmt_name", lambda f: "auto")
+    one = _load(tmp_path, fmt, table, glob, multi=False, monkeypatch=monkeypatch)
+    many = _load(tmp_path, fmt, table, glob, multi=True, monkeypatch=monkeypatch)
+    assert many[0] == one[0] and many[1] == one[1] and many[2] == one[2]
+    assert all(r[-1].startswith("format detected") or r[1] == 0 for r in many[0] if r[1] or r[-1])
+
+
+def _fmt_name(fmt: str) -> str:
+    return "canonical" if fmt.startswith("canonical") else fmt
 
 
 def test_multi_file_scan_reads_files_together(tmp_path, monkeypatch):

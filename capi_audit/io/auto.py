@@ -152,6 +152,53 @@ class AutoReader(Reader):
             what = ", ".join(found) if found else "none of the known formats"
             raise InputError(f"{file}: cannot tell the format for table {table.name} (candidates: {what}); "
                              "set format = \"…\" on the source")
+        def tagged(note: str) -> str:
+            return f"format detected: {found[0]}" + (f"; {note}" if note else "")
+
         for staged in FORMATS[found[0]].stage_chunks(ws, spec, file, table):
-            note = f"format detected: {found[0]}" + (f"; {staged.note}" if staged.note else "")
-            yield Staged(**{**staged.__dict__, "note": note})
+            notes = {f: tagged(n) for f, n in staged.file_notes.items()} if staged.file_notes else None
+            yield Staged(**{**staged.__dict__, "note": tagged(staged.note), "file_notes": notes})
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """The files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+    def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                          ) -> tuple[Iterator[Staged], list[Path], list[Path]]:
+        """A glob under `auto`: the files the content points to one format (the most common one)
+        are staged together by that format's multi-file path (chunk by chunk where it streams);
+        the others load alone."""
+        from dataclasses import replace
+
+        from capi_audit.io import FORMATS
+
+        by: dict[str, list[Path]] = {}
+        for f in files:
+            try:
+                found = candidates(f, table.name)
+            except Exception:  # noqa: BLE001 - loaded alone, where the problem is reported
+                continue
+            if len(found) == 1:
+                by.setdefault(found[0], []).append(f)
+        if not by:
+            return iter(()), [], files
+        fmt, group = max(by.items(), key=lambda kv: len(kv[1]))
+        reader = FORMATS[fmt]
+        if len(group) < 2 or not hasattr(reader, "stage_many"):
+            return iter(()), [], files
+        chunks, batch, _ = reader.stage_many_chunks(ws, spec, group, table)
+        if not batch:
+            return iter(()), [], files
+
+        def noted() -> Iterator[Staged]:
+            for staged in chunks:
+                notes = {}
+                for f in map(str, batch):
+                    own = (staged.file_notes or {}).get(f, staged.note)
+                    notes[f] = f"format detected: {fmt}" + (f"; {own}" if own else "")
+                yield replace(staged, file_notes=notes)
+
+        chosen = set(batch)
+        return noted(), [f for f in files if f in chosen], [f for f in files if f not in chosen]

@@ -206,6 +206,13 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
                 expr = parsing.redact_url_sql(expr)
             elif col.name in FREE_TEXT_COLUMNS:
                 expr = parsing.scrub_sql(expr)
+            elif col.name in PSEUDONYM_COLUMNS:
+                # an id shaped like an email or phone (a mis-mapped column, a shop keying orders by
+                # email) becomes a pseudonym that keeps equal ids equal (linkage holds), never the value
+                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN "
+                        f"'{parsing.PLAINTEXT_PREFIX}email:' || left(sha256({expr}), 16) || '>' "
+                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN "
+                        f"'{parsing.PLAINTEXT_PREFIX}phone:' || left(sha256({expr}), 16) || '>' ELSE {expr} END")
             elif col.name in ID_COLUMNS:
                 expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
                         f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
@@ -340,7 +347,8 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
             reader_rej[str(f)] += int(n)
         optional = [c for c in table.columns if not c.required and c.name in staged.columns]
         hashed = [c for c in table.columns
-                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
+                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS + PSEUDONYM_COLUMNS)
+                  and c.name in staged.columns]
         urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
         exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
                  "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
@@ -434,6 +442,7 @@ def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
 URL_COLUMNS = ("page_url", "event_source_url")
 FREE_TEXT_COLUMNS = ("error",)
 ID_COLUMNS = ("external_id",)
+PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id")
 # Columns whose values become chart categories and table labels: personal data there means a
 # mis-mapped column, and the file is refused.
 CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",

@@ -42,6 +42,7 @@ from capi_audit import schema
 from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
 from capi_audit.io.canonical import accumulate, doc_chunks
+from capi_audit.io.multi import small_files
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -106,7 +107,9 @@ class GoogleUploadLogReader(Reader):
                    ) -> tuple[Staged, list[Path], list[Path]]:
         """The JSON Lines logs of a glob in one pass (chunks of lines spanning files, each line
         keeping its file); JSON arrays, pretty-printed documents and empty files load alone."""
-        batch, rest = lines_batch(files, json_lines=True)
+        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
+        chosen = set(batch)
+        rest = [f for f in files if f not in chosen]
         if len(batch) < 2:
             return Staged(columns={}), [], files
         action_names(spec, batch[0])

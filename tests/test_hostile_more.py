@@ -408,3 +408,23 @@ def test_export_to_an_existing_file_is_one_error(tmp_path, capsys):
     (tmp_path / "x").write_text("a file")
     cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])
     one_error(*_cli(capsys, "export", "--config", str(cfg), "--to", str(tmp_path / "x"))[::2], "--to", "existing file")
+
+
+@pytest.mark.parametrize("when, ok", [
+    ("2026-03-01T10:00:00+99:99", False),  # DuckDB shifted it by four days
+    ("2026-03-01T10:00:00+24:00", False),
+    ("2026-03-01T10:00:00+05:30:45", False),  # DuckDB dropped the offset: 5.5 hours off
+    ("2026-03-01T10:00:00-23:59", False),
+    ("2026-03-01T10:00:00+05:45", True),  # Nepal
+    ("2026-03-01T10:00:00+14:00", True),  # Kiribati
+    ("2026-03-01T10:00:00-12:00", True),
+    ("2026-03-01T10:00:00.5+0530", True),
+])
+def test_impossible_utc_offsets_are_rejected_not_shifted(tmp_path, capsys, when, ok):
+    from tests.test_hostile import load_json
+
+    (tmp_path / "s.csv").write_text(f"platform,event_name,event_time\nmeta,Purchase,{when}\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "s.csv"}])
+    assert data["files"][0]["rows_loaded"] == int(ok)
+    if not ok:
+        assert [(r["line"], r["column_name"], r["reason"]) for r in data["rejects"]] == [(2, "event_time", "not a time")]

@@ -41,8 +41,10 @@ def _sql() -> str:
     names = ", ".join(f"('{k}')" for k in KEYS)
     pick = " ".join(f"WHEN '{k}' THEN s.{k}" for k in KEYS)
     def variant(v: str) -> str:
-        return (f"EXISTS (SELECT 1 FROM identities i WHERE i.order_id = x.linked_order AND i.platform = x.iplat "
-                f"AND i.key = x.key || '~{v}' AND {_contains('x.sent', 'i.sha256')})")
+        # `i.key LIKE '%~v'` is implied by the key equality; as a filter of its own it keeps the
+        # other identity rows out of the join (Spark shuffled the whole table for each variant)
+        return (f"EXISTS (SELECT 1 FROM identities i WHERE i.key LIKE '%~{v}' AND i.order_id = x.linked_order "
+                f"AND i.platform = x.iplat AND i.key = x.key || '~{v}' AND {_contains('x.sent', 'i.sha256')})")
     return f"""
     WITH known AS (SELECT DISTINCT order_id FROM orders WHERE order_id IS NOT NULL),
     s AS (

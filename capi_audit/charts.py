@@ -380,7 +380,8 @@ def plot_payload_rules(frame: pd.DataFrame, *, ax: Axes | None = None, platform:
         if not len(f):
             return _empty(ax, title)
         from capi_audit.metrics.validation import RULES
-        counts = f[list(RULES)].sum().sort_values()
+        # only the platform's own rules (the others are NA in the frame, not 0)
+        counts = f[[r for r in RULES if r in f and f[r].notna().any()]].sum().astype(float).sort_values()
         ax.barh([r.replace("_", " ") for r in counts.index], counts.to_numpy(float), color=OKABE_ITO["vermillion"])
         for i, v in enumerate(counts.to_numpy(float)):
             ax.annotate(f"{v:,.0f}", (v, i), va="center", ha="left", fontsize=8, xytext=(3, 0), textcoords="offset points")

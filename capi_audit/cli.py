@@ -8,11 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from capi_audit.errors import AuditError, ConfigError
 
 
-def _print_load_table(reports: list) -> None:
+def _print_load_table(reports: list, sources: dict[tuple[str, str], str] | None = None) -> None:
     header = ("table", "file", "read", "loaded", "rejected", "coerced")
     rows = [
         (r.table, Path(r.file).name, str(r.rows_read), str(r.rows_loaded), str(r.rows_rejected),
@@ -22,25 +23,62 @@ def _print_load_table(reports: list) -> None:
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     for row in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    notes = [(Path(r.file).name, n) for r in reports for n in [r.note] if n]
-    for name, note in notes:
-        print(f"note: {name}: {note}")
-    _print_ignored(reports)
+    # a note repeated by many files of one glob is printed once, with the number of files
+    notes: dict[tuple[str, str], list[str]] = {}
+    for r in reports:
+        if r.note:
+            notes.setdefault((_source_label(r, sources), r.note), []).append(Path(r.file).name)
+    for (label, note), names in notes.items():
+        where = names[0] if len(names) == 1 else f"{label} ({len(names)} files)"
+        print(f"note: {where}: {note}")
+    _print_ignored(reports, sources)
 
 
-def _print_ignored(reports: list) -> None:
-    """Source columns the loader did not use, with the canonical columns they could fill."""
+IGNORED_LISTED = 20  # ignored source columns named per source in plain `load` output
+
+
+def _source_label(report: Any, sources: dict[tuple[str, str], str] | None) -> str:
+    """The source a file was loaded by (its `path` as configured), else the file's name."""
+    return (sources or {}).get((report.table, report.file)) or Path(report.file).name
+
+
+def _print_ignored(reports: list, sources: dict[tuple[str, str], str] | None = None) -> None:
+    """Source columns the loader did not use, with the canonical columns they could fill: at most
+    IGNORED_LISTED per source (a JSON file with 50,000 keys printed 50,000 lines), then how many
+    more. Names were passed through the personal-data detector at load."""
     from capi_audit.schema import suggest_columns
 
-    ignored = [(r, c) for r in reports for c in (r.ignored_columns or [])]
-    if not ignored:
+    by_source: dict[str, tuple[str, dict[str, None], set[str]]] = {}
+    for r in reports:
+        label = _source_label(r, sources)
+        table, names, files = by_source.setdefault(label, (r.table, {}, set()))
+        files.add(r.file)
+        names.update(dict.fromkeys(r.ignored_columns or []))
+    if not any(names for _, names, _ in by_source.values()):
         return
     print("\nsource columns not used (map one with `columns = { <canonical> = \"<source column>\" }` "
           "in its [[sources]] entry; docs/loading.md lists every canonical column):")
-    for r, col in ignored:
-        hint = suggest_columns(r.table, col)
-        could = f" -> could be {' or '.join(hint)}" if hint else ""
-        print(f"  {Path(r.file).name}: {col!r}{could}")
+    for label, (table, names, files) in by_source.items():
+        where = label if len(files) == 1 else f"{label} ({len(files)} files)"
+        for col in list(names)[:IGNORED_LISTED]:
+            hint = suggest_columns(table, col)
+            could = f" -> could be {' or '.join(hint)}" if hint else ""
+            print(f"  {where}: {col!r}{could}")
+        if len(names) > IGNORED_LISTED:
+            print(f"  {where}: … and {len(names) - IGNORED_LISTED:,} more (`capi-audit load --json` lists each "
+                  "file's ignored_columns)")
+
+
+def _sources_of(config: Any, reports: list) -> dict[tuple[str, str], str]:
+    """(table, file) -> the `path` of the source that loaded it, for grouping the output."""
+    wanted = {(r.table, r.file) for r in reports}
+    out: dict[tuple[str, str], str] = {}
+    for spec in getattr(config, "sources", ()):
+        if any(ch in spec.path for ch in "*?[") and not Path(spec.path).exists():
+            for f in spec.files():
+                if (spec.table, str(f)) in wanted:
+                    out[(spec.table, str(f))] = Path(spec.path).name
+    return out
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -55,7 +93,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                    "rejects": ws.rejects().astype(object).where(ws.rejects().notna(), None).to_dict("records")}
             print(json.dumps(out, indent=2, sort_keys=True, default=str))
         else:
-            _print_load_table(reports)
+            _print_load_table(reports, _sources_of(ws.config, reports))
             rej = ws.rejects()
             if len(rej):
                 print(f"\n{len(rej)} rejected rows (first 20):")
@@ -80,15 +118,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_out_dir(out: str | Path) -> None:
+def check_out_dir(out: str | Path, option: str = "--out") -> None:
     """`--out` must be a folder (existing or creatable), not a file."""
     p = Path(out)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"{p}: --out names an existing file; give a folder")
+        raise ConfigError(f"{p}: {option} names an existing file; give a folder")
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"{p}: --out lies under {parent}, which is a file")
+                raise ConfigError(f"{p}: {option} lies under {parent}, which is a file")
             break
 
 
@@ -119,6 +157,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from capi_audit.audit import open_workspace
     from capi_audit.config import load_config
 
+    check_out_dir(args.to, "--to")  # an existing file named by --to ended in "FileExistsError: [Errno 17]"
+    check_db(args.db)
     with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws:
         paths = ws.export_parquet(Path(args.to))
     for table, path in paths.items():

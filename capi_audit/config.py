@@ -175,6 +175,19 @@ def check_timezone(where: Path | str, tz: str) -> str:
     return tz
 
 
+def _same_file_key(path: str) -> str:
+    """Two sources naming one file (`a.csv` and `./a.csv`, a symlink, a hard link) share this key;
+    a glob is kept as written (its files are compared when the load plans them)."""
+    p = Path(path)
+    if any(c in path for c in "*?[") and not p.exists():
+        return path
+    try:
+        st = p.stat()
+        return f"{st.st_dev}:{st.st_ino}"
+    except OSError:
+        return str(p.resolve())
+
+
 def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> AuditConfig:
     """Validate a parsed audit.toml; source paths are resolved against the file's folder."""
     where: Path | str = path or "audit.toml"
@@ -234,7 +247,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
     order_key, aliases, actions = _parse_linkage(where, audit, data.get("google_actions", []))
     seen: dict[tuple[str, str], int] = {}
     for i, s in enumerate(sources, 1):
-        key = (s.table, str(Path(s.path).resolve()) if not any(c in s.path for c in "*?[") else s.path)
+        key = (s.table, _same_file_key(s.path))
         if key in seen:
             raise _fail(where, f"sources[{seen[key]}] and sources[{i}] both load {s.path!r} into {s.table}: "
                                "every row would count twice; remove one")

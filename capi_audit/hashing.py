@@ -8,6 +8,7 @@ Used to hash raw PII at ingest (so it never lands in a table) and to explain mis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -53,17 +54,26 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_phone(text: str, region: str | None) -> tuple[str, str] | None:
+    """(E.164, national number) of a phone parsed with `phonenumbers` in `region` (upper-case ISO
+    code or None), or None when it does not parse. Cached: hashing one value for both platforms
+    and its mistake variants parses it once (parsing is the slow part of loading customer keys)."""
+    try:
+        num = phonenumbers.parse(text, region)
+    except Exception:  # noqa: BLE001 - NumberParseException, or input phonenumbers cannot take: no number
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), str(num.national_number)
+
+
 def _phone_digits(raw: str, region: str | None) -> str:
     """Digits with country code and no leading zeros (Meta) from a phone in any notation."""
     text = raw.strip()
     digits = re.sub(r"\D", "", text)
     if text.startswith("+") or digits.startswith("00") or region is None:
         return digits.lstrip("0")
-    try:
-        num = phonenumbers.parse(text, region.upper())
-    except phonenumbers.NumberParseException:
-        return digits.lstrip("0")
-    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+    parsed = parse_phone(text, region.upper())
+    return digits.lstrip("0") if parsed is None else parsed[0].lstrip("+")
 
 
 def _date_of_birth(raw: str) -> str:
@@ -123,11 +133,8 @@ def normalize_google(key: str, raw: str, *, region: str | None = None) -> str:
             local = local.split("+", 1)[0].replace(".", "")
         return f"{local}@{domain}" if domain else v
     if key == "ph":
-        try:
-            num = phonenumbers.parse(v, region.upper() if region else None)
-            return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
-            return "+" + re.sub(r"\D", "", v).lstrip("0")
+        parsed = parse_phone(v, region.upper() if region else None)
+        return "+" + re.sub(r"\D", "", v).lstrip("0") if parsed is None else parsed[0]
     if key in ("fn", "ln"):
         return v.lower()
     raise ValueError(f"no Google normalization for key {key!r}")

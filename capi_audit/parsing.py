@@ -80,7 +80,12 @@ def _epoch_decimal(t: str) -> str:
     )
 
 
-_OFFSET = r".*[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)"
+# UTC offsets in use run from -12:00 to +14:00: an offset beyond ±14:59, with minutes over 59 or
+# with seconds (`+99:99`, `+24:00`, `+05:30:45`) is not a time. DuckDB took `+99:99` as a shift of
+# four days and cast `+05:30:45` as if it had no offset.
+_OFF_OK = r"(Z|z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)"
+_OFFSET = r".*[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*" + _OFF_OK
+_OFF_ANY = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*[+-][0-9]"
 
 
 def timestamp(x: str, src_type: str) -> str:
@@ -101,12 +106,14 @@ def timestamp(x: str, src_type: str) -> str:
     t = f"trim(CAST({x} AS VARCHAR))"
     iso = f"regexp_replace(regexp_replace({t}, '\\s+(UTC|GMT)$', 'Z'), '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
     # Fast path: ISO text with an explicit offset or Z casts directly (most machine logs).
-    fast = f"CASE WHEN regexp_full_match({x}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9:.]+(Z|[+-][0-9]{{2}}:?[0-9]{{2}})') THEN try_cast({x} AS TIMESTAMPTZ) END"
+    fast = (f"CASE WHEN regexp_full_match({x}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9:.]+(Z|[+-](0[0-9]|1[0-4]):?[0-5][0-9])') "
+            f"THEN try_cast({x} AS TIMESTAMPTZ) END")
     return (
         f"coalesce({fast}, CASE WHEN {x} IS NULL THEN NULL "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,18}}') THEN {_epoch(t)} "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,17}}\\.[0-9]+') THEN {_epoch_decimal(t)} "
         f"WHEN regexp_full_match({iso}, '{_OFFSET}') THEN try_cast({iso} AS TIMESTAMPTZ) "
+        f"WHEN regexp_matches({t}, '{_OFF_ANY}') THEN CAST(NULL AS TIMESTAMPTZ) "
         f"ELSE timezone($tz, try_cast({t} AS TIMESTAMP)) END)"
     )
 

@@ -53,6 +53,16 @@ def _groups(plan: list) -> list:
     return out
 
 
+def file_identity(path: Path) -> str:
+    """What makes two paths the same file: device and inode (hard links, symlinks, `./a` and
+    `a`), else the resolved path."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path.resolve())
+    return f"{st.st_dev}:{st.st_ino}"
+
+
 def check_db_path(path: Path) -> None:
     """A `--db` file must be in an existing folder and, when it exists, be a DuckDB database."""
     if path.exists():
@@ -103,6 +113,7 @@ class Workspace:
         if temp_directory:
             self.con.execute("SET temp_directory = $t", {"t": str(temp_directory)})
         # Day boundaries and naive timestamps follow the audit's time zone; UTC is stored.
+        self._check_zones(self.config)
         self.con.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         self.con.execute("SET preserve_insertion_order = true")
         self.engine = DuckDBEngine.wrap(self.con, timezone=self.config.timezone)
@@ -111,6 +122,19 @@ class Workspace:
         except duckdb.Error:
             pass
         self.create_tables()
+
+    def _check_zones(self, config: AuditConfig) -> None:
+        """Every configured zone must be one DuckDB's time zone database knows: Python's tz data
+        also has `posixrules`, `localtime`, `right/…`, which DuckDB refused mid-run with a message
+        naming no key."""
+        zones = {"audit.timezone": config.timezone,
+                 **{f"report_timezone.{p}": z for p, z in sorted(config.report_timezone.items())}}
+        known = {r[0] for r in self.con.execute(
+            "SELECT name FROM pg_timezone_names() WHERE list_contains($z, name)", {"z": list(zones.values())}).fetchall()}
+        for key, zone in zones.items():
+            if zone not in known:
+                raise ConfigError(f"{config.path or 'audit.toml'}: key '{key}': time zone {zone!r} is not in DuckDB's "
+                                  "time zone database (use an IANA name such as 'Europe/Berlin')")
 
     # -- SQL -----------------------------------------------------------------------------
     def execute(self, sql: str, params: Params = None) -> None:
@@ -279,6 +303,7 @@ class Workspace:
             config = load_config(config)
         if config is not None:
             self.config = config
+            self._check_zones(config)
             self.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
         plan = self._plan()
         from capi_audit.io.base import empty_source, finalize_files
@@ -346,7 +371,7 @@ class Workspace:
                     raise InputError(f"{f}: file not found (sources[{i}])")
                 if not f.is_file():
                     raise InputError(f"{f}: not a regular file (sources[{i}])")
-                key = (spec.table, str(f.resolve()))
+                key = (spec.table, file_identity(f))
                 if key in seen:
                     raise InputError(
                         f"{f}: the same file is named twice for table {spec.table} (sources[{seen[key]}] and "

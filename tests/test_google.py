@@ -538,11 +538,7 @@ def test_upload_summaries_load_every_row_accounted(tmp_path):
     assert candidates(tmp_path / "s.jsonl", "upload_summaries") == ["google_upload_summary"]  # format = "auto"
 
 
-def test_upload_summaries_compared_with_logged_uploads(tmp_path):
-    """Logged: on 03-10 three uploads (one rejected EXPIRED_EVENT) - agrees with Google; on 03-11
-    one upload Google does not list; on 03-12 two uploads where Google counts three (one pending).
-    Job 77 holds all six logged uploads, as Google says."""
-    up = ("platform,destination,event_name,event_id,event_time,sent_at,status,error,request_id,source_api\n"
+UPLOADS_CSV = ("platform,destination,event_name,event_id,event_time,sent_at,status,error,request_id,source_api\n"
           "google,customers/1/conversionActions/555,Offline purchase,o1,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
           "google,customers/1/conversionActions/555,Offline purchase,o2,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,77,google_ads_api\n"
           "google,customers/1/conversionActions/555,Offline purchase,o3,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,rejected,EXPIRED_EVENT,77,google_ads_api\n"
@@ -550,10 +546,21 @@ def test_upload_summaries_compared_with_logged_uploads(tmp_path):
           "google,customers/1/conversionActions/555,Offline purchase,o5,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
           "google,customers/1/conversionActions/555,Offline purchase,o6,2026-03-12T08:00:00Z,2026-03-12T09:00:00Z,accepted,,77,google_ads_api\n"
           "google,customers/1/conversionActions/999,Other,o7,2026-03-10T08:00:00Z,2026-03-10T09:00:00Z,accepted,,78,google_ads_api\n")
-    ws, _ = load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", up)},
-                            {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(SUMMARY)),
-                             "format": "google_upload_summary"}])
-    frames, head = google_metrics(ws)
+
+
+def upload_case(tmp_path: Path) -> Workspace:
+    """Logged Google uploads next to Google's upload summaries (the upload-comparison statements:
+    the fixtures carry no summaries; tests/test_portability.py and the Spark test read this too)."""
+    return load(tmp_path, [{"table": "server_events", "path": put(tmp_path, "up.csv", UPLOADS_CSV)},
+                           {"table": "upload_summaries", "path": put(tmp_path, "s.json", json.dumps(SUMMARY)),
+                            "format": "google_upload_summary"}])[0]
+
+
+def test_upload_summaries_compared_with_logged_uploads(tmp_path):
+    """Logged: on 03-10 three uploads (one rejected EXPIRED_EVENT) - agrees with Google; on 03-11
+    one upload Google does not list; on 03-12 two uploads where Google counts three (one pending).
+    Job 77 holds all six logged uploads, as Google says."""
+    frames, head = google_metrics(upload_case(tmp_path))
     d = head.values["google"]["upload_diagnostics"]
     assert (d["compared"], d["disagree"]) == (4, 2)
     assert d["disagreements"] == [

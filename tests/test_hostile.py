@@ -814,7 +814,9 @@ def _tiny_events_line(n: int) -> str:
 @pytest.mark.parametrize(("n", "loaded"), [(100_000, True), (200_000, False)])
 def test_payload_line_of_tiny_events_stays_under_1gb(tmp_path, n, loaded):
     # one 33 MB line (under the 32 MiB general line limit) of 200,000 tiny events needed over 1 GB;
-    # payload lines are now limited to 16 MiB (a real batch is at most 1,000 events, about 5 MB)
+    # payload lines are now limited to 16 MiB (a real batch is at most 1,000 events, about 5 MB).
+    # Proven against the code before the fix (5c8ab97^ = bc4ff5e): [200000-False] FAILS there
+    # (peak 1.06-1.16 GB in two runs on the shared machine), [100000-True] passes there; both pass now.
     (tmp_path / "p.jsonl").write_text(_tiny_events_line(n) + "\n")
     cfg = write_config(tmp_path, [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}])
     rc, peak, out = _peak_rss_mb(tmp_path, cfg)
@@ -828,7 +830,9 @@ def test_payload_line_of_tiny_events_stays_under_1gb(tmp_path, n, loaded):
 
 @pytest.mark.slow
 def test_csv_with_40000_columns_stays_under_1gb(tmp_path):
-    # every column of the header was read, though two were used: 40,000 columns needed over 1 GB
+    # every column of the header was read, though two were used: 40,000 columns needed over 1 GB.
+    # Proven against the code before the fix (5c8ab97^ = bc4ff5e): FAILS there (peak 1.20 GB in two
+    # runs on the shared machine); passes now.
     cols = ["order_id", "created_at"] + [f"c{i}" for i in range(40_000)]
     (tmp_path / "o.csv").write_text(",".join(cols) + "\n" + ("A1,2026-03-01T00:00:00Z" + "," * 40_000 + "\n") * 3)
     cfg = write_config(tmp_path, [{"table": "orders", "path": "o.csv"}])

@@ -48,9 +48,27 @@ def _statements(fixture: str) -> list[str]:
     return list(dict.fromkeys(seen))
 
 
+def _upload_case_statements(tmp: Path) -> list[str]:
+    """The Google upload comparison (logged uploads vs Google's upload summaries): statements the
+    fixtures never run, because they carry no upload summaries."""
+    from tests.test_google import upload_case
+
+    seen: list[str] = []
+    with upload_case(tmp) as ws:
+        ws.engine.listeners.append(lambda sql, rendered: seen.append(sql))
+        audit.compute(ws, bootstrap_reps=20)
+    return list(dict.fromkeys(seen))
+
+
 @pytest.fixture(scope="module")
-def statements() -> dict[str, list[str]]:
-    return {f: _statements(f) for f in FIXTURES}
+def statements(tmp_path_factory) -> dict[str, list[str]]:
+    out = {f: _statements(f) for f in FIXTURES}
+    out["google_upload_case"] = _upload_case_statements(tmp_path_factory.mktemp("uploads"))
+    return out
+
+
+def test_upload_comparison_statements_are_captured(statements):
+    assert any("upload_summaries" in sql for sql in statements["google_upload_case"])
 
 
 def problems(sql: str) -> list[str]:

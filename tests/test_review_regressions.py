@@ -237,3 +237,24 @@ def test_match_quality_proxy_per_event_name_is_missing():
     assert v["meta"]["match_quality_proxy"]["Purchase"] == {"slot_share": 3 / 8 / 2, "n": 2, "slots": 8}
     assert v["meta"]["match_quality_proxy"]["Lead"] == {"slot_share": 1 / 8, "n": 1, "slots": 8}
     assert v["google"]["match_quality_proxy"]["Purchase"] == {"slot_share": 0.5, "n": 1, "slots": 4}
+
+
+def test_rules_that_are_not_the_platforms_read_not_applicable_not_zero():
+    # a Meta-only rule (fbc shape, action_source) on Google, a Google-only rule on Meta, and the
+    # send-age limit Google Ads uploads do not have: left out of the platform's figures and NA in
+    # the frame, where a 0 read as "checked, clean" and the age gate counted Google as passing
+    rows = [{"platform": "google", "event_id": "g1", "event_time": at(0), "sent_at": at(24 * 30),
+             "gclid": "Cj0KCQabcdefghij"},
+            {"platform": "meta", "event_id": "m1", "event_time": at(0), "sent_at": at(1)}]
+    frame, head = payload_validity(make_ws(server=rows))
+    g, m = head.values["google"], head.values["meta"]
+    for rule in ("event_too_old", "missing_action_source", "malformed_fbc", "click_id_too_old"):
+        assert rule not in g
+    for rule in ("gbraid_and_wbraid", "consent_missing_ad_user_data", "order_id_contains_pii", "mp_backdated_over_72h"):
+        assert rule not in m
+    assert m["event_too_old"] == 0 and g["event_in_future"] == 0 and g["unhashed_key"] == 0
+    gf = frame[frame["platform"] == "google"]
+    assert gf["event_too_old"].isna().all() and (gf["event_in_future"] == 0).all()
+    # the age gate reads Meta's figure and ignores Google's missing one
+    gate = evaluate({"validation": head.values}, AGE_GATE, "Purchase")
+    assert gate["status"] == "pass" and [o["path"] for o in gate["observed"]] == ["validation.meta.event_too_old"]

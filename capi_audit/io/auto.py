@@ -150,3 +150,37 @@ class AutoReader(Reader):
         staged = FORMATS[found[0]].stage(ws, spec, file, table)
         note = f"format detected: {found[0]}" + (f"; {staged.note}" if staged.note else "")
         return Staged(**{**staged.__dict__, "note": note})
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """A glob under `auto`: the files the content points to one format (the most common one)
+        are staged together by that format's multi-file path; the others load alone."""
+        from dataclasses import replace
+
+        from capi_audit.io import FORMATS
+
+        by: dict[str, list[Path]] = {}
+        for f in files:
+            try:
+                found = candidates(f, table.name)
+            except Exception:  # noqa: BLE001 - loaded alone, where the problem is reported
+                continue
+            if len(found) == 1:
+                by.setdefault(found[0], []).append(f)
+        if not by:
+            return Staged(columns={}), [], files
+        fmt, group = max(by.items(), key=lambda kv: len(kv[1]))
+        reader = FORMATS[fmt]
+        if len(group) < 2 or not hasattr(reader, "stage_many"):
+            return Staged(columns={}), [], files
+        staged, batch, _ = reader.stage_many(ws, spec, group, table)
+        if not batch:
+            return Staged(columns={}), [], files
+        notes = {}
+        for f in map(str, batch):
+            own = (staged.file_notes or {}).get(f, staged.note)
+            notes[f] = f"format detected: {fmt}" + (f"; {own}" if own else "")
+        chosen = set(batch)
+        return (replace(staged, file_notes=notes), [f for f in files if f in chosen],
+                [f for f in files if f not in chosen])
+

@@ -58,6 +58,7 @@ class Staged:
     first_data_line: int | None = None  # CSV: physical line of the first record, to map lines lazily
     file_notes: dict[str, str] | None = None  # file -> its note, where it differs from `note`
     file_skipped: dict[str, int] | None = None  # file -> its skipped lines, instead of `skipped`
+    file_ignored: dict[str, tuple[str, ...]] | None = None  # file -> its ignored columns, instead of `ignored_columns`
 
 
 class Reader:
@@ -171,6 +172,13 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
                 expr = parsing.redact_url_sql(expr)
             elif col.name in FREE_TEXT_COLUMNS:
                 expr = parsing.scrub_sql(expr)
+            elif col.name in PSEUDONYM_COLUMNS:
+                # an id shaped like an email or phone (a mis-mapped column, a shop keying orders by
+                # email) becomes a pseudonym that keeps equal ids equal (linkage holds), never the value
+                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN "
+                        f"'{parsing.PLAINTEXT_PREFIX}email:' || left(sha256({expr}), 16) || '>' "
+                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN "
+                        f"'{parsing.PLAINTEXT_PREFIX}phone:' || left(sha256({expr}), 16) || '>' ELSE {expr} END")
             elif col.name in ID_COLUMNS:
                 expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
                         f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
@@ -268,7 +276,8 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
         reader_rej = {str(file): int(n_all)}
     optional = [c for c in table.columns if not c.required and c.name in staged.columns]
     hashed = [c for c in table.columns
-              if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS) and c.name in staged.columns]
+              if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS + PSEUDONYM_COLUMNS)
+              and c.name in staged.columns]
     urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
     exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
              "coalesce(sum(_weight) FILTER (WHERE _reason IS NOT NULL), 0)",
@@ -299,7 +308,9 @@ def finalize_files(ws: Workspace, spec: SourceSpec, files: list[Path],
             file_note = (file_note + "; " if file_note else "") + (
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
                 f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in by_reason))
-        report = FileReport(table=table.name, file=fname, format=spec.format, ignored_columns=list(ignored),
+        own = (staged.file_ignored or {}).get(fname)
+        report = FileReport(table=table.name, file=fname, format=spec.format,
+                            ignored_columns=[parsing.scrub(c) for c in own] if own is not None else list(ignored),
                             skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
                             note=parsing.scrub(file_note))
         report.rows_loaded = n_loaded
@@ -346,6 +357,7 @@ def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
 URL_COLUMNS = ("page_url", "event_source_url")
 FREE_TEXT_COLUMNS = ("error",)
 ID_COLUMNS = ("external_id",)
+PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id")
 # Columns whose values become chart categories and table labels: personal data there means a
 # mis-mapped column, and the file is refused.
 CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",

@@ -22,6 +22,8 @@ from capi_audit.io.lines import (
     MAX_LINE_BYTES,
     LineStats,
     count_lines,
+    detect_encoding,
+    head_bytes,
     head_text,
     is_empty,
     is_gzip,
@@ -57,13 +59,25 @@ def read_header(file: Path, delim: str = ",") -> list[str]:
     raise InputError(f"{file}: empty file or empty header line")
 
 
+def check_used_names(file: Path, header: list[str], used: object) -> None:
+    """A header may repeat a name the load does not use (two empty names after a trailing comma,
+    two `Notes` columns): only a column the load reads must be unambiguous."""
+    from collections import Counter
+
+    counts = Counter(header)
+    twice = sorted({u for u in used if counts.get(u, 0) > 1})  # type: ignore[attr-defined]
+    if twice:
+        raise InputError(f"{file}: the header repeats the column {parsing.scrub(twice[0])!r}, which the load reads: "
+                         "rename one of them")
+
+
 # DuckDB keeps at most this many rows in its rejects table per file; a file with more rejects is
 # read again through the tolerant path, which counts every reject exactly in bounded memory.
 FAST_REJECTS_LIMIT = 1000
 
 
 def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, str],
-              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8") -> str:
+              delim: str = ",", *, skip: int = 1, encoding: str = "utf-8", file_column: bool = False) -> str:
     """Read a CSV into `_stage` (only the wanted columns, renamed) and `_reader_rejects`; returns a
     note for the load report ('' when none).
 
@@ -73,11 +87,13 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
     fields spanning lines), rejects are many or the reader fails outright, the file is read again
     by the tolerant path (loads stage outside their transaction, so a failed read leaves nothing
     behind). Only a file whose bytes cannot be read (I/O error, corrupt gzip) is refused.
+    With file_column, `_stage` also names the file in `_file` (as a multi-file scan does).
     """
-    if len(set(header)) != len(header):
-        raise InputError(f"{file}: header repeats a column name")
+    check_used_names(file, header, wanted.values())
     columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
-    pos = {h: f"c{i}" for i, h in enumerate(header)}
+    pos = {}
+    for i, h in enumerate(header):
+        pos.setdefault(h, f"c{i}")
     sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in wanted.items())
     # only the wanted columns are kept (a header of 30,000 columns cost 0.9 GB when all were)
     keep = sorted({int(pos[src][1:]) for src in wanted.values()}) or [0]
@@ -112,9 +128,10 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
             "SELECT (SELECT count(*) FROM _raw), count(*), count(DISTINCT line) FROM _rej")[0]
         fast = n_rej_rows < FAST_REJECTS_LIMIT and nonempty == n_rec + n_rej_lines
     ws.drop("_stage")
+    fcol = "CAST($fname AS VARCHAR) AS _file, " if file_column else ""
     if fast:
         ws.execute(f"CREATE TEMP TABLE _stage AS SELECT rowid - (SELECT min(rowid) FROM _raw) + 1 AS _rec, "
-                   f"CAST(NULL AS BIGINT) AS _line, {sel} FROM _raw")
+                   f"CAST(NULL AS BIGINT) AS _line, {fcol}{sel} FROM _raw", {"fname": str(file)})
         reasons = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in READER_REASONS.items())
         ws.execute(
             "CREATE TEMP TABLE _reader_rejects AS SELECT line, NULL::VARCHAR AS column_name, "
@@ -125,8 +142,8 @@ def stage_csv(ws: Workspace, file: Path, header: list[str], wanted: dict[str, st
         for t in ("_raw", "_rej", "_rejscan"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
         _tolerant_csv(ws, file, len(header), delim, skip, keep)
-        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY _line) AS _rec, _line, {sel} "
-                   "FROM _raw ORDER BY _line")
+        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT row_number() OVER (ORDER BY _line) AS _rec, _line, {fcol}{sel} "
+                   "FROM _raw ORDER BY _line", {"fname": str(file)})
     for t in ("_raw", "_rej", "_rejscan"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     return note
@@ -553,10 +570,15 @@ def stage_parquet(ws: Workspace, file: Path, table: schema.Table, spec: SourceSp
     sel = ", ".join(f"{parsing.quote_ident(src)} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
     ws.drop("_stage")
     # a view: Parquet is typed and positioned already, so parsing reads the file directly
-    ws.execute(
-        f"CREATE TEMP VIEW _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
-        f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))}, file_row_number=true)"
-    )
+    if "file_row_number" in types:  # the reader's row-number column would clash with the file's own
+        ws.execute(
+            f"CREATE TEMP VIEW _stage AS SELECT row_number() OVER () AS _rec, row_number() OVER () AS _line"
+            f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))})")
+    else:
+        ws.execute(
+            f"CREATE TEMP VIEW _stage AS SELECT file_row_number + 1 AS _rec, file_row_number + 1 AS _line"
+            f"{', ' + sel if sel else ''} FROM read_parquet({_sql_str(str(file))}, file_row_number=true)"
+        )
     ws.execute("DROP TABLE IF EXISTS _reader_rejects")
     ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
     return Staged(columns={c: types[s] for c, s in mapping.items()}, ignored_columns=tuple(ignored))
@@ -586,60 +608,44 @@ class CanonicalReader(Reader):
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
-        """Stage many small CSV files of one glob in ONE multi-file scan (time linear in rows).
+        """Stage many small files of one glob in ONE multi-file scan (time linear in rows).
 
-        Returns (staged, files in the scan, files left for the one-file path). A file joins the
-        scan when it is a plain CSV with the first file's header, one kind of line ending, no
-        empty lines and no line the reader refuses (checked against its physical lines); any
-        other file is loaded alone, with its own tolerant path and line numbers."""
-        if all(kind_of(f) == "json" for f in files):
+        Returns (staged, files in the scan, files left for the one-file path). JSON Lines: chunks
+        of lines spanning files. Parquet: one `read_parquet` over the files whose mapped columns
+        agree in name and type. CSV: one `read_csv` per header (io/multi.py), for the files that
+        can be checked line for line; any other file is loaded alone (tolerant path, exact line
+        numbers)."""
+        from capi_audit.io.multi import CsvLayout, stage_csv_many, stage_parquet_many
+
+        kinds = {kind_of(f) for f in files}
+        if kinds == {"json"}:
             return stage_json_many(ws, spec, files, table)
-        csvs = [f for f in files if kind_of(f) == "csv" and not f.name.lower().endswith(".tsv") and not is_empty(f)]
-        if len(csvs) < 2:
-            return Staged(columns={}), [], files
-        try:
-            header = read_header(csvs[0])
-        except InputError:
-            return Staged(columns={}), [], files
-        if len(set(header)) != len(header):
-            return Staged(columns={}), [], files
-        mapping, ignored = resolve_columns(spec, table, header, csvs[0])
-        lines: dict[str, int] = {}
-        for f in csvs:
+        if kinds == {"parquet"}:
+            return stage_parquet_many(ws, files, lambda names, f: resolve_columns(spec, table, names, f))
+        layouts = []
+        ignored: dict[str, tuple[str, ...]] = {}
+        for f in files:
+            if kind_of(f) != "csv" or is_empty(f):
+                continue
+            delim = "\t" if f.name.lower().endswith(".tsv") else ","
             try:
-                same = read_header(f) == header
-            except InputError:
+                header = read_header(f, delim)
+                mapping, ign = resolve_columns(spec, table, header, f)
+            except (InputError, OSError, UnicodeError, csv.Error):
                 continue  # loaded alone, where its problem is reported
-            nonempty, stats = count_lines(f, start=2)
-            if same and stats.encoding == "utf-8" and len(stats.endings) <= 1 and stats.physical - stats.blank - 1 == nonempty \
-                    and stats.blank == 0:
-                lines[str(f)] = nonempty
-        batch = [f for f in csvs if str(f) in lines]
-        columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
-        pos = {h: f"c{i}" for i, h in enumerate(header)}
-        sel = ", ".join(f"{pos[src]} AS {parsing.quote_ident(canon)}" for canon, src in mapping.items())
-        ws.execute("DROP TABLE IF EXISTS _raw")
-        keep = sorted({pos[src] for src in mapping.values()}) or ["c0"]
-        ws.execute(
-            f"CREATE TEMP TABLE _raw AS SELECT {', '.join(keep)}, _file FROM read_csv($f, columns=$cols, skip=1, header=false, "
-            "auto_detect=false, delim=',', quote='\"', escape='\"', strict_mode=true, ignore_errors=true, "
-            "filename='_file')", {"f": [str(f) for f in batch], "cols": columns})
-        got = dict(ws.rows("SELECT _file, count(*) FROM _raw GROUP BY 1"))
-        bad = [f for f in batch if got.get(str(f), 0) != lines[str(f)]]
-        if bad:
-            ws.execute("DELETE FROM _raw WHERE list_contains($bad, _file)", {"bad": [str(f) for f in bad]})
-        batch = [f for f in batch if f not in bad]
-        ws.drop("_stage")
-        ws.execute(f"CREATE TEMP TABLE _stage AS SELECT _file, row_number() OVER (PARTITION BY _file ORDER BY rowid) AS _rec, "
-                   f"row_number() OVER (PARTITION BY _file ORDER BY rowid) + 1 AS _line{', ' + sel if sel else ''} "
-                   "FROM _raw ORDER BY rowid")
-        ws.execute("DROP TABLE _raw")
-        ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("CREATE TEMP TABLE _reader_rejects (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-        rest = [f for f in files if f not in batch]
-        staged = Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
-                        header_values=dict(mapping))
-        return staged, batch, rest
+            layouts.append(CsvLayout(f, tuple(header), dict(mapping), 1, delim))
+            ignored[str(f)] = tuple(ign)
+        batch = stage_csv_many(ws, layouts, header_rows=True,
+                               defaults={"platform": spec.platform} if spec.platform is not None else None)
+        if len(batch) < 2:
+            ws.drop("_stage", "_reader_rejects")
+            return Staged(columns={}), [], files
+        names = [r[0] for r in ws.rows("DESCRIBE _stage")]
+        columns = {c: "VARCHAR" for c in names if c not in ("_file", "_rec", "_line")}
+        chosen = set(batch)
+        staged = Staged(columns=columns, ignored_columns=ignored[str(batch[0])],
+                        file_ignored={str(f): ignored[str(f)] for f in batch})
+        return staged, [f for f in files if f in chosen], [f for f in files if f not in chosen]
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage a canonical CSV, Parquet or JSON file."""
@@ -652,6 +658,7 @@ class CanonicalReader(Reader):
         delim = "\t" if file.name.lower().endswith(".tsv") else ","
         header = read_header(file, delim)
         mapping, ignored = resolve_columns(spec, table, header, file)
-        note = stage_csv(ws, file, header, mapping, delim)
+        # a UTF-16 CSV (Excel's "Unicode text") was read as UTF-8: every row rejected
+        note = stage_csv(ws, file, header, mapping, delim, encoding=detect_encoding(head_bytes(file, 4)))
         return Staged(columns=dict.fromkeys(mapping, "VARCHAR"), ignored_columns=tuple(ignored),
                       header_values=dict(mapping), first_data_line=2, note=note)

@@ -25,6 +25,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import stage_csv
 from capi_audit.io.csvtools import find_header, number, pick, sniff_text
+from capi_audit.io.multi import CsvLayout, one_file, stack_groups
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -68,6 +69,18 @@ class GoogleClickConversionsReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per uploaded conversion."""
         ensure_file(file)
+        lay, _ = self._layout(ws, spec, file)
+        csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
+                             file_column=True)
+        return one_file(self._transform(ws, spec, [lay]), file, csv_note, first_data_line=lay.skip + 1)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Many upload files of one glob: one multi-file scan per layout and file time zone (io/multi.py)."""
+        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
+                            lambda ws_, lays: self._transform(ws_, spec, lays))
+
+    def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)
         file_tz = None
         if lines and lines[0].lower().startswith("parameters:"):
@@ -90,8 +103,14 @@ class GoogleClickConversionsReader(Reader):
         # the conversion action is the Google dedup scope (design v2 §3.0)
         if "destination" not in mapping:
             mapping["destination"] = mapping["event_name"]
-        csv_note = stage_csv(ws, file, cols, mapping, delim, skip=idx + 1, encoding=enc)
         zone, suffix = _file_zone(file, file_tz)
+        lay = CsvLayout(file, tuple(cols), mapping, idx + 1, delim, enc,
+                        extra={"zone": zone, "suffix": suffix, "file_tz": file_tz})
+        return lay, (tuple(sorted(mapping)), zone, suffix, file_tz)
+
+    def _transform(self, ws: Workspace, spec: SourceSpec, lays: list[CsvLayout]) -> Staged:
+        """`_stage` (raw upload rows of one layout and time zone) -> server_events rows."""
+        mapping, x = lays[0].wanted, lays[0].extra
         t = parsing.quote_ident("event_time")
         zoned = r"' ([A-Za-z]+/[A-Za-z_/+-]+)$'"
         ws.execute(f"""
@@ -104,17 +123,17 @@ class GoogleClickConversionsReader(Reader):
                 WHEN $zone IS NOT NULL THEN coalesce(strftime(timezone($zone, try_cast({t} AS TIMESTAMP)), '%Y-%m-%dT%H:%M:%S%z'), {t})
                 WHEN $suffix IS NOT NULL THEN {t} || $suffix
                 ELSE {t} END
-        """, {"zone": zone, "suffix": suffix})
+        """, {"zone": x["zone"], "suffix": x["suffix"]})
         ws.execute("ALTER TABLE _stage ADD COLUMN platform VARCHAR DEFAULT 'google'")
         extra = {"platform": "VARCHAR"}
         if "source_api" not in mapping:
             ws.execute("ALTER TABLE _stage ADD COLUMN source_api VARCHAR DEFAULT 'file_upload'")
             extra["source_api"] = "VARCHAR"
-        used = set(mapping.values())
+        note = f"file time zone {x['file_tz']}" if x["file_tz"] else ""
         return Staged(columns={**dict.fromkeys(mapping, "VARCHAR"), **extra},
-                      ignored_columns=tuple(c for c in cols if c not in used),
-                      first_data_line=idx + 2,
-                      note="; ".join(n for n in (csv_note, f"file time zone {file_tz}" if file_tz else "") if n))
+                      file_notes={str(lay.file): note for lay in lays},
+                      file_ignored={str(lay.file): tuple(c for c in lay.header if c not in set(lay.wanted.values()))
+                                    for lay in lays})
 
 
 def _file_zone(file: Path, tz: str | None) -> tuple[str | None, str | None]:
@@ -140,6 +159,18 @@ class GoogleAdsReportReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per day (and conversion action), skipping Total rows."""
         ensure_file(file)
+        lay, _ = self._layout(ws, spec, file)
+        csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
+                             file_column=True)
+        return one_file(self._transform(ws, spec, [lay]), file, csv_note)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Many report downloads of one glob: one multi-file scan per layout (io/multi.py)."""
+        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
+                            lambda ws_, lays: self._transform(ws_, spec, lays))
+
+    def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)
         idx, cols, delim = find_header(file, lines, DATE_COLUMNS + ("Campaign", "Conversions"))
         day = pick(cols, (spec.columns["date"],) if "date" in spec.columns else DATE_COLUMNS)
@@ -164,41 +195,54 @@ class GoogleAdsReportReader(Reader):
         wanted = {"day": day, **({"conv": conv} if conv else {}), **({"val": value} if value else {}),
                   **({"action": action} if action else {})}
         wanted.update({f"p{i}": c for i, c in enumerate(pivots)})
-        csv_note = stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
+        actions = tuple(c[: -len(PIVOT_SUFFIX)] for c in pivots)
+        lay = CsvLayout(file, tuple(cols), wanted, idx + 1, delim, enc, extra={"basis": basis, "actions": actions})
+        return lay, (tuple(sorted(wanted)), basis, actions)
+
+    def _transform(self, ws: Workspace, spec: SourceSpec, lays: list[CsvLayout]) -> Staged:
+        """`_stage` (raw report lines of one layout, `_file` each) -> platform_report rows."""
+        wanted, basis, actions = lays[0].wanted, lays[0].extra["basis"], lays[0].extra["actions"]
+        conv, value, action = "conv" in wanted, "val" in wanted, "action" in wanted
         default_event = spec.options.get("event_name", ws.config.conversion_event)
         d = parsing.quote_ident("day")
         date_sql = (f"coalesce(CAST(try_strptime(trim({d}), '%Y-%m-%d') AS DATE), CAST(try_strptime(trim({d}), '%b %d, %Y') AS DATE), "
                     f"CAST(try_strptime(trim({d}), '%d %b %Y') AS DATE), CAST(try_strptime(trim({d}), '%d/%m/%Y') AS DATE))")
         parts = []
-        if conv and not pivots:
+        if conv and not actions:
             ev = f"coalesce(NULLIF(trim({parsing.quote_ident('action')}), ''), $ev)" if action else "$ev"
             val = number(parsing.quote_ident("val")) if value else "NULL"
             dest = f"NULLIF(trim({parsing.quote_ident('action')}), '')" if action else "CAST(NULL AS VARCHAR)"
-            parts.append(f"SELECT _rec, _line, 0 AS k, {d} AS raw_day, {ev} AS event_name, {dest} AS destination, "
+            parts.append(f"SELECT _file, _rec, _line, 0 AS k, {d} AS raw_day, {ev} AS event_name, {dest} AS destination, "
                          f"{number(parsing.quote_ident('conv'))} AS conversions, {val} AS value FROM _stage")
-        for i in range(len(pivots)):
-            parts.append(f"SELECT _rec, _line, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, $a{i} AS destination, "
+        for i in range(len(actions)):
+            parts.append(f"SELECT _file, _rec, _line, {i + 1} AS k, {d} AS raw_day, $a{i} AS event_name, $a{i} AS destination, "
                          f"{number(parsing.quote_ident(f'p{i}'))} AS conversions, NULL AS value FROM _stage")
-        params = {"ev": default_event, **{f"a{i}": c[: -len(PIVOT_SUFFIX)] for i, c in enumerate(pivots)}}
+        params = {"ev": default_event, **{f"a{i}": a for i, a in enumerate(actions)}}
         ws.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {' UNION ALL '.join(parts)}", params)
-        skipped = ws.scalar("SELECT count(*) FROM _stage WHERE lower(trim(day)) LIKE 'total%'")
+        skipped = dict(ws.rows("SELECT _file, count(*) FROM _stage WHERE lower(trim(day)) LIKE 'total%' GROUP BY _file"))
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY r._rec, r.k) AS _rec, coalesce(r._line, r._rec + $hdr) AS _line,
+            SELECT r._file, row_number() OVER (ORDER BY r._file, r._rec, r.k) AS _rec, coalesce(r._line, r._rec + $hdr) AS _line,
                    'google' AS platform, CAST({date_sql.replace(d, 'r.raw_day')} AS VARCHAR) AS date,
                    r.event_name, r.destination, r.conversions, r.value, 'total' AS source,
                    $basis AS date_basis
             FROM _rows r WHERE lower(trim(r.raw_day)) NOT LIKE 'total%'
               AND (r.k = 0 OR try_cast(r.conversions AS DOUBLE) <> 0)
-        """, {"hdr": idx + 1, "basis": basis})
+        """, {"hdr": lays[0].skip, "basis": basis})
         ws.execute("DROP TABLE IF EXISTS _rows")
-        note = f"{skipped} summary rows (Total: …) skipped" if skipped else ""
-        if pivots:
-            note = "; ".join(n for n in (note, f"{len(pivots)} conversion actions unpivoted; empty cells skipped") if n)
-        if basis == "interaction":
-            note = "; ".join(n for n in (note, "only interaction-dated conversions (dated by the ad click, "
-                                               "recent days still growing): download `Conversions (by conv. time)` "
-                                               "to compare with logs by conversion day") if n)
+        notes = {}
+        for lay in lays:
+            n = skipped.get(str(lay.file), 0)
+            note = f"{n} summary rows (Total: …) skipped" if n else ""
+            if actions:
+                note = "; ".join(x for x in (note, f"{len(actions)} conversion actions unpivoted; empty cells skipped") if x)
+            if basis == "interaction":
+                note = "; ".join(x for x in (note, "only interaction-dated conversions (dated by the ad click, "
+                                                   "recent days still growing): download `Conversions (by conv. time)` "
+                                                   "to compare with logs by conversion day") if x)
+            notes[str(lay.file)] = note
         return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "destination", "conversions", "value",
                                              "source", "date_basis"), "VARCHAR"),
-                      ignored_columns=tuple(c for c in cols if c not in wanted.values()), skipped=int(skipped), note="; ".join(n for n in (csv_note, note) if n))
+                      file_notes=notes, file_skipped={str(lay.file): int(skipped.get(str(lay.file), 0)) for lay in lays},
+                      file_ignored={str(lay.file): tuple(c for c in lay.header if c not in set(lay.wanted.values()))
+                                    for lay in lays})

@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import read_docs
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.canonical import accumulate, doc_chunks, read_docs
+from capi_audit.io.multi import one_file, small_files
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -88,13 +89,36 @@ class GoogleUploadLogReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per uploaded conversion, Data Manager event or enhancement."""
         ensure_file(file)
-        actions = action_names(spec, file)
+        action_names(spec, file)
         note = read_docs(ws, file)
+        return one_file(self._stage_docs(ws, spec, [file], table), file, note)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """The JSON Lines logs of a glob in one pass (chunks of lines spanning files, each line
+        keeping its file); JSON arrays, pretty-printed documents and empty files load alone."""
+        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
+        chosen = set(batch)
+        rest = [f for f in files if f not in chosen]
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        action_names(spec, batch[0])
+        for k, _ in enumerate(doc_chunks(ws, batch)):
+            accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
+            accumulate(ws, "_allrefused", "SELECT * FROM _refused", first=k == 0)
+        ws.drop("_jdocs", "_refused")
+        ws.execute("ALTER TABLE _alldocs RENAME TO _jdocs")
+        ws.execute("ALTER TABLE _allrefused RENAME TO _refused")
+        return self._stage_docs(ws, spec, batch, table), batch, rest
+
+    def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table) -> Staged:
+        """`_jdocs` / `_refused` (one file's or many files' lines, `_file` each) -> `_stage`."""
+        actions = action_names(spec, files[0])
         req = ("CASE WHEN json_type(doc, '$.request') = 'OBJECT' THEN json_extract(doc, '$.request') "
                "ELSE CAST(doc AS JSON) END")
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _up AS
-            SELECT line, doc, r, json_extract(doc, '$.response') AS resp,
+            SELECT _file, line, doc, r, json_extract(doc, '$.response') AS resp,
                 coalesce(json_extract(doc, '$.diagnostics'), json_extract(doc, '$.response')) AS diag,
                 CASE WHEN json_type(r, '$.conversions') = 'ARRAY' THEN 'clicks'
                      WHEN coalesce(json_type(r, '$.conversionAdjustments'), json_type(r, '$.conversion_adjustments')) = 'ARRAY' THEN 'adjustments'
@@ -102,17 +126,17 @@ class GoogleUploadLogReader(Reader):
                      ELSE 'other' END AS kind,
                 coalesce(json_extract_string(doc, '$.timestamp'), json_extract_string(doc, '$.sent_at'),
                          json_extract_string(doc, '$.time')) AS sent
-            FROM (SELECT line, doc, {req} AS r FROM _jdocs WHERE is_obj)
+            FROM (SELECT _file, line, doc, {req} AS r FROM _jdocs WHERE is_obj)
         """)
         # partial-failure errors: (line, index of the failed operation, Google's reason code)
         pfe = f"{_j('resp', '$.partialFailureError')}"
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _errs AS
-            SELECT line, try_cast(coalesce(json_extract_string(err, '$.location.fieldPathElements[0].index'),
+            SELECT _file, line, try_cast(coalesce(json_extract_string(err, '$.location.fieldPathElements[0].index'),
                                            json_extract_string(err, '$.location.field_path_elements[0].index')) AS BIGINT) AS idx,
                    json_extract_string(ec, '$.' || json_keys(ec)[1]) AS code
-            FROM (SELECT line, err, coalesce(json_extract(err, '$.errorCode'), json_extract(err, '$.error_code')) AS ec
-                  FROM (SELECT line, unnest(CAST(json_extract({pfe}, '$.details[*].errors[*]') AS JSON[])) AS err
+            FROM (SELECT _file, line, err, coalesce(json_extract(err, '$.errorCode'), json_extract(err, '$.error_code')) AS ec
+                  FROM (SELECT _file, line, unnest(CAST(json_extract({pfe}, '$.details[*].errors[*]') AS JSON[])) AS err
                         FROM _up WHERE {pfe} IS NOT NULL))
         """)
         ws.execute("CREATE OR REPLACE TEMP TABLE _amap (k VARCHAR, action VARCHAR)")
@@ -200,36 +224,40 @@ class GoogleUploadLogReader(Reader):
         ws.execute("""
             CREATE OR REPLACE TEMP TABLE _items AS
             SELECT t.*, x.code FROM _items t
-            LEFT JOIN (SELECT line, idx, min(code) AS code FROM _errs GROUP BY line, idx) x
-              ON x.line = t.line AND x.idx = t.i
+            LEFT JOIN (SELECT _file, line, idx, min(code) AS code FROM _errs GROUP BY _file, line, idx) x
+              ON x._file = t._file AND x.line = t.line AND x.idx = t.i
         """)
         sel = ", ".join(f'{expr} AS "{name}"' for name, expr in fields.items())
         ws.drop("_stage")
         ws.execute(f"""
             CREATE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY line, i) AS _rec, line AS _line, {sel}
-            FROM _items x WHERE {keep} ORDER BY line, i
+            SELECT _file, row_number() OVER (ORDER BY _file, line, i) AS _rec, line AS _line, {sel}
+            FROM _items x WHERE {keep} ORDER BY _file, line, i
         """)
-        n_skip_items = ws.scalar(f"SELECT count(*) FROM _items x WHERE NOT ({keep})")
-        other = ws.rows("SELECT kind, count(*) FROM _up GROUP BY kind ORDER BY kind")
-        skipped_lines = sum(n for k, n in other if k not in kinds and k != "other")
+        skip_items = dict(ws.rows(f"SELECT _file, count(*) FROM _items x WHERE NOT ({keep}) GROUP BY _file"))
+        skip_lines = dict(ws.rows("SELECT _file, count(*) FROM _up WHERE kind NOT IN ('other', $a, $b) GROUP BY _file",
+                                  {"a": kinds[0], "b": kinds[-1]}))
+        refused_file = "_file" if "_file" in [r[0] for r in ws.rows("DESCRIBE _refused")] else "CAST($f AS VARCHAR)"
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("""
+        ws.execute(f"""
             CREATE TEMP TABLE _reader_rejects AS
             SELECT line, NULL::VARCHAR AS column_name,
-                   'not a Google Ads API or Data Manager upload (no conversions[], conversionAdjustments[] or events[])' AS reason
+                   'not a Google Ads API or Data Manager upload (no conversions[], conversionAdjustments[] or events[])' AS reason,
+                   _file
             FROM _up WHERE kind = 'other'
-            UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END
+            UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
             FROM _jdocs WHERE NOT is_obj
-            UNION ALL SELECT * FROM _refused
-        """)
+            UNION ALL SELECT line, column_name, reason, {refused_file} FROM _refused
+        """, {"f": str(files[0])})
         for t in ("_up", "_errs", "_items", "_amap", "_jdocs", "_refused"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
-        notes = [n for n in (
-            note,
-            f"{skipped_lines} requests of another kind skipped (load them into the other table: uploads -> "
-            "server_events, enhancements -> enhancements)" if skipped_lines else "",
-            f"{n_skip_items} adjustments that are not enhancements (restatements, retractions) skipped" if n_skip_items else "",
-        ) if n]
-        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), skipped=int(skipped_lines) + int(n_skip_items),
-                      note="; ".join(notes))
+        notes, skipped = {}, {}
+        for f in map(str, files):
+            n_lines, n_items = int(skip_lines.get(f, 0)), int(skip_items.get(f, 0))
+            notes[f] = "; ".join(n for n in (
+                f"{n_lines} requests of another kind skipped (load them into the other table: uploads -> "
+                "server_events, enhancements -> enhancements)" if n_lines else "",
+                f"{n_items} adjustments that are not enhancements (restatements, retractions) skipped" if n_items else "",
+            ) if n)
+            skipped[f] = n_lines + n_items
+        return Staged(columns=dict.fromkeys(fields, "VARCHAR"), file_skipped=skipped, file_notes=notes)

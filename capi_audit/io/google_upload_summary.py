@@ -27,9 +27,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import read_docs
+from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
+from capi_audit.io.canonical import accumulate, doc_chunks, read_docs
 from capi_audit.io.google_upload import _g, _j, action_names
+from capi_audit.io.multi import one_file, small_files
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,22 +58,45 @@ class GoogleUploadSummaryReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per summary total, daily summary, job summary and alert."""
         ensure_file(file)
-        actions = action_names(spec, file)
+        action_names(spec, file)
         note = read_docs(ws, file)
+        return one_file(self._stage_docs(ws, spec, [file]), file, note)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """The JSON Lines files of a glob in one pass (chunks of lines spanning files); `search`
+        pages that are one array or one pretty-printed document, and empty files, load alone."""
+        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
+        chosen = set(batch)
+        rest = [f for f in files if f not in chosen]
+        if len(batch) < 2:
+            return Staged(columns={}), [], files
+        action_names(spec, batch[0])
+        for k, _ in enumerate(doc_chunks(ws, batch)):
+            accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
+            accumulate(ws, "_allrefused", "SELECT * FROM _refused", first=k == 0)
+        ws.drop("_jdocs", "_refused")
+        ws.execute("ALTER TABLE _alldocs RENAME TO _jdocs")
+        ws.execute("ALTER TABLE _allrefused RENAME TO _refused")
+        return self._stage_docs(ws, spec, batch), batch, rest
+
+    def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path]) -> Staged:
+        """`_jdocs` / `_refused` (one file's or many files' lines, `_file` each) -> `_stage`."""
+        actions = action_names(spec, files[0])
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _res AS
-            SELECT line, row_number() OVER (PARTITION BY line ORDER BY k) AS k, res FROM (
-                SELECT line, generate_subscripts(rs, 1) AS k, unnest(rs) AS res FROM (
-                    SELECT line, CASE WHEN json_type(doc, '$.results') = 'ARRAY'
+            SELECT _file, line, row_number() OVER (PARTITION BY _file, line ORDER BY k) AS k, res FROM (
+                SELECT _file, line, generate_subscripts(rs, 1) AS k, unnest(rs) AS res FROM (
+                    SELECT _file, line, CASE WHEN json_type(doc, '$.results') = 'ARRAY'
                                       THEN {_list('doc', '$.results')} ELSE [CAST(doc AS JSON)] END AS rs
                     FROM _jdocs WHERE is_obj))
         """)
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _sums AS
-            SELECT line, k, CASE WHEN a IS NOT NULL THEN 'conversion_action' WHEN c IS NOT NULL THEN 'client'
+            SELECT _file, line, k, CASE WHEN a IS NOT NULL THEN 'conversion_action' WHEN c IS NOT NULL THEN 'client'
                                  WHEN dm IS NOT NULL THEN 'data_manager_request' END AS level,
                 coalesce(a, c, res) AS s, dm
-            FROM (SELECT line, k, res, {_j('res', ACTION)} AS a, {_j('res', CLIENT)} AS c,
+            FROM (SELECT _file, line, k, res, {_j('res', ACTION)} AS a, {_j('res', CLIENT)} AS c,
                          coalesce({_j('res', DM)}, {_j('res', '$.diagnostics' + DM[1:])},
                                   {_j('res', '$.response' + DM[1:])}) AS dm
                   FROM _res)
@@ -113,10 +137,10 @@ class GoogleUploadSummaryReader(Reader):
             return ", ".join(f'CAST({f[c]} AS VARCHAR) AS "{c}"' for c in cols)
 
         ads = "level IN ('conversion_action', 'client')"
-        parts = [f"SELECT line, k, 0 AS part, 0 AS i, {sel(total)} FROM _sums WHERE {ads}"]
+        parts = [f"SELECT _file, line, k, 0 AS part, 0 AS i, {sel(total)} FROM _sums WHERE {ads}"]
         for n, (path, dim, fields) in enumerate((("$.dailySummaries", "day", entry), ("$.jobSummaries", "job", entry),
                                                  ("$.alerts", "alert", alert)), 1):
-            parts.append(f"SELECT line, k, {n} AS part, i, {sel(fields, dim)} FROM ("
+            parts.append(f"SELECT _file, line, k, {n} AS part, i, {sel(fields, dim)} FROM ("
                          f"SELECT _sums.*, generate_subscripts(xs, 1) AS i, unnest(xs) AS x FROM ("
                          f"SELECT *, {_list('s', path)} AS xs FROM _sums WHERE {ads}) _sums)")
         # Data Manager requestStatus.retrieve: per destination, the request's event count
@@ -147,29 +171,30 @@ class GoogleUploadSummaryReader(Reader):
         dests = ("SELECT _sums.*, generate_subscripts(xs, 1) AS i, unnest(xs) AS x FROM ("
                  "SELECT *, CAST(json_extract(dm, '$[*]') AS JSON[]) AS xs FROM _sums "
                  "WHERE level = 'data_manager_request') _sums")
-        parts.append(f"SELECT line, k, 4 AS part, i, {sel(dm_job)} FROM ({dests})")
-        parts.append(f"SELECT line, k, 5 AS part, i * 1000 + j, {sel(dm_alert)} FROM ("
+        parts.append(f"SELECT _file, line, k, 4 AS part, i, {sel(dm_job)} FROM ({dests})")
+        parts.append(f"SELECT _file, line, k, 5 AS part, i * 1000 + j, {sel(dm_alert)} FROM ("
                      f"SELECT d.*, generate_subscripts(es, 1) AS j, unnest(es) AS e FROM ("
                      f"SELECT *, {_list('x', '$.errorInfo.errorCounts')} AS es FROM ({dests})) d)")
         ws.drop("_stage")
         names = ", ".join(f'"{c}"' for c in cols)
         ws.execute(f"""
             CREATE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY line, k, part, i) AS _rec, line AS _line, {names}
-            FROM ({' UNION ALL '.join(parts)}) ORDER BY line, k, part, i
+            SELECT _file, row_number() OVER (ORDER BY _file, line, k, part, i) AS _rec, line AS _line, {names}
+            FROM ({' UNION ALL '.join(parts)}) ORDER BY _file, line, k, part, i
         """)
+        refused_file = "_file" if "_file" in [r[0] for r in ws.rows("DESCRIBE _refused")] else "CAST($f AS VARCHAR)"
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
-        ws.execute("""
+        ws.execute(f"""
             CREATE TEMP TABLE _reader_rejects AS
             SELECT line, NULL::VARCHAR AS column_name,
                    'no upload summary (offlineConversionUploadConversionActionSummary, '
                    || 'offlineConversionUploadClientSummary or Data Manager requestStatusPerDestination) in this result'
-                   AS reason
+                   AS reason, _file
             FROM _sums WHERE level IS NULL
-            UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END
+            UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
             FROM _jdocs WHERE NOT is_obj
-            UNION ALL SELECT * FROM _refused
-        """)
+            UNION ALL SELECT line, column_name, reason, {refused_file} FROM _refused
+        """, {"f": str(files[0])})
         for t in ("_res", "_sums", "_amap", "_jdocs", "_refused"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")
-        return Staged(columns=dict.fromkeys(cols, "VARCHAR"), note=note)
+        return Staged(columns=dict.fromkeys(cols, "VARCHAR"))

@@ -39,12 +39,9 @@ def mapped(columns: dict[str, str]) -> dict[str, str]:
 
 def _national(raw: str, region: str | None) -> str | None:
     """The national number of a phone (no country code), or None."""
-    import phonenumbers
-
-    try:
-        return str(phonenumbers.parse(raw, region.upper() if region else None).national_number)
-    except Exception:  # noqa: BLE001 - an unparsable number simply has no variant
-        return None
+    # the same parse the platforms' normalization uses (cached per value: parsed once)
+    parsed = hashing.parse_phone(raw.strip(), region.upper() if region else None)
+    return None if parsed is None else parsed[1]
 
 
 def _all_hashes(raw_name: str, raw: str, region: str | None) -> list[tuple[str, str, str]]:

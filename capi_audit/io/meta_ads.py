@@ -19,6 +19,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import stage_csv
 from capi_audit.io.csvtools import find_header, number, pick, sniff_text
+from capi_audit.io.multi import CsvLayout, one_file, reject_rows, stack_groups
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -45,6 +46,18 @@ class MetaAdsExportReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per export line with a single reporting day."""
         ensure_file(file)
+        lay, _ = self._layout(ws, spec, file)
+        csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
+                             file_column=True)
+        return one_file(self._transform(ws, spec, [lay]), file, csv_note, first_data_line=lay.skip + 1)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Many daily exports of one glob: one multi-file scan per header layout (io/multi.py)."""
+        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
+                            lambda ws_, lays: self._transform(ws_, spec, lays))
+
+    def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)
         idx, cols, delim = find_header(file, lines, DAY + STARTS)
         day, starts, ends = pick(cols, DAY), pick(cols, STARTS), pick(cols, ENDS)
@@ -55,27 +68,34 @@ class MetaAdsExportReader(Reader):
                              'name it with options = { conversions = "…" }')
         value = pick(cols, (spec.options["value"],) if "value" in spec.options else VALUES)
         wanted = {k: v for k, v in (("day", day), ("starts", starts), ("ends", ends), ("conv", conv), ("val", value)) if v}
-        csv_note = stage_csv(ws, file, cols, wanted, delim, skip=idx + 1, encoding=enc)
+        lay = CsvLayout(file, tuple(cols), wanted, idx + 1, delim, enc)
+        return lay, tuple(sorted(wanted))
+
+    def _transform(self, ws: Workspace, spec: SourceSpec, lays: list[CsvLayout]) -> Staged:
+        """`_stage` (raw export lines of one layout, `_file` each) -> platform_report rows."""
+        wanted = lays[0].wanted
+        day, starts, ends, value = ("day" in wanted), ("starts" in wanted), ("ends" in wanted), ("val" in wanted)
         q = parsing.quote_ident
         first = f"coalesce(NULLIF(trim({q('day')}), ''), NULLIF(trim({q('starts')}), ''))" if day and starts else (
             f"NULLIF(trim({q('day' if day else 'starts')}), '')")
         multi = (f"(NULLIF(trim({q('ends')}), '') IS NOT NULL AND trim({q('ends')}) <> trim({q('starts')}) "
                  f"{'AND NULLIF(trim(' + q('day') + '), ' + chr(39) * 2 + ') IS NULL' if day else ''})") if starts and ends else "FALSE"
-        total_rows = ws.scalar(f"SELECT count(*) FROM _stage WHERE {first} IS NULL")
+        totals = dict(ws.rows(f"SELECT _file, count(*) FROM _stage WHERE {first} IS NULL GROUP BY _file"))
         # a row whose reporting range spans several days cannot be put on one day
-        ws.execute(f"INSERT INTO _reader_rejects SELECT coalesce(_line, _rec + $hdr), NULL, "
-                   f"'reporting range spans several days (export with a breakdown by day)' "
-                   f"FROM _stage WHERE {first} IS NOT NULL AND {multi}", {"hdr": idx + 1})
+        reject_rows(ws, f"SELECT coalesce(_line, _rec + $hdr) AS line, CAST(NULL AS VARCHAR) AS column_name, "
+                        f"'reporting range spans several days (export with a breakdown by day)' AS reason, _file "
+                        f"FROM _stage WHERE {first} IS NOT NULL AND {multi}", {"hdr": lays[0].skip})
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT _rec, _line, 'meta' AS platform,
+            SELECT _file, _rec, _line, 'meta' AS platform,
                    {first} AS date,
                    $ev AS event_name, {number(q('conv'))} AS conversions,
                    {number(q('val')) if value else 'NULL'} AS value, 'total' AS source
             FROM _stage WHERE {first} IS NOT NULL AND NOT {multi}
         """, {"ev": spec.options.get("event_name", ws.config.conversion_event)})
-        used = set(wanted.values())
-        note = f"{total_rows} rows without a day (totals) skipped" if total_rows else ""
+        notes = {str(lay.file): f"{totals[str(lay.file)]} rows without a day (totals) skipped" if totals.get(str(lay.file)) else ""
+                 for lay in lays}
         return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "conversions", "value", "source"), "VARCHAR"),
-                      ignored_columns=tuple(c for c in cols if c not in used), skipped=int(total_rows),
-                      first_data_line=idx + 2, note="; ".join(n for n in (csv_note, note) if n))
+                      file_notes=notes, file_skipped={str(lay.file): int(totals.get(str(lay.file), 0)) for lay in lays},
+                      file_ignored={str(lay.file): tuple(c for c in lay.header if c not in set(lay.wanted.values()))
+                                    for lay in lays})

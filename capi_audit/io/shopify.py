@@ -20,6 +20,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import read_header, stage_csv
 from capi_audit.io.csvtools import pick
+from capi_audit.io.multi import CsvLayout, one_file, stack_groups
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -49,13 +50,29 @@ class ShopifyOrdersReader(Reader):
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
         """Stage one row per order; continuation rows are counted into it."""
         ensure_file(file)
+        lay, _ = self._layout(ws, spec, file)
+        csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, skip=1, file_column=True)
+        return one_file(self._transform(ws, spec, [lay]), file, csv_note)
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Many order exports of one glob: one multi-file scan per layout (io/multi.py). Orders are
+        collapsed within each file, as when the files load one by one."""
+        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
+                            lambda ws_, lays: self._transform(ws_, spec, lays))
+
+    def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         cols = read_header(file)
         found = {k: pick(cols, v) for k, v in FIELDS.items()}
         for req in ("name", "created"):
             if not found[req]:
                 raise InputError(f"{file}: required column {FIELDS[req][0]!r} is missing")
         wanted = {k: v for k, v in found.items() if v}
-        csv_note = stage_csv(ws, file, cols, wanted, skip=1)
+        return CsvLayout(file, tuple(cols), wanted), tuple(sorted(wanted))
+
+    def _transform(self, ws: Workspace, spec: SourceSpec, lays: list[CsvLayout]) -> Staged:
+        """`_stage` (line-item rows of one layout, `_file` each) -> one row per order and file."""
+        found = {k: lays[0].wanted.get(k) for k in FIELDS}
         # the attribute name is data: escaped for the regex and bound as a parameter, never pasted
         attr = "|".join(re.escape(a) for a in
                         spec.options.get("consent_attribute", "consent_ads|ads_consent|ad_consent|ad_user_data").split("|"))
@@ -68,12 +85,13 @@ class ShopifyOrdersReader(Reader):
         notes_sql = ("NULLIF(regexp_extract(" + first("notes") + ", $attr_re, 1), '')" if found["notes"] else "NULL")
         tags_sql = ("CASE WHEN list_contains(list_transform(string_split(lower(coalesce(" + first("tags")
                     + ", '')), ','), lambda t: trim(t)), $tag) THEN 'true' ELSE 'false' END" if found["tags"] else "NULL")
-        dropped = ws.rows(
-            f"SELECT {'count(' + q('email') + ')' if found['email'] else '0'}, {'count(' + q('phone') + ')' if found['phone'] else '0'} "
-            f"FROM _stage")[0]
+        dropped = {f: (e, p) for f, e, p in ws.rows(
+            f"SELECT _file, {'count(' + q('email') + ')' if found['email'] else '0'}, "
+            f"{'count(' + q('phone') + ')' if found['phone'] else '0'} FROM _stage GROUP BY _file")}
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT row_number() OVER (ORDER BY min(_rec)) AS _rec, coalesce(min(_line), min(_rec) + 1) AS _line, count(*) AS _weight,
+            SELECT _file, row_number() OVER (ORDER BY _file, min(_rec)) AS _rec, coalesce(min(_line), min(_rec) + 1) AS _line,
+                count(*) AS _weight,
                 NULLIF(trim({q('name')}), '') AS order_id,
                 {first('created')} AS created_at,
                 {first('total') if found['total'] else 'NULL'} AS value,
@@ -83,15 +101,20 @@ class ShopifyOrdersReader(Reader):
                 {tags_sql} AS is_test,
                 {first('email') if found['email'] else 'NULL'} AS email,
                 {first('phone') if found['phone'] else 'NULL'} AS phone
-            FROM _stage GROUP BY NULLIF(trim({q('name')}), ''), CASE WHEN NULLIF(trim({q('name')}), '') IS NULL THEN _rec END
+            FROM _stage GROUP BY _file, NULLIF(trim({q('name')}), ''), CASE WHEN NULLIF(trim({q('name')}), '') IS NULL THEN _rec END
         """, {"tag": test_tag.lower(), "attr_re": attr_re})
-        n_orders = ws.scalar("SELECT count(*) FROM _stage")
-        note = f"{n_orders} orders from line-item rows"
-        if dropped[0] or dropped[1]:
-            note += (f"; {dropped[0]} emails and {dropped[1]} phone numbers hashed per platform into identities "
-                     "(never stored in clear)")
-        used = set(wanted.values())
+        n_orders = dict(ws.rows("SELECT _file, count(*) FROM _stage GROUP BY _file"))
+        notes = {}
+        for lay in lays:
+            f = str(lay.file)
+            note = f"{n_orders.get(f, 0)} orders from line-item rows"
+            n_em, n_ph = dropped.get(f, (0, 0))
+            if n_em or n_ph:
+                note += (f"; {n_em} emails and {n_ph} phone numbers hashed per platform into identities "
+                         "(never stored in clear)")
+            notes[f] = note
         ident = tuple(k for k in ("email", "phone") if found[k])
         return Staged(columns=dict.fromkeys(("order_id", "created_at", "value", "currency", "country", "consent_ads",
-                                             "is_test", *ident), "VARCHAR"),
-                      ignored_columns=tuple(c for c in cols if c not in used), weighted=True, note="; ".join(n for n in (csv_note, note) if n))
+                                             "is_test", *ident), "VARCHAR"), weighted=True, file_notes=notes,
+                      file_ignored={str(lay.file): tuple(c for c in lay.header if c not in set(lay.wanted.values()))
+                                    for lay in lays})

@@ -38,6 +38,31 @@ RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_m
          "consent_missing_ad_user_data", "too_many_conversions_in_request", "mp_backdated_over_72h")
 META_RULES_ONLY = ("missing_action_source", "website_missing_user_agent",
                    "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old")
+# The platforms each rule applies to (a rule not listed applies to every platform). A rule that
+# does not apply to a platform is left out of that platform's summary (the report shows `–`, a
+# gate does not see it) and is NA in the frame, rather than a 0 that reads as "checked, clean".
+# Send-age limits exist for Meta (7 days, physical_store 62) and GA4 Measurement Protocol (72 h);
+# a Google Ads upload has none of its own (its click window is checked against the click).
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "event_too_old": ("meta", "ga4"),
+    **{r: ("meta",) for r in META_RULES_ONLY},
+    "insufficient_customer_keys": ("meta", "google"),
+    "address_field_hashed": ("google", "ga4"),
+    "gbraid_and_wbraid": ("google",),
+    "more_than_one_click_id": ("google",),
+    "order_id_contains_pii": ("google", "ga4"),
+    "consent_missing_ad_user_data": ("google",),
+    "too_many_conversions_in_request": ("google",),
+    "mp_backdated_over_72h": ("ga4",),
+}
+
+
+def applies(rule: str, platform: str) -> bool:
+    """Whether `rule` is one of `platform`'s rules (a platform the table does not know: every rule)."""
+    known = {p for ps in APPLIES_TO.values() for p in ps}
+    return rule not in APPLIES_TO or platform not in known or platform in APPLIES_TO[rule]
+
+
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending
 # Age limits per platform and action_source live with the counting rules (metrics.units:
 # Meta 7 days, physical_store 62 days, GA4 Measurement Protocol 72 h); Google Ads uploads have
@@ -184,13 +209,18 @@ def payload_validity(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         FROM sv_flags GROUP BY platform ORDER BY platform""", params(ws))}
     values = {}
     for plat, g in frame.groupby("platform", sort=True):
-        values[plat] = {r: int(g[r].sum()) for r in RULES}
+        values[plat] = {r: int(g[r].sum()) for r in RULES if applies(r, plat)}
         n, no_sent, days = spans.get(plat, (int(g["events"].sum()), 0, 0))
         if n and no_sent == n:
             # the send time is the only evidence for these rules: without it they are unknown, not 0
             for r in SENT_AT_RULES:
-                values[plat][r] = None
+                if r in values[plat]:
+                    values[plat][r] = None
         values[plat].update(events=n, events_without_sent_at=no_sent, days=days)
+    for r in RULES:  # a rule that is not the platform's: NA, not 0
+        if r in frame:
+            frame[r] = frame[r].astype("Int64")
+            frame.loc[~frame["platform"].map(lambda p, r=r: applies(r, p)).astype(bool), r] = pd.NA
     return tidy(frame, ["platform", "event_name", "day"]), Headline("validation", values)
 
 

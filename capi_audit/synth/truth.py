@@ -35,6 +35,9 @@ META_WEAK_SETS = (
 )
 META_AGE_LIMIT_S = 7 * 86400
 CLICK_MAX_AGE_S = 90 * 86400
+# rules that are Meta's alone (Google Ads uploads have no send-age limit and no fbc/fbp/action_source)
+META_ONLY_RULES = frozenset({"event_too_old", "missing_action_source", "website_missing_user_agent",
+                             "website_missing_source_url", "malformed_fbc", "malformed_fbp", "click_id_too_old"})
 RULES = ("event_too_old", "event_in_future", "missing_action_source", "website_missing_user_agent",
          "website_missing_source_url", "purchase_missing_value", "purchase_missing_currency",
          "invalid_currency", "insufficient_customer_keys", "unhashed_key", "malformed_fbc",
@@ -312,7 +315,8 @@ class Truth:
                 out["recovery"][pl] = self.effect.recovery(pl, self.report_written[pl])
             out["consent"][pl] = self._consent(t)
             out["match_keys"][pl] = self._match_keys(t)
-            out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES}
+            out["validation"][pl] = {r: t.rules.get(r, 0) for r in RULES
+                                     if pl == "meta" or r not in META_ONLY_RULES}
             out["latency"][pl] = self._latency(pl, t)
             if pl == "google" and self.google.c["server_rows"]:
                 out["match_keys"][pl].update(self.google.match_keys())

@@ -105,7 +105,9 @@ def run_duckdb(a, cfg, tables_dir: Path, res: Results) -> None:
     res.side = "duckdb"
     side = res.data["duckdb"] = {"load1_start": load1(), "families": {}, "complete": False}
     res.save()
-    with Workspace(config=cfg) as duck:
+    if a.db:
+        Path(a.db).unlink(missing_ok=True)
+    with Workspace(a.db, config=cfg, memory_limit=a.memory_limit) as duck:
         t = time.perf_counter()
         duck.load()
         side["load_s"] = round(time.perf_counter() - t, 2)
@@ -199,6 +201,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200, help="bootstrap repetitions (Python side, same on both)")
     ap.add_argument("--driver-memory", default="4g", help="Spark driver memory (local mode: the whole JVM)")
     ap.add_argument("--partitions", default="4", help="spark.sql.shuffle.partitions")
+    ap.add_argument("--db", help="DuckDB side: a file-backed workspace (recreated) instead of one in memory")
+    ap.add_argument("--memory-limit", help="DuckDB side: memory_limit (e.g. 6GB); the 10M load in memory "
+                                           "took 23.5 GB and was killed on a 24 GB machine")
     ap.add_argument("--wait", type=float, default=0, help="--only spark: seconds to wait for the exported tables")
     a = ap.parse_args()
 

@@ -357,8 +357,28 @@ class SparkEngine(Engine):
         return out
 
     def from_rows(self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
-        ddl = ", ".join(f"{quote_ident(c, 'spark')} {spark_type(t)}" for c, t in columns)
-        frame = self.spark.createDataFrame([tuple(r) for r in rows], schema=ddl)
+        # An inline table (VALUES, the values bound as parameters): a local relation whose size
+        # Spark knows, so joins on it are broadcast. (createDataFrame of Python rows is an RDD of
+        # unknown size, read back through Python workers: every `LEFT JOIN u_params w ON
+        # w.platform = ...` became a sort-merge join shuffling the large side by a key of a handful
+        # of values, one task holding nearly all rows.)
+        cast = ", ".join(f"CAST(c{j} AS {spark_type(t)}) AS {quote_ident(c, 'spark')}"
+                         for j, (c, t) in enumerate(columns))
+        args: dict[str, Any] = {}
+        if rows:
+            tuples = []
+            for i, r in enumerate(rows):
+                marks = []
+                for j, v in enumerate(r):
+                    args[f"r{i}_{j}"] = v
+                    marks.append(f":r{i}_{j}")
+                tuples.append("(" + ", ".join(marks) + ")")
+            names = ", ".join(f"c{j}" for j in range(len(columns)))
+            text = f"SELECT {cast} FROM VALUES {', '.join(tuples)} AS t({names})"
+        else:
+            nulls = ", ".join(f"CAST(NULL AS {spark_type(t)}) AS c{j}" for j, (_, t) in enumerate(columns))
+            text = f"SELECT {cast} FROM (SELECT {nulls}) t WHERE FALSE"
+        frame = self.spark.sql(text, args=args) if args else self.spark.sql(text)
         frame.createOrReplaceTempView(name)
         self._frames[name.lower()] = frame
         self._forget_dependents(name.lower())

@@ -42,7 +42,7 @@ from capi_audit.metrics.consent_rules import (
     restricted_send_sql,
 )
 from capi_audit.metrics.double_counting import CAUSES as DC_CAUSES
-from capi_audit.metrics.double_counting import unit_causes_sql
+from capi_audit.metrics.double_counting import unit_causes
 from capi_audit.metrics.periods import Coverage, Periods, periods
 from capi_audit.metrics.units import linked_order_sql
 
@@ -67,9 +67,10 @@ def _units_sql(rel: str) -> str:
         FROM {rel} WHERE platform = $p AND conv_class IS NOT NULL"""
 
 
-def _classified_sql(with_rel: str, without_rel: str) -> str:
+def _classified_sql(with_rel: str, without_rel: str, causes: str) -> str:
     """Units of both counts, each with its kind (recovered / double / unlinked), sign (+1 for L,
-    −1 for P) and, for server units added to an already counted order, the cause."""
+    −1 for P) and, for server units added to an already counted order, the cause (`causes`: the
+    materialized `double_counting.unit_causes(ws, with_rel)`)."""
     return f"""
     WITH l AS ({_units_sql(with_rel)}),
     p AS ({_units_sql(without_rel)}),
@@ -84,7 +85,7 @@ def _classified_sql(with_rel: str, without_rel: str) -> str:
             (po.order_id IS NULL) AS other_action
         FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
     ),
-    uc AS ({unit_causes_sql(with_rel, "_eff")}),
+    uc AS (SELECT unit_id, cause FROM {causes}),
     lc AS (  -- a server unit added to an order the pixel already counted: its double-counting cause
         SELECT lk.*, CASE WHEN kind <> 'double' OR has_pixel OR NOT has_server THEN NULL
                           WHEN other_action THEN 'primary_action_overlap' ELSE uc.cause END AS cause
@@ -264,7 +265,8 @@ def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame
     q = {"p": platform, "tz": tz, **link_params(ws)}
     # the classified units (correlated EXISTS per unit) are computed once per platform and
     # read by the three views below (on Spark: one job instead of three plans of the same work)
-    ws.execute(f"CREATE OR REPLACE TEMP TABLE ce_classified AS {_classified_sql(with_rel, without_rel)}", q)
+    causes = unit_causes(ws, with_rel)
+    ws.execute(f"CREATE OR REPLACE TEMP TABLE ce_classified AS {_classified_sql(with_rel, without_rel, causes)}", q)
     out = {
         "daily": ws.df(_daily_sql("ce_classified"), q),
         "value": ws.df(_value_sql("ce_classified"), q),

@@ -178,44 +178,72 @@ def unit_causes_sql(units: str, tag: str = "") -> str:
     order the pixel already counted). Columns: platform, conv_class, order_id, unit_id, rk, cause.
     `tag` keeps the CTE names unique when the statement is nested (Spark hoists nested WITHs into
     one, where names must be unique)."""
-    x, c = f"x_{units}{tag}", f"c_{units}{tag}"
-    other = "o.platform = u.platform AND o.conv_class = u.conv_class AND o.order_id = u.order_id AND o.unit_id <> u.unit_id"
-    cause = f"""CASE
-        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
-             AND o.event_name = u.event_name AND o.dedup_destination = u.dedup_destination) THEN 'outside_window'
-        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
-             AND o.event_name = u.event_name AND o.dedup_destination <> u.dedup_destination) THEN 'other_destination'
-        WHEN u.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id = u.event_id
-             AND o.event_name <> u.event_name) THEN 'name_variant'
-        WHEN u.platform = 'meta' AND EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_name = u.event_name
+    x, c, pr = f"x_{units}{tag}", f"c_{units}{tag}", f"pr_{units}{tag}"
+    # Each cause is "another unit o of the order satisfies ...": the units of one order are paired
+    # once (a self-join on the order, few units each) and every condition folded into a flag by
+    # max(...); equal to one correlated EXISTS per cause (on Spark, six existence joins that each
+    # shuffled the units again on other keys).
+    flags = {
+        "f_window": "o.event_id = u.event_id AND o.event_name = u.event_name"
+                    " AND o.dedup_destination = u.dedup_destination",
+        "f_dest": "o.event_id = u.event_id AND o.event_name = u.event_name"
+                  " AND o.dedup_destination <> u.dedup_destination",
+        "f_name": "o.event_id = u.event_id AND o.event_name <> u.event_name",
+        "f_mb": """o.event_name = u.event_name
              AND ((u.has_server AND NOT u.has_pixel AND o.has_pixel AND NOT o.has_server)
                   OR (u.has_pixel AND NOT u.has_server AND o.has_server AND NOT o.has_pixel))
-             AND ((o.fbp IS NOT NULL AND o.fbp = u.fbp) OR (o.external_id IS NOT NULL AND o.external_id = u.external_id)))
-             THEN 'method_b_miss'
-        WHEN u.has_server AND NOT u.has_pixel AND u.event_id IS NOT NULL AND EXISTS (
-             SELECT 1 FROM {x} o WHERE {other} AND o.has_server AND o.event_id IS NOT NULL
-             AND o.event_id <> u.event_id AND o.first_receipt_time <= u.first_receipt_time) THEN 'server_retry_new_id'
-        WHEN u.event_id IS NULL OR EXISTS (SELECT 1 FROM {x} o WHERE {other} AND o.event_id IS NULL) THEN 'missing_event_id'
+             AND ((o.fbp IS NOT NULL AND o.fbp = u.fbp) OR (o.external_id IS NOT NULL AND o.external_id = u.external_id))""",
+        "f_retry": "o.has_server AND o.event_id IS NOT NULL AND o.event_id <> u.event_id"
+                   " AND o.first_receipt_time <= u.first_receipt_time",
+        "f_noid": "o.event_id IS NULL",
+    }
+    cols = ",\n        ".join(f"max(CASE WHEN {cond} THEN 1 ELSE 0 END) AS {f}" for f, cond in flags.items())
+    cause = """CASE
+        WHEN u.event_id IS NOT NULL AND p.f_window = 1 THEN 'outside_window'
+        WHEN u.event_id IS NOT NULL AND p.f_dest = 1 THEN 'other_destination'
+        WHEN u.event_id IS NOT NULL AND p.f_name = 1 THEN 'name_variant'
+        WHEN u.platform = 'meta' AND p.f_mb = 1 THEN 'method_b_miss'
+        WHEN u.has_server AND NOT u.has_pixel AND u.event_id IS NOT NULL AND p.f_retry = 1 THEN 'server_retry_new_id'
+        WHEN u.event_id IS NULL OR p.f_noid = 1 THEN 'missing_event_id'
         ELSE 'id_mismatch' END"""
     return f"""
     WITH {x} AS ({_units_sql(units)}),
-    {c} AS (SELECT u.*, {cause} AS cause FROM {x} u)
+    {pr} AS (
+        SELECT u.unit_id, {cols}
+        FROM {x} u JOIN {x} o ON o.platform = u.platform AND o.conv_class = u.conv_class
+            AND o.order_id = u.order_id AND o.unit_id <> u.unit_id
+        GROUP BY u.unit_id
+    ),
+    {c} AS (SELECT u.*, {cause} AS cause FROM {x} u LEFT JOIN {pr} p ON p.unit_id = u.unit_id)
     SELECT platform, conv_class, order_id, unit_id, rk, cause FROM {c}
     """
 
 
-def _causes_sql(units: str) -> str:
-    """Per (platform, class, order): units counted and extra units by cause."""
+def unit_causes(ws: Workspace, units: str) -> str:
+    """Name of the materialized `unit_causes_sql(units)` (`uc_<units>`), built once per build of
+    `units` (rebuilding the units drops it) and read by double counting and the CAPI effect. On
+    Spark its six correlated EXISTS (each an existence join over the ranked units) ran in the
+    per-order statement and again in each platform's CAPI-effect classification."""
+    name = f"uc_{units}"
+    if name.lower() not in ws.engine.derived:
+        ws.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {unit_causes_sql(units)}")
+    return name
+
+
+def _causes_sql(causes: str) -> str:
+    """Per (platform, class, order): units counted and extra units by cause (`causes`: a
+    relation with unit_causes_sql's columns)."""
     sums = ", ".join(f"sum(CASE WHEN rk > 1 AND cause = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in CAUSES)
     return f"""
     SELECT platform, conv_class, order_id, count(*) AS n_units, {sums}
-    FROM ({unit_causes_sql(units)}) uc GROUP BY platform, conv_class, order_id
+    FROM {causes} uc GROUP BY platform, conv_class, order_id
     """
 
 
 def _per_order_sql() -> str:
-    a = _causes_sql("units_all")
-    p = _causes_sql("units_pixel")
+    """Reads uc_units_all and uc_units_pixel (`unit_causes`)."""
+    a = _causes_sql("uc_units_all")
+    p = _causes_sql("uc_units_pixel")
     pre = ", ".join(f"coalesce(p.{c}, 0) AS pre_{c}" for c in CAUSES)
     allc = ", ".join(f"a.{c} AS all_{c}" for c in CAUSES)
     return f"""
@@ -284,8 +312,8 @@ WHERE k.names > 1 GROUP BY n.platform, n.name
 def per_order_units(ws: Workspace) -> pd.DataFrame:
     """One row per (platform, class, linked order): L and P units and extra units by cause (all
     logs, and pixel alone). For drill-down on small data."""
-    counted_units(ws)
-    counted_units(ws, with_server=False)
+    unit_causes(ws, counted_units(ws))
+    unit_causes(ws, counted_units(ws, with_server=False))
     return tidy(ws.df(_per_order_sql(), {"tz": ws.config.timezone}), ["platform", "conv_class", "order_id"])
 
 
@@ -298,6 +326,8 @@ def double_counting(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
         return pd.DataFrame(), Headline("double_counting", available=False,
                                         reason="no event in a conversion class links to an order "
                                                "(order_id, or an event_id equal to a known order_id)")
+    unit_causes(ws, "units_all")
+    unit_causes(ws, "units_pixel")
     # sorted: the headline's platform order must not depend on the engine's row order
     frame = tidy(ws.df(_summary_sql(), {"tz": ws.config.timezone}), ["platform", "conv_class"])
     weak = weak_link(ws)

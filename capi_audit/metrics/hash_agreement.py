@@ -40,9 +40,10 @@ def _sql() -> str:
     # server events and their order joins eight times: on Spark, eight scans and sixteen joins.)
     names = ", ".join(f"('{k}')" for k in KEYS)
     pick = " ".join(f"WHEN '{k}' THEN s.{k}" for k in KEYS)
-    def variant(v: str) -> str:
-        return (f"EXISTS (SELECT 1 FROM identities i WHERE i.order_id = x.linked_order AND i.platform = x.iplat "
-                f"AND i.key = x.key || '~{v}' AND {_contains('x.sent', 'i.sha256')})")
+    variants = ("unnormalized", "no_country_code", "hashed_twice")
+    vflags = ",\n            ".join(
+        f"max(CASE WHEN i.key = xd.key || '~{v}' AND {_contains('xd.sent', 'i.sha256')} THEN 1 ELSE 0 END) AS v_{v}"
+        for v in variants)
     return f"""
     WITH known AS (SELECT DISTINCT order_id FROM orders WHERE order_id IS NOT NULL),
     s AS (
@@ -78,22 +79,37 @@ def _sql() -> str:
         JOIN identities j ON j.platform = xl.iplat AND j.key = xl.key
         WHERE j.order_id <> xl.linked_order AND xl.sent LIKE '%' || j.sha256 || '%'
     ),
+    -- the verdict depends only on these columns: decided once per distinct combination, counted
+    -- with its events. The mistake variants of the key ('em~unnormalized', ...) come from one
+    -- join on (order, platform, key) (three correlated EXISTS were three existence joins, each
+    -- shuffling the whole identities table on Spark).
+    xd AS (
+        SELECT platform, iplat, key, linked_order, sent, expected, count(*) AS n
+        FROM x GROUP BY platform, iplat, key, linked_order, sent, expected
+    ),
+    xv AS (
+        SELECT xd.platform, xd.iplat, xd.key, xd.linked_order, xd.sent, xd.expected, xd.n,
+            {vflags}
+        FROM xd LEFT JOIN identities i ON i.order_id = xd.linked_order AND i.platform = xd.iplat
+            AND split_part(i.key, '~', 1) = xd.key AND i.key <> xd.key
+        GROUP BY xd.platform, xd.iplat, xd.key, xd.linked_order, xd.sent, xd.expected, xd.n
+    ),
     c AS (
-        SELECT x.platform, x.key,
+        SELECT x.platform, x.key, x.n,
             CASE WHEN {_contains('x.sent', 'x.expected')} THEN 'agree'
                  WHEN {_contains('lower(x.sent)', 'x.expected')} THEN 'uppercase_hex'
-                 WHEN {variant('unnormalized')} THEN 'not_normalized'
-                 WHEN {variant('no_country_code')} THEN 'phone_without_country_code'
-                 WHEN {variant('hashed_twice')} THEN 'hashed_twice'
+                 WHEN x.v_unnormalized = 1 THEN 'not_normalized'
+                 WHEN x.v_no_country_code = 1 THEN 'phone_without_country_code'
+                 WHEN x.v_hashed_twice = 1 THEN 'hashed_twice'
                  WHEN EXISTS (SELECT 1 FROM identities j WHERE j.platform = x.iplat AND j.key = x.key
                               AND j.sha256 = x.sent AND j.order_id <> x.linked_order)
                       OR EXISTS (SELECT 1 FROM al WHERE al.iplat = x.iplat AND al.key = x.key
                                  AND al.linked_order = x.linked_order AND al.sent = x.sent) THEN 'another_orders_customer'
                  WHEN x.sent LIKE '%<plaintext:%' THEN 'plaintext'
                  ELSE 'unexplained' END AS verdict
-        FROM x
+        FROM xv x
     )
-    SELECT platform, key, verdict, count(*) AS events FROM c GROUP BY platform, key, verdict
+    SELECT platform, key, verdict, CAST(sum(n) AS BIGINT) AS events FROM c GROUP BY platform, key, verdict
     """
 
 

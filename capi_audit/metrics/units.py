@@ -286,16 +286,25 @@ def _build_sql(sfx: str, with_server: bool) -> list[str]:
         ),
         s AS (SELECT * FROM ua WHERE has_sv = 1 AND has_px = 0),
         p AS (SELECT * FROM ua WHERE has_px = 1 AND has_sv = 0),
-        cand AS (
+        -- candidate pairs sharing fbp, plus those sharing external_id but not fbp: two equi-joins
+        -- (one join on `fbp = fbp OR external_id = external_id` has only the dataset and event
+        -- name as keys: every server unit against every pixel unit of the name, quadratic on Spark)
+        pairs AS (
             SELECT s.unit_a AS server_unit, p.unit_a AS pixel_unit, s.first_receipt AS s_first,
-                CASE WHEN s.fbp IS NOT NULL AND s.fbp = p.fbp THEN 'fbp' ELSE 'external_id' END AS paired_by,
-                row_number() OVER (PARTITION BY s.unit_a ORDER BY p.first_receipt DESC, p.unit_a) AS pick
+                p.first_receipt AS p_first, s.platform, 'fbp' AS paired_by
             FROM s JOIN p ON p.platform = s.platform AND p.kdest = s.kdest AND p.event_name = s.event_name
-                AND ((s.fbp IS NOT NULL AND s.fbp = p.fbp)
-                     OR (s.external_id IS NOT NULL AND s.external_id = p.external_id))
-                AND p.first_receipt <= s.first_receipt
-            LEFT JOIN u_params w ON w.platform = s.platform
-            WHERE {_window('p.first_receipt', 's.first_receipt')}
+                AND p.fbp = s.fbp AND p.first_receipt <= s.first_receipt
+            UNION ALL
+            SELECT s.unit_a, p.unit_a, s.first_receipt, p.first_receipt, s.platform, 'external_id'
+            FROM s JOIN p ON p.platform = s.platform AND p.kdest = s.kdest AND p.event_name = s.event_name
+                AND p.external_id = s.external_id AND p.first_receipt <= s.first_receipt
+            WHERE s.fbp IS NULL OR p.fbp IS NULL OR s.fbp <> p.fbp
+        ),
+        cand AS (
+            SELECT c.server_unit, c.pixel_unit, c.s_first, c.paired_by,
+                row_number() OVER (PARTITION BY c.server_unit ORDER BY c.p_first DESC, c.pixel_unit) AS pick
+            FROM pairs c LEFT JOIN u_params w ON w.platform = c.platform
+            WHERE {_window('c.p_first', 'c.s_first')}
         ),
         chosen AS (
             SELECT server_unit, pixel_unit, paired_by,

@@ -38,6 +38,21 @@ def test_raw_customer_columns_are_hashed_and_never_stored(tmp_path):
     assert "Email" not in ws.scalar("SELECT ignored_columns FROM load_report")
 
 
+def test_identities_hashed_in_batches_equal_one_batch(tmp_path, monkeypatch):
+    # the orders' customer keys are hashed a batch of records at a time (bounded memory on
+    # millions of orders): one record per batch, with an order repeated across batches, gives
+    # the same distinct identity rows as one batch
+    from capi_audit.io import identities
+
+    text = ORDERS + "o1,2026-03-01T11:00:00Z, Joe@Example.com ,0151 2345678,DE\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = sorted(ws_with_orders(tmp_path / "a", text).rows("SELECT * FROM identities"))
+    monkeypatch.setattr(identities, "BATCH", 1)
+    many = sorted(ws_with_orders(tmp_path / "b", text).rows("SELECT * FROM identities"))
+    assert one == many and len(one) == len(set(one)) > 20
+
+
 def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     ws = ws_with_orders(tmp_path)
     em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731

@@ -5,7 +5,7 @@ also first_name, last_name, zip, city, state, country_code). While a file is loa
 normalized and SHA-256 hashed per platform with `capi_audit.hashing` (Meta:
 https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters ;
 Google: https://developers.google.com/data-manager/api/devguides/concepts/formatting), in memory
-(the small orders table is read into pandas, each distinct value hashed once). Only hashes are
+(the orders are read into pandas 25,000 records at a time, each distinct value of a batch hashed once, a phone parsed once for every platform and variant). Only hashes are
 stored; the raw value lives in the loader's temporary staging table for the duration of one file
 and is never written, printed or reported.
 
@@ -30,6 +30,7 @@ RAW_KEYS = {"email": "em", "phone": "ph", "first_name": "fn", "last_name": "ln",
 # Google hashes only email, phone and names; address parts go in clear (domain/google.md §1.1).
 PLATFORM_KEYS = {"meta": ("em", "ph", "fn", "ln", "zp", "ct", "st", "country"), "google": ("em", "ph", "fn", "ln")}
 VARIANTS = ("unnormalized", "no_country_code", "hashed_twice")  # key suffixes `<key>~<variant>`
+BATCH = 25_000  # orders (record ordinals) hashed per Python batch
 
 
 def mapped(columns: dict[str, str]) -> dict[str, str]:
@@ -72,9 +73,9 @@ def _all_hashes(raw_name: str, raw: str, region: str | None) -> list[tuple[str, 
 
 def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     """Hash the raw customer columns of the loaded rows of `_parsed` / `_stage` into identities
-    (`_stage` is dropped by the caller right after). The small orders table is read into memory,
-    hashed in Python (each distinct value once) and only the hashes are inserted. Returns the
-    number of identity rows written."""
+    (`_stage` is dropped by the caller right after). The orders are read BATCH records at a time,
+    hashed in Python (each distinct value of a batch once) and only the distinct hashes are
+    inserted. Returns the number of identity rows written."""
     import pyarrow as pa
 
     raw_cols = [c for c in staged_columns if c in RAW_KEYS]
@@ -83,30 +84,40 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
     # a multi-file scan stages several files at once: rows are told apart by `_file` too
     same_file = " AND s._file = p._file" if "_file" in ws.df("SELECT * FROM _stage LIMIT 0").columns else ""
     sel = ", ".join(f'CAST(s."{c}" AS VARCHAR) AS "{c}"' for c in raw_cols)
-    frame = ws.df(f"""
-        SELECT p.order_id, CAST(p.country AS VARCHAR) AS country, {sel}
-        FROM _parsed p JOIN _stage s ON s._rec = p._rec{same_file}
-        WHERE p._reason IS NULL AND p.order_id IS NOT NULL
-    """)
-    cache: dict[tuple[str, str, str | None], list[tuple[str, str, str]]] = {}
-    rows: list[tuple[str, str, str, str]] = []
-    for rec in frame.itertuples(index=False):
-        region = rec.country if isinstance(rec.country, str) else None
-        for c in raw_cols:
-            raw = getattr(rec, c) if c.isidentifier() else None
-            if not isinstance(raw, str) or not raw.strip():
-                continue
-            k = (c, raw, region)
-            if k not in cache:
-                cache[k] = _all_hashes(c, raw, region)
-            rows.extend((rec.order_id, plat, key, h) for plat, key, h in cache[k])
-    del frame, cache  # the raw values leave memory with the frame
-    if not rows:
+    lo, hi = ws.rows("SELECT min(_rec), max(_rec) FROM _parsed")[0]
+    if lo is None:
         return 0
-    # distinct rows, column-wise straight into Arrow (no Python sort: the table is queried, never
-    # shown in insertion order; sorting millions of tuples cost more than the hashing of phones)
-    cols = list(zip(*set(rows), strict=True))
-    out = pa.table({name: pa.array(col, pa.string())
-                    for name, col in zip(("order_id", "platform", "key", "sha256"), cols, strict=True)})
-    ws.append_arrow("identities", out)
-    return out.num_rows
+    ws.drop("_id_stage")
+    ws.execute("CREATE TEMP TABLE _id_stage (order_id VARCHAR, platform VARCHAR, key VARCHAR, sha256 VARCHAR)")
+    # one slice of record ordinals at a time: Python holds one batch of raw values and of hash
+    # rows (about ten per order), not the whole orders file
+    for start in range(int(lo), int(hi) + 1, BATCH):
+        frame = ws.df(f"""
+            SELECT p.order_id, CAST(p.country AS VARCHAR) AS country, {sel}
+            FROM _parsed p JOIN _stage s ON s._rec = p._rec{same_file}
+            WHERE p._reason IS NULL AND p.order_id IS NOT NULL AND p._rec >= $lo AND p._rec < $hi
+        """, {"lo": start, "hi": start + BATCH})
+        cache: dict[tuple[str, str, str | None], list[tuple[str, str, str]]] = {}
+        rows: set[tuple[str, str, str, str]] = set()
+        for rec in frame.itertuples(index=False):
+            region = rec.country if isinstance(rec.country, str) else None
+            for c in raw_cols:
+                raw = getattr(rec, c) if c.isidentifier() else None
+                if not isinstance(raw, str) or not raw.strip():
+                    continue
+                k = (c, raw, region)
+                if k not in cache:
+                    cache[k] = _all_hashes(c, raw, region)
+                rows.update((rec.order_id, plat, key, h) for plat, key, h in cache[k])
+        del frame, cache  # the raw values leave memory with the frame
+        if rows:
+            # column-wise straight into Arrow (no Python sort: the table is queried, never shown
+            # in insertion order)
+            cols = list(zip(*rows, strict=True))
+            ws.append_arrow("_id_stage", pa.table({name: pa.array(col, pa.string()) for name, col in
+                                                   zip(("order_id", "platform", "key", "sha256"), cols, strict=True)}))
+    n = int(ws.scalar("SELECT count(*) FROM (SELECT DISTINCT order_id, platform, key, sha256 FROM _id_stage)"))
+    if n:
+        ws.write("identities", "SELECT DISTINCT order_id, platform, key, sha256 FROM _id_stage")
+    ws.drop("_id_stage")
+    return n

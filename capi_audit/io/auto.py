@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file
+from capi_audit.io.base import Reader, Staged, StreamingMany, collect_chunks, ensure_file
 from capi_audit.io.csvtools import sniff_text
 from capi_audit.io.lines import head_text
 
@@ -125,7 +125,7 @@ def candidates(file: Path, table: str) -> list[str]:
     return [f for f in dict.fromkeys(found) if not FORMATS[f].tables or table in FORMATS[f].tables]
 
 
-class AutoReader(Reader):
+class AutoReader(StreamingMany, Reader):
     """Delegates to the reader the content points to."""
 
     name = "auto"
@@ -158,12 +158,6 @@ class AutoReader(Reader):
         for staged in FORMATS[found[0]].stage_chunks(ws, spec, file, table):
             notes = {f: tagged(n) for f, n in staged.file_notes.items()} if staged.file_notes else None
             yield Staged(**{**staged.__dict__, "note": tagged(staged.note), "file_notes": notes})
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """The files of a glob together (see `stage_many_chunks`)."""
-        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
-        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
 
     def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                           ) -> tuple[Iterator[Staged], list[Path], list[Path]]:

@@ -103,6 +103,17 @@ def collect_chunks(ws: Workspace, chunks: Iterator[Staged]) -> Staged:
     return staged
 
 
+class StreamingMany:
+    """Mixin of a reader whose multi-file path streams (`stage_many_chunks`): its one-pass
+    `stage_many` gathers those chunks."""
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """The files of a glob together (see `stage_many_chunks`)."""
+        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)  # type: ignore[attr-defined]
+        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
+
+
 def lines_batch(files: list[Path], *, json_lines: bool = False, har: bool = False) -> tuple[list[Path], list[Path]]:
     """Split the files of a glob into those that can join one chunked multi-file scan of lines
     (readable, not empty; JSON Lines rather than one array or document; not HAR) and the rest,

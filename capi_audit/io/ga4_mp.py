@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
+from capi_audit.io.base import (
+    Reader,
+    Staged,
+    StreamingMany,
+    collect_chunks,
+    ensure_file,
+    lines_batch,
+)
 from capi_audit.io.canonical import accumulate, doc_chunks, parse_once
 from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
@@ -53,7 +60,7 @@ def _hashes(b: str, key: str) -> str:
             f"ELSE json_extract_string({b}, '$.user_data.{key}') END")
 
 
-class Ga4MeasurementProtocolReader(Reader):
+class Ga4MeasurementProtocolReader(StreamingMany, Reader):
     """GA4 Measurement Protocol request logs into server_events."""
 
     name = "ga4_mp_payload"
@@ -68,12 +75,6 @@ class Ga4MeasurementProtocolReader(Reader):
         """Stage one row per event of each logged request, one chunk of lines at a time."""
         ensure_file(file)
         return self._chunks(ws, spec, file)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """The files of a glob together (see `stage_many_chunks`)."""
-        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
-        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
 
     def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                           ) -> tuple[Iterator[Staged], list[Path], list[Path]]:

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING
 
 from capi_audit import schema
 from capi_audit.errors import InputError
-from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
+from capi_audit.io.base import (
+    Reader,
+    Staged,
+    StreamingMany,
+    collect_chunks,
+    ensure_file,
+    lines_batch,
+)
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
 from capi_audit.io.requests import request_chunks, url_param
@@ -57,7 +64,7 @@ def _strip_query(expr: str) -> str:
     return f"NULLIF(regexp_replace({expr}, '[?#].*$', ''), '')"
 
 
-class GoogleTagHitsReader(Reader):
+class GoogleTagHitsReader(StreamingMany, Reader):
     """Google Ads conversion and GA4 gtag requests (URLs, access logs, sGTM logs, HAR)."""
 
     name = "google_tag_hits"
@@ -72,12 +79,6 @@ class GoogleTagHitsReader(Reader):
         """Stage one row per conversion hit / GA4 event; count and skip other requests, one chunk of lines at a time."""
         ensure_file(file)
         return self._chunks(ws, spec, file)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """The files of a glob together (see `stage_many_chunks`)."""
-        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
-        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
 
     def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                           ) -> tuple[Iterator[Staged], list[Path], list[Path]]:

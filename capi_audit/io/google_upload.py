@@ -80,6 +80,25 @@ def action_names(spec: SourceSpec, file: Path) -> dict[str, str]:
     return actions
 
 
+def gather_docs(ws: Workspace, spec: SourceSpec, files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The JSON Lines files of a glob read in one pass into `_jdocs` / `_refused` (chunks of lines
+    spanning files, each line keeping its file): (those files, the others). Files too large for a
+    scan, JSON arrays, pretty-printed documents and empty files are left to load alone; fewer than
+    two files: ([], files) and nothing staged."""
+    batch, _ = lines_batch(small_files(files)[0], json_lines=True)
+    if len(batch) < 2:
+        return [], files
+    chosen = set(batch)
+    action_names(spec, batch[0])
+    for k, _ in enumerate(doc_chunks(ws, batch)):
+        accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
+        accumulate(ws, "_allrefused", "SELECT * FROM _refused", first=k == 0)
+    ws.drop("_jdocs", "_refused")
+    ws.execute("ALTER TABLE _alldocs RENAME TO _jdocs")
+    ws.execute("ALTER TABLE _allrefused RENAME TO _refused")
+    return batch, [f for f in files if f not in chosen]
+
+
 class GoogleUploadLogReader(Reader):
     """Google Ads API / Data Manager upload logs into server_events or enhancements."""
 
@@ -107,18 +126,9 @@ class GoogleUploadLogReader(Reader):
                    ) -> tuple[Staged, list[Path], list[Path]]:
         """The JSON Lines logs of a glob in one pass (chunks of lines spanning files, each line
         keeping its file); JSON arrays, pretty-printed documents and empty files load alone."""
-        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
-        chosen = set(batch)
-        rest = [f for f in files if f not in chosen]
-        if len(batch) < 2:
+        batch, rest = gather_docs(ws, spec, files)
+        if not batch:
             return Staged(columns={}), [], files
-        action_names(spec, batch[0])
-        for k, _ in enumerate(doc_chunks(ws, batch)):
-            accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
-            accumulate(ws, "_allrefused", "SELECT * FROM _refused", first=k == 0)
-        ws.drop("_jdocs", "_refused")
-        ws.execute("ALTER TABLE _alldocs RENAME TO _jdocs")
-        ws.execute("ALTER TABLE _allrefused RENAME TO _refused")
         return self._stage_docs(ws, spec, batch, table), batch, rest
 
     def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table,

@@ -27,10 +27,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file, lines_batch
-from capi_audit.io.canonical import accumulate, doc_chunks, read_docs
-from capi_audit.io.google_upload import _g, _j, action_names
-from capi_audit.io.multi import one_file, small_files
+from capi_audit.io.base import Reader, Staged, ensure_file
+from capi_audit.io.canonical import read_docs
+from capi_audit.io.google_upload import _g, _j, action_names, gather_docs
+from capi_audit.io.multi import one_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,18 +66,9 @@ class GoogleUploadSummaryReader(Reader):
                    ) -> tuple[Staged, list[Path], list[Path]]:
         """The JSON Lines files of a glob in one pass (chunks of lines spanning files); `search`
         pages that are one array or one pretty-printed document, and empty files, load alone."""
-        batch, rest = lines_batch(small_files(files)[0], json_lines=True)
-        chosen = set(batch)
-        rest = [f for f in files if f not in chosen]
-        if len(batch) < 2:
+        batch, rest = gather_docs(ws, spec, files)
+        if not batch:
             return Staged(columns={}), [], files
-        action_names(spec, batch[0])
-        for k, _ in enumerate(doc_chunks(ws, batch)):
-            accumulate(ws, "_alldocs", "SELECT * FROM _jdocs", first=k == 0)
-            accumulate(ws, "_allrefused", "SELECT * FROM _refused", first=k == 0)
-        ws.drop("_jdocs", "_refused")
-        ws.execute("ALTER TABLE _alldocs RENAME TO _jdocs")
-        ws.execute("ALTER TABLE _allrefused RENAME TO _refused")
         return self._stage_docs(ws, spec, batch), batch, rest
 
     def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path]) -> Staged:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
+from capi_audit.io.base import (
+    Reader,
+    Staged,
+    StreamingMany,
+    collect_chunks,
+    ensure_file,
+    lines_batch,
+)
 from capi_audit.io.canonical import accumulate, bad_docs_sql, doc_chunks, parse_once, path_list
 from capi_audit.io.lines import PAYLOAD_MAX_LINE_BYTES
 
@@ -85,7 +92,7 @@ def _columns(paths: list[str]) -> dict[str, str]:
     return cols
 
 
-class MetaCapiPayloadReader(Reader):
+class MetaCapiPayloadReader(StreamingMany, Reader):
     """Conversions API request bodies (and logs wrapping them) into server_events."""
 
     name = "meta_capi_payload"
@@ -99,12 +106,6 @@ class MetaCapiPayloadReader(Reader):
         """Stage one row per event in every request body, one chunk of lines at a time."""
         ensure_file(file)
         return self._chunks(ws, file)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """Stage the JSON Lines files of a glob together (see `stage_many_chunks`)."""
-        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
-        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
 
     def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                           ) -> tuple[Iterator[Staged], list[Path], list[Path]]:

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file, lines_batch
+from capi_audit.io.base import (
+    Reader,
+    Staged,
+    StreamingMany,
+    collect_chunks,
+    ensure_file,
+    lines_batch,
+)
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.requests import request_chunks, url_param
 
@@ -31,7 +38,7 @@ def param(name: str, src: str = "params") -> str:
     return url_param(name, src)
 
 
-class MetaPixelHitsReader(Reader):
+class MetaPixelHitsReader(StreamingMany, Reader):
     """Meta Pixel requests (URLs, access logs, HAR) into pixel_events."""
 
     name = "meta_pixel_hits"
@@ -45,12 +52,6 @@ class MetaPixelHitsReader(Reader):
         """Stage one row per pixel hit; count and skip other requests, one chunk of lines at a time."""
         ensure_file(file)
         return self._chunks(ws, file)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """The files of a glob together (see `stage_many_chunks`)."""
-        chunks, batch, rest = self.stage_many_chunks(ws, spec, files, table)
-        return (collect_chunks(ws, chunks) if batch else Staged(columns={})), batch, rest
 
     def stage_many_chunks(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                           ) -> tuple[Iterator[Staged], list[Path], list[Path]]:

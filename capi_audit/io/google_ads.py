@@ -25,7 +25,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import stage_csv
 from capi_audit.io.csvtools import find_header, number, pick, sniff_text
-from capi_audit.io.multi import CsvLayout, one_file, stack_groups
+from capi_audit.io.multi import CsvLayout, LayoutGlob, one_file
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -60,7 +60,7 @@ ACTION_COLUMNS = ("Conversion action", "Conversion name", "Conversion action nam
 PIVOT_SUFFIX = "_Conversions"
 
 
-class GoogleClickConversionsReader(Reader):
+class GoogleClickConversionsReader(LayoutGlob, Reader):
     """Offline click-conversion upload files into server_events (platform google)."""
 
     name = "google_ads_click_conversions"
@@ -73,12 +73,6 @@ class GoogleClickConversionsReader(Reader):
         csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
                              file_column=True)
         return one_file(self._transform(ws, spec, [lay]), file, csv_note, first_data_line=lay.skip + 1)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """Many upload files of one glob: one multi-file scan per layout and file time zone (io/multi.py)."""
-        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
-                            lambda ws_, lays: self._transform(ws_, spec, lays))
 
     def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)
@@ -149,7 +143,7 @@ def _file_zone(file: Path, tz: str | None) -> tuple[str | None, str | None]:
     return tz, None
 
 
-class GoogleAdsReportReader(Reader):
+class GoogleAdsReportReader(LayoutGlob, Reader):
     """Google Ads UI report downloads (segmented by day) into platform_report."""
 
     name = "google_ads_report"
@@ -163,12 +157,6 @@ class GoogleAdsReportReader(Reader):
         csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
                              file_column=True)
         return one_file(self._transform(ws, spec, [lay]), file, csv_note)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """Many report downloads of one glob: one multi-file scan per layout (io/multi.py)."""
-        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
-                            lambda ws_, lays: self._transform(ws_, spec, lays))
 
     def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)

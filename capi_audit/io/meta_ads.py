@@ -19,7 +19,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import stage_csv
 from capi_audit.io.csvtools import find_header, number, pick, sniff_text
-from capi_audit.io.multi import CsvLayout, one_file, reject_rows, stack_groups
+from capi_audit.io.multi import CsvLayout, LayoutGlob, one_file, reject_rows
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -36,7 +36,7 @@ VALUES = ("Website purchases conversion value", "Purchases conversion value",
           "Valeur de conversion des achats", "Conversionswert der Käufe")
 
 
-class MetaAdsExportReader(Reader):
+class MetaAdsExportReader(LayoutGlob, Reader):
     """Ads Manager CSV exports into platform_report."""
 
     name = "meta_ads_export"
@@ -50,12 +50,6 @@ class MetaAdsExportReader(Reader):
         csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, lay.delim, skip=lay.skip, encoding=lay.encoding,
                              file_column=True)
         return one_file(self._transform(ws, spec, [lay]), file, csv_note, first_data_line=lay.skip + 1)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """Many daily exports of one glob: one multi-file scan per header layout (io/multi.py)."""
-        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
-                            lambda ws_, lays: self._transform(ws_, spec, lays))
 
     def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         enc, lines = sniff_text(file)

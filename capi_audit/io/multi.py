@@ -33,6 +33,8 @@ from capi_audit.io.base import Staged
 from capi_audit.io.lines import count_lines, is_empty, is_gzip
 
 if TYPE_CHECKING:
+    from capi_audit import schema
+    from capi_audit.config import SourceSpec
     from capi_audit.workspace import Workspace
 
 # At most this many distinct layouts (headers, schemas) join one scan; files of further layouts
@@ -240,6 +242,18 @@ def stack_groups(ws: Workspace, files: list[Path], layout_of: Callable[[Path], t
     ws.drop(*(f"_sg{k}" for k in range(len(parts))), *(f"_rg{k}" for k in range(len(parts))))
     chosen = set(batch)
     return merge_staged(parts), [f for f in files if f in chosen], [f for f in files if f not in chosen]
+
+
+class LayoutGlob:
+    """Mixin of a CSV-export reader with `_layout(ws, spec, file)` (its layout and the key of what
+    changes its SQL) and `_transform(ws, spec, layouts)`: a glob is one multi-file scan per layout
+    group (`stack_groups`), each group transformed as one file would be."""
+
+    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
+                   ) -> tuple[Staged, list[Path], list[Path]]:
+        """Many exports of one glob: one multi-file scan per layout (see `stack_groups`)."""
+        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),  # type: ignore[attr-defined]
+                            lambda ws_, lays: self._transform(ws_, spec, lays))  # type: ignore[attr-defined]
 
 
 def one_file(staged: Staged, file: Path, note: str = "", **kw: Any) -> Staged:

@@ -20,7 +20,7 @@ from capi_audit.errors import InputError
 from capi_audit.io.base import Reader, Staged, ensure_file
 from capi_audit.io.canonical import read_header, stage_csv
 from capi_audit.io.csvtools import pick
-from capi_audit.io.multi import CsvLayout, one_file, stack_groups
+from capi_audit.io.multi import CsvLayout, LayoutGlob, one_file
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -40,8 +40,9 @@ FIELDS = {
 }
 
 
-class ShopifyOrdersReader(Reader):
-    """Shopify order exports (one row per line item) into orders."""
+class ShopifyOrdersReader(LayoutGlob, Reader):
+    """Shopify order exports (one row per line item) into orders. In a glob, orders are collapsed
+    within each file, as when the files load one by one."""
 
     name = "shopify_orders"
     tables = ("orders",)
@@ -53,13 +54,6 @@ class ShopifyOrdersReader(Reader):
         lay, _ = self._layout(ws, spec, file)
         csv_note = stage_csv(ws, file, list(lay.header), lay.wanted, skip=1, file_column=True)
         return one_file(self._transform(ws, spec, [lay]), file, csv_note)
-
-    def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
-                   ) -> tuple[Staged, list[Path], list[Path]]:
-        """Many order exports of one glob: one multi-file scan per layout (io/multi.py). Orders are
-        collapsed within each file, as when the files load one by one."""
-        return stack_groups(ws, files, lambda f: self._layout(ws, spec, f),
-                            lambda ws_, lays: self._transform(ws_, spec, lays))
 
     def _layout(self, ws: Workspace, spec: SourceSpec, file: Path) -> tuple[CsvLayout, tuple]:
         cols = read_header(file)

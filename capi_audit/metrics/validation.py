@@ -57,10 +57,12 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
 }
 
 
+_KNOWN_PLATFORMS = frozenset(p for ps in APPLIES_TO.values() for p in ps)
+
+
 def applies(rule: str, platform: str) -> bool:
     """Whether `rule` is one of `platform`'s rules (a platform the table does not know: every rule)."""
-    known = {p for ps in APPLIES_TO.values() for p in ps}
-    return rule not in APPLIES_TO or platform not in known or platform in APPLIES_TO[rule]
+    return rule not in APPLIES_TO or platform not in _KNOWN_PLATFORMS or platform in APPLIES_TO[rule]
 
 
 AGE_LIMIT_S = {"meta": 7 * 86400}       # Meta: event_time at most 7 days before sending

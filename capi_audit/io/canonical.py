@@ -360,32 +360,78 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     return ok
 
 
+# One pretty-printed JSON document is parsed whole (by Python to recognise it, by DuckDB to read
+# it): a larger one is refused with what to do. A JSON array is streamed element by element
+# (DuckDB's array reader) and finalized in chunks, whatever its size.
+SINGLE_DOC_MAX_BYTES = 64 * 1024 * 1024
+
+
 def _whole_docs(ws: Workspace, file: Path) -> str | None:
-    """A JSON array or one pretty-printed document into `_jlines(line, doc)` and an empty
-    `_refused`; returns the note, or None when the file is JSON Lines."""
+    """A JSON array or one pretty-printed document into `_jall(line, doc, _file, _chunk)`, its
+    elements numbered from 1 and cut into chunks of about CHUNK_BYTES of text (at most 200,000
+    elements); returns the note, or None when the file is JSON Lines."""
     single = False
-    if not is_json_array(file) and _multiline(file) and not is_gzip(file) \
-            and file.stat().st_size < 64 * 1024 * 1024:
-        # one pretty-printed object? (probed in Python: DuckDB's read_text fails on invalid UTF-8)
-        try:
-            with open(file, "rb") as fh:
-                single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
-        except (ValueError, OSError):
-            single = False
-    if not (is_json_array(file) or single):
+    array = is_json_array(file)
+    if not array and _multiline(file) and not is_gzip(file):
+        size = file.stat().st_size
+        if size >= SINGLE_DOC_MAX_BYTES:
+            if _pretty_printed(file):
+                raise InputError(
+                    f"{file}: one pretty-printed JSON document of {size / 1e6:.0f} MB; documents over "
+                    f"{SINGLE_DOC_MAX_BYTES // (1024 * 1024)} MiB are not read whole: write it as JSON Lines "
+                    "(one object per line, e.g. `jq -c '.results[]'`) or as a JSON array")
+        else:
+            # one pretty-printed object? (probed in Python: DuckDB's read_text fails on invalid UTF-8)
+            try:
+                with open(file, "rb") as fh:
+                    single = isinstance(json.loads(fh.read().decode("utf-8-sig")), dict)
+            except (ValueError, OSError):
+                single = False
+    if not (array or single):
         return None
+    chunk_bytes = CHUNK_BYTES  # read at call time: tests shrink it
     try:
+        # a streaming window (no ORDER BY): elements keep the file's order
         ws.execute(
-            "CREATE TEMP TABLE _jlines AS SELECT row_number() OVER () AS line, CAST(json AS VARCHAR) AS doc, "
-            "CAST($f AS VARCHAR) AS _file FROM read_json_objects($f, format='array')" if is_json_array(file) else
-            "CREATE TEMP TABLE _jlines AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc, CAST($f AS VARCHAR) AS _file "
-            "FROM read_text($f)",
-            {"f": str(file)},
+            "CREATE TEMP TABLE _jall AS SELECT line, doc, CAST($f AS VARCHAR) AS _file, "
+            "CAST((cum - n) // $cb AS BIGINT) + (line - 1) // 200000 AS _chunk FROM ("
+            "SELECT row_number() OVER () AS line, doc, n, sum(n) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum "
+            "FROM (SELECT CAST(json AS VARCHAR) AS doc, strlen(CAST(json AS VARCHAR)) AS n "
+            "FROM read_json_objects($f, format='array')))" if array else
+            "CREATE TEMP TABLE _jall AS SELECT 1 AS line, CAST(content AS VARCHAR) AS doc, CAST($f AS VARCHAR) AS _file, "
+            "0 AS _chunk FROM read_text($f)",
+            {"f": str(file), "cb": chunk_bytes},
         )
     except Exception as exc:
         raise InputError(f"{file}: not a valid JSON array: {str(exc).splitlines()[0]}") from exc
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
-    return "positions are array elements" if is_json_array(file) else "one JSON document"
+    return "positions are array elements" if array else "one JSON document"
+
+
+def _pretty_printed(file: Path) -> bool:
+    """True when a file starts like one pretty-printed JSON object (its first line an opening
+    brace, none of its first lines a whole JSON value), not like JSON Lines."""
+    lines = [ln for ln in head_text(file).splitlines() if ln.strip()][:50]
+    if not lines or not lines[0].lstrip().startswith("{"):
+        return False
+    for ln in lines:
+        try:
+            json.loads(ln)
+            return False
+        except ValueError:
+            continue
+    return True
+
+
+def _whole_doc_chunks(ws: Workspace, note: str) -> Iterator[str]:
+    """The chunks of `_jall` one at a time into `_jdocs` (and an empty `_refused`), yielding the note."""
+    for (k,) in ws.rows("SELECT DISTINCT _chunk FROM _jall ORDER BY 1"):
+        ws.drop("_jlines", "_refused")
+        # _chunk grows with the element number: row groups of other chunks are skipped by their min/max
+        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, doc, _file FROM _jall WHERE _chunk = $k ORDER BY line", {"k": k})
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        _docs_from_jlines(ws)
+        yield note
+    ws.drop("_jall")
 
 
 def _docs_from_jlines(ws: Workspace) -> None:
@@ -398,35 +444,17 @@ def _docs_from_jlines(ws: Workspace) -> None:
         ws.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def read_docs(ws: Workspace, file: Path, *, count_events: bool = False) -> str:
-    """Read a JSON file into `_jdocs(line, doc, valid, is_obj)` and refused lines into
-    `_refused(line, column_name, reason)`. JSON Lines give physical line numbers; one pretty-printed
-    document or an array of documents gives element numbers. Returns a note for the report."""
-    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    note = _whole_docs(ws, file)
-    if note is None:
-        note = ""
-        read_lines(ws, file, "_jl", count_events=count_events)
-        ws.execute("CREATE TEMP TABLE _jlines AS SELECT line, txt AS doc, CAST($f AS VARCHAR) AS _file FROM _jl "
-                   "WHERE txt IS NOT NULL AND trim(txt) <> ''", {"f": str(file)})
-    else:  # the one-file readers' rejects have no file column
-        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-    _docs_from_jlines(ws)
-    return note
-
-
 def doc_chunks(ws: Workspace, files: Path | list[Path], *, count_events: bool = False,
                max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
-    """`read_docs` one chunk of JSON Lines at a time, over one file or many (see `line_chunks`): when
+    """Read a JSON file one chunk of JSON Lines at a time, over one file or many (see `line_chunks`): when
     it yields (the note), `_jdocs(line, doc, valid, is_obj, _file)` and `_refused` hold one chunk.
-    A JSON array or single document (one file only) is one chunk."""
-    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused"):
+    A JSON array (one file only) is cut into chunks of elements the same way; one pretty-printed
+    document is one chunk."""
+    for t in ("_lrej", "_lrejscan", "_jl", "_jlines", "_refused", "_jall"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     note = _whole_docs(ws, files) if isinstance(files, Path) else None
     if note is not None:
-        _docs_from_jlines(ws)
-        yield note
+        yield from _whole_doc_chunks(ws, note)
         return
     for _ in line_chunks(ws, files, "_jl", count_events=count_events, max_line=max_line):
         ws.execute("DROP TABLE IF EXISTS _jlines")

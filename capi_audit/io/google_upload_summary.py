@@ -24,11 +24,12 @@ conversion actions by id as the upload log loader does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from capi_audit import schema
-from capi_audit.io.base import Reader, Staged, ensure_file
-from capi_audit.io.canonical import read_docs
+from capi_audit.io.base import Reader, Staged, collect_chunks, ensure_file
+from capi_audit.io.canonical import doc_chunks
 from capi_audit.io.google_upload import _g, _j, action_names, gather_docs
 from capi_audit.io.multi import one_file
 
@@ -56,11 +57,22 @@ class GoogleUploadSummaryReader(Reader):
     options = {"actions": dict}  # noqa: RUF012
 
     def stage(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Staged:
-        """Stage one row per summary total, daily summary, job summary and alert."""
+        """Stage one row per summary total, daily summary, job summary and alert (all chunks at once)."""
+        return collect_chunks(ws, self.stage_chunks(ws, spec, file, table))
+
+    def stage_chunks(self, ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> Iterator[Staged]:
+        """Stage one chunk of lines (or of a JSON array's elements) at a time, each finalized before
+        the next is read (bounded memory, see canonical.doc_chunks)."""
         ensure_file(file)
         action_names(spec, file)
-        note = read_docs(ws, file)
-        return one_file(self._stage_docs(ws, spec, [file]), file, note)
+        return self._chunks(ws, spec, file)
+
+    def _chunks(self, ws: Workspace, spec: SourceSpec, file: Path) -> Iterator[Staged]:
+        n_staged = 0
+        for note in doc_chunks(ws, file):
+            staged = self._stage_docs(ws, spec, [file], rec0=n_staged)
+            n_staged += ws.scalar("SELECT count(*) FROM _stage")
+            yield one_file(staged, file, note)
 
     def stage_many(self, ws: Workspace, spec: SourceSpec, files: list[Path], table: schema.Table
                    ) -> tuple[Staged, list[Path], list[Path]]:
@@ -71,8 +83,9 @@ class GoogleUploadSummaryReader(Reader):
             return Staged(columns={}), [], files
         return self._stage_docs(ws, spec, batch), batch, rest
 
-    def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path]) -> Staged:
-        """`_jdocs` / `_refused` (one file's or many files' lines, `_file` each) -> `_stage`."""
+    def _stage_docs(self, ws: Workspace, spec: SourceSpec, files: list[Path], rec0: int = 0) -> Staged:
+        """`_jdocs` / `_refused` (one file's or many files' lines, `_file` each) -> `_stage`, its
+        records numbered from rec0 + 1."""
         actions = action_names(spec, files[0])
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _res AS
@@ -170,9 +183,9 @@ class GoogleUploadSummaryReader(Reader):
         names = ", ".join(f'"{c}"' for c in cols)
         ws.execute(f"""
             CREATE TEMP TABLE _stage AS
-            SELECT _file, row_number() OVER (ORDER BY _file, line, k, part, i) AS _rec, line AS _line, {names}
+            SELECT _file, row_number() OVER (ORDER BY _file, line, k, part, i) + $rec0 AS _rec, line AS _line, {names}
             FROM ({' UNION ALL '.join(parts)}) ORDER BY _file, line, k, part, i
-        """)
+        """, {"rec0": rec0})
         refused_file = "_file" if "_file" in [r[0] for r in ws.rows("DESCRIBE _refused")] else "CAST($f AS VARCHAR)"
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
         ws.execute(f"""

@@ -10,7 +10,7 @@ One staging for every request reader (Meta Pixel hits, Google tag hits): `reques
 yields once per chunk of lines with `_req(line, _file, url, body, started, client_ip, client_ua)`
 (started: ISO text with offset, or NULL) and `_refused(line, column_name, reason, _file)` for lines the
 text reader refused; each chunk replaces the previous one, so memory stays bounded whatever the
-size of the capture. A HAR file is one chunk.
+size of the capture. A HAR file is streamed entry by entry (ijson) and cut into chunks too.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capi_audit.errors import InputError
 from capi_audit.io.canonical import line_chunks
-from capi_audit.io.lines import head_bytes
+from capi_audit.io.lines import head_bytes, open_binary
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -71,25 +72,73 @@ def request_chunks(ws: Workspace, files: Path | list[Path]) -> Iterator[str]:
     for t in ("_pl", "_req"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     if isinstance(files, Path) and is_har(files):
-        file = files
-        ws.execute("""
-            CREATE TEMP TABLE _req AS
-            SELECT i + 1 AS line, CAST($f AS VARCHAR) AS _file,
-                json_extract_string(e, '$.request.url') AS url,
-                json_extract_string(e, '$.request.postData.text') AS body,
-                json_extract_string(e, '$.startedDateTime') AS started,
-                CAST(NULL AS VARCHAR) AS client_ip,
-                NULLIF(regexp_extract(CAST(json_extract(e, '$.request.headers') AS VARCHAR),
-                    '"name":\\s*"[Uu]ser-[Aa]gent",\\s*"value":\\s*"([^"]*)"', 1), '') AS client_ua
-            FROM (SELECT unnest(range(len(arr))) AS i, unnest(arr) AS e
-                  FROM (SELECT CAST(json_extract(CAST(content AS JSON), '$.log.entries[*]') AS JSON[]) AS arr
-                        FROM read_text($f)))
-        """, {"f": str(file)})
-        ws.execute("CREATE OR REPLACE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
-        yield "positions are HAR entries"
+        yield from _har_chunks(ws, files)
         return
     for _ in line_chunks(ws, files, "_pl"):
         ws.execute("DROP TABLE IF EXISTS _req")
         ws.execute(f"CREATE TEMP TABLE _req AS {_LINES_SQL}")
         ws.execute("DROP TABLE IF EXISTS _pl")
         yield ""
+
+
+HAR_CHUNK_ENTRIES = 50_000  # at most this many HAR entries per chunk (and about CHUNK_BYTES of text)
+
+
+def _text(v: object) -> str | None:
+    """A JSON value as `json_extract_string` gives it: text as is, anything else as its JSON."""
+    import json
+
+    return v if isinstance(v, str) or v is None else json.dumps(v, default=str)
+
+
+def _har_chunks(ws: Workspace, file: Path) -> Iterator[str]:
+    """A HAR export streamed entry by entry (ijson: a capture of every request of a session is
+    easily hundreds of MB, and parsing it whole took more memory than DuckDB's load limit), into
+    `_req` / `_refused` one chunk at a time; positions are entry numbers from 1. Only the small
+    parts of an entry are kept (URL, posted text, start time, user agent); response bodies are
+    skipped by the parser."""
+    import ijson
+    import pyarrow as pa
+
+    from capi_audit.io import canonical
+
+    cols: dict[str, list] = {k: [] for k in ("line", "url", "body", "started", "client_ua")}
+    size = 0
+
+    def flush() -> str:
+        ws.drop("_req", "_refused")
+        n = len(cols["line"])
+        ws.execute("CREATE TEMP TABLE _req (line BIGINT, _file VARCHAR, url VARCHAR, body VARCHAR, started VARCHAR, "
+                   "client_ip VARCHAR, client_ua VARCHAR)")
+        ws.append_arrow("_req", pa.table({
+            "line": pa.array(cols["line"], pa.int64()), "_file": pa.array([str(file)] * n, pa.string()),
+            "url": pa.array(cols["url"], pa.string()), "body": pa.array(cols["body"], pa.string()),
+            "started": pa.array(cols["started"], pa.string()), "client_ip": pa.array([None] * n, pa.string()),
+            "client_ua": pa.array(cols["client_ua"], pa.string())}))
+        ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        for v in cols.values():
+            v.clear()
+        return "positions are HAR entries"
+
+    n = 0
+    with open_binary(file) as fh:
+        try:
+            for n, e in enumerate(ijson.items(fh, "log.entries.item", use_float=True), 1):
+                req = e.get("request") if isinstance(e, dict) else None
+                req = req if isinstance(req, dict) else {}
+                post = req.get("postData")
+                heads = req.get("headers")
+                ua = next((h.get("value") for h in (heads if isinstance(heads, list) else [])
+                           if isinstance(h, dict) and str(h.get("name", "")).lower() == "user-agent"), None)
+                row = (n, _text(req.get("url")), _text(post.get("text")) if isinstance(post, dict) else None,
+                       _text(e.get("startedDateTime")) if isinstance(e, dict) else None, _text(ua) or None)
+                for k, v in zip(cols, row, strict=True):
+                    cols[k].append(v)
+                size += sum(len(x) for x in row[1:] if isinstance(x, str))
+                if size > canonical.CHUNK_BYTES or len(cols["line"]) >= HAR_CHUNK_ENTRIES:
+                    yield flush()
+                    size = 0
+        except ijson.JSONError as exc:
+            raise InputError(f"{file}: not a valid HAR capture (broken JSON after entry {n}: "
+                             f"{str(exc).splitlines()[0][:200]}); export it again") from exc
+    yield flush()

@@ -164,16 +164,23 @@ BIG = ["orders_csv", "events_csv", "shopify_csv", "meta_ads_csv", "google_ads_cs
        "events_parquet", "canonical_array", "capi_array", "har", "upload_summary"]
 
 
+# rows each kind loads from n written rows (else n)
+LOADED = {"capi_array": lambda n: sum(1 + i % 9 for i in range(n)),  # requests of 1 to 9 events
+          "har": lambda n: (n + 9) // 10,  # one entry in ten is a pixel hit
+          "upload_summary": lambda n: 12 * n}  # a total, 7 days, 3 jobs and an alert per summary
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", BIG)
 def test_one_500mb_file_of_each_kind_loads_under_1gb(tmp_path, kind):
+    # on main: a 468 MB HAR could not load (DuckDB asked for 512 MiB to read it whole; the load's
+    # limit is 500 MB); see docs/loading.md for every kind's figures before and after
     from benchmarks.big_inputs import write
 
-    path, _ = write(kind, tmp_path, 500)
-    cfg = tmp_path / "audit.toml"
-    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    path, n = write(kind, tmp_path, 500)
+    rc, peak, out = _peak_rss_mb(tmp_path, tmp_path / "audit.toml")
     path.unlink()
     print(f"{kind}: peak {peak:.0f} MB")
     assert rc == 0, out
-    assert " 0 " not in out.splitlines()[1], out  # something loaded
+    assert f" {LOADED.get(kind, lambda m: m)(n)} " in out, out  # every row loaded
     assert peak < 1024, peak

@@ -363,7 +363,7 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
 # One pretty-printed JSON document is parsed whole (by Python to recognise it, by DuckDB to read
 # it): a larger one is refused with what to do. A JSON array is streamed element by element
 # (DuckDB's array reader) and finalized in chunks, whatever its size.
-SINGLE_DOC_MAX_BYTES = 64 * 1024 * 1024
+SINGLE_DOC_MAX_BYTES = 32 * 1024 * 1024
 
 
 def _whole_docs(ws: Workspace, file: Path) -> str | None:

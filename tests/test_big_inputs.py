@@ -184,3 +184,22 @@ def test_one_500mb_file_of_each_kind_loads_under_1gb(tmp_path, kind):
     assert rc == 0, out
     assert f" {LOADED.get(kind, lambda m: m)(n)} " in out, out  # every row loaded
     assert peak < 1024, peak
+
+
+def test_parquet_finalized_by_row_ranges_keeps_the_accounting_of_one_chunk(tmp_path, monkeypatch):
+    import duckdb
+
+    duckdb.execute(f"""COPY (SELECT 'meta' AS platform, 'Purchase' AS event_name, 'e' || (i % 17) AS event_id,
+        CASE WHEN i % 7 = 3 THEN TIMESTAMPTZ '1970-01-01 00:00:00+00' ELSE TIMESTAMPTZ '2026-03-01 10:00:00+00' END AS event_time,
+        CASE WHEN i % 5 = 0 THEN 'Buyer@Example.org' END AS em, 1.5 AS value FROM range(40) t(i) ORDER BY i)
+        TO '{tmp_path / "e.parquet"}' (FORMAT parquet, ROW_GROUP_SIZE 8)""")
+    whole = _load(tmp_path, "server_events", "e.parquet", "canonical")
+    chunks = _count_chunks(monkeypatch)
+    monkeypatch.setattr(canonical, "PARQUET_CHUNK_ROWS", 3, raising=False)
+    split = _load(tmp_path, "server_events", "e.parquet", "canonical")
+    assert len(chunks) >= 10, len(chunks)
+    assert split == whole
+    (rep,), rows, rejects = split
+    assert (rep["rows_read"], rep["rows_loaded"], rep["rows_rejected"]) == (40, 34, 6)
+    assert [r[1] for r in rejects] == [4, 11, 18, 25, 32, 39]  # row numbers across chunks
+    assert rep["duplicate_rows"] == whole[0][0]["duplicate_rows"] > 0

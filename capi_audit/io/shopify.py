@@ -73,7 +73,9 @@ class ShopifyOrdersReader(LayoutGlob, Reader):
         attr_re = "(?i)(?:" + attr + r")\s*:\s*([A-Za-z_]+)"
         test_tag = spec.options.get("test_tag", "test")
         q = parsing.quote_ident
-        first = lambda c: f"first(NULLIF(trim({q(c)}), '') ORDER BY _rec) FILTER (WHERE NULLIF(trim({q(c)}), '') IS NOT NULL)"  # noqa: E731
+        # the first non-empty value of an order's rows: arg_min by record (an ordered `first(... ORDER
+        # BY _rec)` kept a sort per order: 1.1 million line items took 0.9 GB)
+        first = lambda c: f"arg_min(NULLIF(trim({q(c)}), ''), _rec) FILTER (WHERE NULLIF(trim({q(c)}), '') IS NOT NULL)"  # noqa: E731
         country = (f"coalesce({first('billing_country')}, {first('shipping_country')})" if found["shipping_country"] and found["billing_country"]
                    else first("billing_country") if found["billing_country"] else "NULL")
         notes_sql = ("NULLIF(regexp_extract(" + first("notes") + ", $attr_re, 1), '')" if found["notes"] else "NULL")

@@ -79,7 +79,9 @@ def test_read_rejects_a_folder_that_is_not_a_result(tmp_path):
 
 
 def test_run_writes_the_result_folder(tmp_path, capsys):
-    assert main(["run", "--config", str(FIXTURE), "--out", str(tmp_path / "o"), "--no-charts"]) == 0
+    # a short synthetic scenario: the command's shape, not the fixture's figures (test_truth)
+    assert main(["synth", "--out", str(tmp_path / "s"), "--days", "8", "--orders-per-day", "10", "--seed", "3"]) == 0
+    assert main(["run", "--config", str(tmp_path / "s" / "audit.toml"), "--out", str(tmp_path / "o"), "--no-charts"]) == 0
     r = AuditResult.read(tmp_path / "o")
     assert "dedup_daily" in r.frames and r.config.conversion_event == "Purchase"
     assert "Loaded:" in capsys.readouterr().out

@@ -48,6 +48,18 @@ def samples() -> Path:
     return SAMPLES
 
 
+# Session fixtures computed once per process. Under pytest-xdist (`-n 2 --dist loadgroup`) every
+# test using one of them runs on the same worker, so each is still computed once (the Spark JVM
+# starts once); the other worker takes the rest of the suite.
+SHARED = {"spark", "fixture_audit", "spark_main_audit", "second_report"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SHARED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared"))
+
+
 # Bootstrap replicates of the shared fixture audits below (test_spark_equal runs Spark with the same).
 AUDIT_REPS = 200
 

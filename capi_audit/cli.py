@@ -24,10 +24,14 @@ def _print_load_table(reports: list, sources: dict[tuple[str, str], str] | None 
     for row in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     # a note repeated by many files of one glob is printed once, with the number of files
+    from capi_audit.io.base import join_notes
+
     notes: dict[tuple[str, str], list[str]] = {}
     for r in reports:
-        if r.note:
-            notes.setdefault((_source_label(r, sources), r.note), []).append(Path(r.file).name)
+        # the note as load_report stores it: with the values replaced by markers and exact duplicates
+        note = join_notes(r)
+        if note:
+            notes.setdefault((_source_label(r, sources), note), []).append(Path(r.file).name)
     for (label, note), names in notes.items():
         where = names[0] if len(names) == 1 else f"{label} ({len(names)} files)"
         print(f"note: {where}: {note}")

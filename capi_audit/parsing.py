@@ -215,7 +215,9 @@ def address_key(x: str, src_type: str, platform_sql: str = "$platform") -> str:
     want these unhashed (https://developers.google.com/data-manager/api/devguides/concepts/formatting),
     hash-required (plaintext replaced by a marker) for every other platform (Meta)."""
     clear = ", ".join(f"'{p}'" for p in schema.CLEAR_ADDRESS_PLATFORMS)
-    return f"CASE WHEN {platform_sql} IN ({clear}) THEN {as_text(x, src_type)} ELSE {hashed_key(x, src_type)} END"
+    # in clear, an email or phone there is still personal data misplaced: replaced by a marker
+    return (f"CASE WHEN {platform_sql} IN ({clear}) THEN {pseudonym_sql(as_text(x, src_type), link=False)} "
+            f"ELSE {hashed_key(x, src_type)} END")
 
 
 def text(x: str, src_type: str) -> str:
@@ -272,6 +274,26 @@ def scrub_sql(x: str) -> str:
     """SQL: free text with email- and phone-shaped parts replaced by markers."""
     return (f"regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
             f"'{PHONE_RE}', '{PHONE_MARK}', 'g')")
+
+
+# A phone inside an id (`fb.1.1554763741205.+4915199887766`): the `+` form not glued to letters
+# or digits on either side (inside base64 text a `+` sits between letters and digits).
+PHONE_IN_ID_RE = r"(^|[^0-9A-Za-z])(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]($|[^0-9A-Za-z])"
+
+
+def pseudonym_sql(x: str, *, link: bool = True) -> str:
+    """SQL: an id (order, event, request, job, click, browser, external or client id) with an
+    email- or phone-shaped value replaced by `<plaintext:email:…>` / `<plaintext:phone:…>`, the
+    first 16 hex digits of its SHA-256, so equal ids stay equal (linkage holds) and the value is
+    never stored (link=False: the bare marker, for clear address keys). Cheap tests first: most ids
+    have no `@`, no `+` and not a phone's length."""
+    email = (f"((strpos({x}, '@') > 0 OR strpos(lower({x}), '%40') > 0) "
+             f"AND regexp_matches({x}, '{EMAIL_RE}'))")
+    phone = (f"(((strpos({x}, '+') > 0 OR strpos(lower({x}), '%2b') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
+             f"OR (length({x}) BETWEEN 12 AND 14 AND regexp_full_match({x}, '{PHONE_RE}')))")
+    tag = f":' || left(sha256({x}), 16) || '" if link else ""
+    return (f"CASE WHEN {email} THEN '{PLAINTEXT_PREFIX}email{tag}>' "
+            f"WHEN {phone} THEN '{PLAINTEXT_PREFIX}phone{tag}>' ELSE {x} END")
 
 
 def personal_sql(x: str) -> str:

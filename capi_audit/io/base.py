@@ -219,15 +219,9 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
                 expr = parsing.scrub_sql(expr)
             elif col.name in PSEUDONYM_COLUMNS:
                 # an id shaped like an email or phone (a mis-mapped column, a shop keying orders by
-                # email) becomes a pseudonym that keeps equal ids equal (linkage holds), never the value
-                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN "
-                        f"'{parsing.PLAINTEXT_PREFIX}email:' || left(sha256({expr}), 16) || '>' "
-                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN "
-                        f"'{parsing.PLAINTEXT_PREFIX}phone:' || left(sha256({expr}), 16) || '>' ELSE {expr} END")
-            elif col.name in ID_COLUMNS:
-                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
-                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
-                        f"ELSE {expr} END")
+                # email, an email pasted into a click id) becomes a pseudonym that keeps equal ids
+                # equal (linkage holds), never the value
+                expr = parsing.pseudonym_sql(expr)
             selects.append(f"{expr} AS {col.name}")
             if col.kind in keyish and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
@@ -358,7 +352,7 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
             reader_rej[str(f)] += int(n)
         optional = [c for c in table.columns if not c.required and c.name in staged.columns]
         hashed = [c for c in table.columns
-                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS + PSEUDONYM_COLUMNS)
+                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in PSEUDONYM_COLUMNS)
                   and c.name in staged.columns]
         urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
         exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
@@ -445,19 +439,21 @@ def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
         "coerced": [json.dumps(r.coerced, sort_keys=True) for r in reports],
         "ignored_columns": [json.dumps(r.ignored_columns) for r in reports],
         "skipped": pa.array([r.skipped for r in reports], pa.int64()),
-        "note": [_join_notes(r) for r in reports],
+        "note": [join_notes(r) for r in reports],
     }))
 
 
 # Free text and URLs may carry personal data the sender pasted in; ids may be an email.
 URL_COLUMNS = ("page_url", "event_source_url")
-FREE_TEXT_COLUMNS = ("error",)
-ID_COLUMNS = ("external_id",)
-PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id")
+FREE_TEXT_COLUMNS = ("error", "client_user_agent")
+# Ids stored as given: every one passes the email / phone detector (`parsing.pseudonym_sql`).
+PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id", "external_id", "fbc", "fbp", "gclid", "gbraid",
+                     "wbraid", "client_ip_address", "client", "destination_id")
 # Columns whose values become chart categories and table labels: personal data there means a
 # mis-mapped column, and the file is refused.
 CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",
-                    "status", "source", "date_basis", "data_processing_options", "test_event_code")
+                    "status", "source", "date_basis", "data_processing_options", "test_event_code", "source_api",
+                    "level", "dimension")
 MAX_ABS_NUMBER = "CAST(1e15 AS DOUBLE)"
 REJECTS_KEPT = 1000  # reject details kept per file and kind (parse / reader); counts stay exact
 DEFAULT_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -498,7 +494,8 @@ def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Tabl
     return report
 
 
-def _join_notes(report: FileReport) -> str:
+def join_notes(report: FileReport) -> str:
+    """The note load_report stores: the reader's note, values replaced by markers, exact duplicates."""
     parts = [report.note] if report.note else []
     if report.redacted:
         parts.append("plaintext values replaced by markers in: " + ", ".join(

@@ -13,6 +13,7 @@ import pandas as pd
 from capi_audit import metrics
 from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
+from capi_audit.parsing import redact_path
 from capi_audit.result import AuditResult, ConfigEcho, json_safe
 from capi_audit.workspace import Workspace
 
@@ -84,7 +85,7 @@ def config_echo(ws: Workspace) -> ConfigEcho:
         age_limit_s={p: float(v) for (p, src), v in sorted(AGE_LIMITS_S.items()) if src == "*" and p in plats},
         first_day=None if span[0] is None else str(span[0]),
         last_day=None if span[1] is None else str(span[1]),
-        sources=tuple({"table": s.table, "format": s.format, "file": Path(s.path).name} for s in cfg.sources),
+        sources=tuple({"table": s.table, "format": s.format, "file": redact_path(Path(s.path).name)} for s in cfg.sources),
         settings=settings,
     )
 

@@ -74,14 +74,16 @@ def _print_ignored(reports: list, sources: dict[tuple[str, str], str] | None = N
 
 
 def _sources_of(config: Any, reports: list) -> dict[tuple[str, str], str]:
-    """(table, file) -> the `path` of the source that loaded it, for grouping the output."""
+    """(table, file as shown) -> the `path` of the source that loaded it, for grouping the output."""
+    from capi_audit.parsing import redact_path
+
     wanted = {(r.table, r.file) for r in reports}
     out: dict[tuple[str, str], str] = {}
     for spec in getattr(config, "sources", ()):
         if any(ch in spec.path for ch in "*?[") and not Path(spec.path).exists():
             for f in spec.files():
-                if (spec.table, str(f)) in wanted:
-                    out[(spec.table, str(f))] = Path(spec.path).name
+                if (spec.table, redact_path(str(f))) in wanted:
+                    out[(spec.table, redact_path(str(f)))] = redact_path(Path(spec.path).name)
     return out
 
 
@@ -301,10 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, code: int) -> int:
-    from capi_audit.parsing import scrub
+    from capi_audit.parsing import redact_path
 
     try:
-        print(f"capi-audit: error: {scrub(' '.join(message.split(chr(10))))}", file=sys.stderr)
+        # an error names input files: their personal parts are redacted like everywhere else
+        print(f"capi-audit: error: {redact_path(' '.join(message.split(chr(10))))}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return code

@@ -270,6 +270,32 @@ def scrub(text: str) -> str:
     return _PHONE.sub(PHONE_MARK, _EMAIL.sub(EMAIL_MARK, text))
 
 
+# Extensions of input files, kept when a file name is redacted (`orders_jane@x.com.csv.gz`).
+_FILE_EXT = re.compile(r"(\.(?:csv|tsv|txt|jsonl|ndjson|json|parquet|pq|log|har|gz|gzip|zst|bz2|xz|zip))+$", re.I)
+
+
+def redact_path(text: str) -> str:
+    """A path naming an input file (or a message holding one) with every email- or phone-shaped
+    part replaced by `<redacted:email:1a2b3c>` / `<redacted:phone:…>`: the tag is the first 6 hex
+    digits of the part's SHA-256, so two files stay apart; the folders, the rest of the name and
+    the file's extensions are kept so the analyst can find the file. Every input-derived path that
+    is printed or stored passes here (load output, load_report, rejects, summary, errors)."""
+    import hashlib
+
+    def tag(part: str) -> str:
+        return hashlib.sha256(part.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+
+    def email(m: re.Match) -> str:
+        part, keep = m.group(0), ""
+        ext = _FILE_EXT.search(part)
+        if ext and _EMAIL.fullmatch(part[: ext.start()]):
+            part, keep = part[: ext.start()], ext.group(0)
+        return f"<redacted:email:{tag(part)}>{keep}"
+
+    text = _EMAIL.sub(email, str(text))
+    return _PHONE.sub(lambda m: f"<redacted:phone:{tag(m.group(0))}>", text)
+
+
 def scrub_sql(x: str) -> str:
     """SQL: free text with email- and phone-shaped parts replaced by markers."""
     return (f"regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "

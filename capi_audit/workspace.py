@@ -313,7 +313,7 @@ class Workspace:
         plan = self._plan()
         from capi_audit.io.base import empty_source, finalize_chunks
         from capi_audit.io.lines import is_empty
-        from capi_audit.parsing import scrub
+        from capi_audit.parsing import redact_path
         from capi_audit.progress import Progress
 
         progress = Progress("load")
@@ -351,20 +351,21 @@ class Workspace:
                     rest = group
                     if len(group) >= MULTI_FILE_MIN and hasattr(reader, "stage_many"):
                         # many files of one glob: one multi-file scan for those that allow it
-                        with progress.step(f"{spec.table} <- {len(group)} files of {Path(spec.path).name}"):
+                        with progress.step(f"{spec.table} <- {len(group)} files of {redact_path(Path(spec.path).name)}"):
                             chunks, batch, rest = reader.stage_many_chunks(self, spec, group, table)
                             if batch:
-                                for r in finalize_chunks(self, spec, batch, table, chunks):
-                                    by_file[(spec.table, r.file)] = r
+                                # a report names its file as shown (redacted): keyed here by the name as given
+                                for f, r in zip(batch, finalize_chunks(self, spec, batch, table, chunks), strict=True):
+                                    by_file[(spec.table, str(f))] = r
                             else:
                                 self.drop("_stage", "_reader_rejects")
                     for current in rest:
-                        with progress.step(f"{spec.table} <- {current.name}"):
+                        with progress.step(f"{spec.table} <- {redact_path(current.name)}"):
                             one(spec, current, table)
                 except AuditError:
                     raise
                 except Exception as exc:  # any reader failure ends as one message naming the file
-                    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                    first = redact_path(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
                     raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
                                      f"{type(exc).__name__}: {first}") from exc
         except BaseException:

@@ -10,6 +10,7 @@ replaced values is reported per column.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -224,3 +225,89 @@ def test_run_on_ids_holding_emails_keeps_summary_clean(tmp_path, capsys):
         if f.is_file():
             assert_no_canary(f.read_text(errors="replace"))
     assert_db_clean(db)
+
+
+# -- personal data in file names -----------------------------------------------------------------
+NAMED = f"orders_{CANARY_EMAIL}.csv"
+
+
+def _named_inputs(d: Path) -> list[dict]:
+    """Orders in a file named after a customer, one bad row (a reject names the file), and a glob
+    of daily server files named with a phone (the multi-file scan path)."""
+    (d / NAMED).write_text("order_id,created_at,value\nO1,2026-03-01T10:00:00Z,1\nO2,not a time,1\n")
+    daily = d / "daily"
+    daily.mkdir()
+    for i in range(10):
+        rows = f"meta,Purchase,e{i},2026-03-0{1 + i % 9}T10:00:00Z,1\n" + ("meta,Purchase,x,never,1\n" if i == 3 else "")
+        (daily / f"s{i}_{CANARY_PHONE}.csv").write_text("platform,event_name,event_id,event_time,value\n" + rows)
+    return [{"table": "orders", "path": NAMED}, {"table": "server_events", "path": "daily/*.csv"}]
+
+
+def test_file_names_holding_emails_or_phones_are_redacted_in_load_output(tmp_path, capsys, monkeypatch):
+    # `orders_jane.doe@example.com.csv` was printed and stored as given: rejects' file column,
+    # load_report, plain and JSON load output, progress lines
+    import capi_audit.progress as progress
+    import capi_audit.workspace as wsmod
+
+    monkeypatch.setattr(wsmod, "MULTI_FILE_MIN", 8)
+    monkeypatch.setattr(progress, "AFTER_SECONDS", -1.0)
+    monkeypatch.setattr(progress, "AFTER_SECONDS_NOTEBOOK", -1.0)
+    monkeypatch.setenv("CAPI_AUDIT_PROGRESS", "1")
+    monkeypatch.delenv("CI", raising=False)
+    sources = _named_inputs(tmp_path)
+    db = tmp_path / "w.duckdb"
+    data = load_json(capsys, tmp_path, sources, db=db)
+    assert_db_clean(db)
+    names = sorted(Path(f["file"]).name for f in data["files"])
+    assert names[0].startswith("<redacted:email:") and names[0].endswith(">.csv")
+    assert all(n.startswith("s") and "_<redacted:phone:" in n and n.endswith(">.csv") for n in names[1:])
+    assert len(set(names)) == 11  # the tags keep the files apart
+    rejected = {Path(r["file"]).name for r in data["rejects"]}
+    assert len(rejected) == 2 and rejected <= set(names)
+    cfg = tmp_path / "audit.toml"
+    code, out, err = cli(capsys, "load", "--config", str(cfg))
+    assert code == 0, err
+    assert "<redacted:email:" in out and "<redacted:phone:" in out and "[load]" in err
+    assert_no_canary(out + err)
+
+
+def test_file_names_holding_emails_are_redacted_in_run_and_report(tmp_path, capsys):
+    cfg = write_config(tmp_path, _named_inputs(tmp_path))
+    db, out, rep = tmp_path / "w.duckdb", tmp_path / "out", tmp_path / "rep"
+    code, stdout, err = cli(capsys, "run", "--config", str(cfg), "--out", str(out), "--db", str(db), "--no-charts")
+    assert code == 0, err
+    import pandas as pd
+
+    result = (out / "summary.json").read_text() + (out / "result.json").read_text()
+    assert "<redacted:email:" in result  # the config echo names the source file
+    for frame in ("load", "load_rejects"):
+        df = pd.read_parquet(out / "frames" / f"{frame}.parquet")
+        assert_no_canary(df.to_csv())
+        assert df["file"].str.contains("<redacted:").any()
+    code, stdout2, err2 = cli(capsys, "report", "--result", str(out), "--out", str(rep), "--no-notebooks")
+    assert code == 0, err2
+    assert_no_canary(stdout + err + stdout2 + err2)
+    for f in [*out.rglob("*"), *rep.rglob("*")]:
+        if f.is_file():
+            assert_no_canary(f.read_text(errors="replace"))
+    assert_db_clean(db)
+
+
+@pytest.mark.parametrize("what", ["missing", "bad_column", "corrupt_parquet", "glob_no_match"])
+def test_file_names_holding_emails_are_redacted_in_error_lines(tmp_path, capsys, what):
+    from tests.test_hostile import one_error
+
+    name = f"export_{CANARY_EMAIL}"
+    src = {"table": "orders", "path": f"{name}.csv"}
+    if what == "bad_column":
+        (tmp_path / f"{name}.csv").write_text("a,b\n1,2\n")
+    elif what == "corrupt_parquet":
+        (tmp_path / f"{name}.parquet").write_bytes(b"PAR1 not really")
+        src = {"table": "orders", "path": f"{name}.parquet", "format": "auto"}
+    elif what == "glob_no_match":
+        src = {"table": "orders", "path": f"{name}*.csv"}
+    cfg = write_config(tmp_path, [src])
+    code, _, err = cli(capsys, "load", "--config", str(cfg))
+    one_error(code, err, "<redacted:email:")
+    if what != "glob_no_match":  # the extension is kept so the analyst finds the file
+        assert re.search(r"<redacted:email:[0-9a-f]{6}>\.(csv|parquet)", err), err

@@ -287,6 +287,8 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
     batch = len(files) > 1
     file = files[0]
     cols = ", ".join(c.name for c in table.columns)
+    # the rejects' file column is the name as shown (personal parts redacted), never the name as given
+    names = {"real": [str(f) for f in files], "shown": [parsing.redact_path(str(f)) for f in files]}
     sums: dict[str, list[int]] = {}  # file -> loaded, rejected (weighted), parse rejects, coerced..., redacted...
     reader_rej: Counter[str] = Counter()
     by_reason: dict[str, Counter[str]] = {}
@@ -320,24 +322,24 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         # _parsed keeps the source order (insertion order is preserved), so no sort is needed
         ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
         ws.write(
-            "rejects", "SELECT $t, p._file, coalesce(_line, _rec + 1), "
+            "rejects", f"SELECT $t, {_shown('p._file')}, coalesce(_line, _rec + 1), "
             "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
             "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
             "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) p "
             "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = p._file AND q.kind = 'parse' "
             "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY p._file, _rec",
-            {"t": table.name, "cap": REJECTS_KEPT},
+            {"t": table.name, "cap": REJECTS_KEPT, **names},
         )
         rej_by_file = "_file" in [r[0] for r in ws.rows("DESCRIBE _reader_rejects")]
         rfile = "_file" if rej_by_file else "CAST($f AS VARCHAR)"
         if batch and not rej_by_file and ws.scalar("SELECT count(*) FROM _reader_rejects"):
             raise AssertionError("a multi-file scan names the file of each reader reject")
         ws.write(
-            "rejects", "SELECT $t, r._file, line, column_name, reason FROM (SELECT line, column_name, reason, "
+            "rejects", f"SELECT $t, {_shown('r._file')}, line, column_name, reason FROM (SELECT line, column_name, reason, "
             f"{rfile} AS _file, row_number() OVER (PARTITION BY {rfile} ORDER BY line) AS _k FROM _reader_rejects) r "
             "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = r._file AND q.kind = 'reader' "
             "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY r._file, line",
-            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT})
+            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT, **names})
         ws.execute(
             "INSERT INTO _fin_kept SELECT _file, kind, count(*) FROM ("
             "SELECT _file, 'parse' AS kind FROM _parsed WHERE _reason IS NOT NULL "
@@ -404,7 +406,7 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
                 f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in top))
         own = (staged.file_ignored or {}).get(fname)
-        report = FileReport(table=table.name, file=fname, format=spec.format,
+        report = FileReport(table=table.name, file=parsing.redact_path(fname), format=spec.format,
                             ignored_columns=[parsing.scrub(c) for c in own] if own is not None else list(ignored),
                             skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
                             note=parsing.scrub(file_note))
@@ -422,8 +424,15 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         for f in files:
             ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                               "WHERE file = $f AND table_name = 'orders'",
-                              {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
+                              {"n": f"customer keys hashed locally into {rows} (raw values not kept)",
+                               "f": parsing.redact_path(str(f))})
     return reports
+
+
+def _shown(col: str) -> str:
+    """SQL: a staged file name as shown (`parsing.redact_path`, bound as $real / $shown lists);
+    a name not listed is scrubbed in SQL."""
+    return f"coalesce(list_extract($shown, list_position($real, {col})), {parsing.scrub_sql(col)})"
 
 
 def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
@@ -486,10 +495,11 @@ def _personal_categories(ws: Workspace, table: schema.Table, staged: Staged) -> 
 
 def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
     """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
-    report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
+    report = FileReport(table=table.name, file=parsing.redact_path(str(file)), format=spec.format,
+                        note="empty file: no rows")
     ws.target.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
-        {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
+        {"t": table.name, "f": report.file, "fmt": spec.format, "n": report.note},
     )
     return report
 

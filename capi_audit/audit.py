@@ -126,11 +126,18 @@ def notes(ws: Workspace) -> list[str]:
     return out
 
 
-def _load_duckdb(cfg: AuditConfig, db: str | None) -> Workspace:
-    ws = Workspace(db, config=cfg)
-    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report")):
+def refuse_loaded(ws: Workspace, db: str | None) -> None:
+    """A `--db` that already holds a load is refused: loading again appended every row a second
+    time (`load --db` twice doubled every count a notebook read from it)."""
+    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report",
+                                        "enhancements", "upload_summaries", "load_report")):
         ws.close()
         raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
+
+
+def _load_duckdb(cfg: AuditConfig, db: str | None) -> Workspace:
+    ws = Workspace(db, config=cfg)
+    refuse_loaded(ws, db)
     ws.load()
     return ws
 

@@ -89,11 +89,15 @@ def _sources_of(config: Any, reports: list) -> dict[tuple[str, str], str]:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Load the sources of a config and print the load report."""
+    from capi_audit.audit import refuse_loaded
+    from capi_audit.config import load_config
     from capi_audit.workspace import Workspace
 
     check_db(args.db)
+    config = load_config(args.config)
     with Workspace(args.db) as ws:
-        reports = ws.load(args.config)
+        refuse_loaded(ws, args.db)
+        reports = ws.load(config)
         if args.json:
             out = {"files": [r.as_dict() for r in reports],
                    "rejects": ws.rejects().astype(object).where(ws.rejects().notna(), None).to_dict("records")}

@@ -43,6 +43,8 @@ def columns_of(table: str) -> list[tuple[str, str]]:
     return [(c.name, c.args["kind"].sql("duckdb")) for c in tree.find_all(exp.ColumnDef)]
 
 
+# DuckDB's information_schema spelling of the types the DDL uses
+_SQL_TYPE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "TEXT": "VARCHAR"}
 MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
 
 
@@ -279,7 +281,28 @@ class Workspace:
 
     # -- tables ----------------------------------------------------------------------------
     def create_tables(self) -> None:
-        """Create the canonical and accounting tables if they do not exist."""
+        """Create the canonical and accounting tables if they do not exist; a `--db` file whose
+        tables were written by another version of the schema is refused up front (rows were
+        inserted by position: a load failed mid-way with "Current transaction is aborted")."""
+        existing = {}
+        if self.path != ":memory:":
+            for t, c, typ in self.con.execute(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall():
+                existing.setdefault(t, []).append((c, typ))
+        for name in [*schema.TABLES, *ACCOUNTING]:
+            if name not in existing:
+                continue
+            want = [(c, _SQL_TYPE_NAMES.get(typ, typ)) for c, typ in columns_of(name)]
+            if existing[name] != want:
+                have = dict(existing[name])
+                missing = [c for c, _ in want if c not in have]
+                odd = [f"{c} is {have[c]}" for c, typ in want if c in have and have[c] != typ]
+                what = "; ".join(x for x in (
+                    f"missing columns {', '.join(missing)}" if missing else "",
+                    f"{', '.join(odd)}" if odd else "") if x) or "its columns are in another order or added"
+                raise InputError(f"{self.path}: table {name} was written by another version of capi-audit ({what}); "
+                                 "name a new --db file or remove this one")
         for table in schema.TABLES.values():
             self.execute(schema.create_table_sql(table))
         self.execute(schema.LOAD_REPORT_DDL)
@@ -392,6 +415,8 @@ class Workspace:
                 raise InputError(f"{spec.path}: no file matches (sources[{i}])")
             for f in files:
                 if not f.exists():
+                    if f.is_symlink():
+                        raise InputError(f"{f}: a symbolic link whose target is missing or loops (sources[{i}])")
                     raise InputError(f"{f}: file not found (sources[{i}])")
                 if not f.is_file():
                     raise InputError(f"{f}: not a regular file (sources[{i}])")

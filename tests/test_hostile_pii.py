@@ -311,3 +311,377 @@ def test_file_names_holding_emails_are_redacted_in_error_lines(tmp_path, capsys,
     one_error(code, err, "<redacted:email:")
     if what != "glob_no_match":  # the extension is kept so the analyst finds the file
         assert re.search(r"<redacted:email:[0-9a-f]{6}>\.(csv|parquet)", err), err
+
+
+# -- a fresh adversarial pass: parametrized cases through the CLI --------------------------------
+# Each case writes its inputs into a folder and returns (sources, expected): expected is
+# (rows read, loaded, rejected) summed over the files of a load, or ("error", needle) for a
+# refusal that must be one `capi-audit: error:` line naming the problem. The common check: no
+# traceback, rows read = loaded + rejected per file, no canary in the output or the --db file.
+ORD = "order_id,created_at,value,currency\n"
+SV = "platform,event_name,event_id,event_time,value\n"
+
+
+def _o(i, **kw) -> str:
+    return json.dumps({"order_id": f"A{i}", "created_at": T, **kw})
+
+
+def _capi(i: int, **kw) -> dict:
+    return {"event_name": "Purchase", "event_time": EPOCH + i, "event_id": f"e{i}", "action_source": "website",
+            "event_source_url": "https://shop.example/", "user_data": {"em": "a" * 64}, **kw}
+
+
+def _pixel(eid: str) -> str:
+    return f"https://www.facebook.com/tr/?id=1&ev=Purchase&ts={EPOCH * 1000}&eid={eid}"
+
+
+def adv_nul_byte_in_csv_field(d):
+    (d / "o.csv").write_bytes((ORD + f"A1,{T},1,EUR\nA\x002,{T},1,EUR\nA3,{T},1,EUR\n").encode())
+    return [{"table": "orders", "path": "o.csv"}], (3, 3, 0)
+
+
+def adv_nul_bytes_in_json_lines(d):
+    (d / "o.jsonl").write_bytes(f"{_o(1)}\n".encode() + b'{"order_id": "A\x002"}\n\x00\x00\n' + f"{_o(3)}\n".encode())
+    return [{"table": "orders", "path": "o.jsonl"}], (4, 2, 2)
+
+
+def adv_escaped_nul_in_json_string(d):
+    (d / "o.jsonl").write_text('{"order_id": "A\\u00001", "created_at": "' + T + '"}\n' + _o(2) + "\n")
+    return [{"table": "orders", "path": "o.jsonl"}], (2, 2, 0)
+
+
+def adv_bom_on_every_json_line(d):
+    # files joined with `cat` carry a byte-order mark into later lines: was "broken JSON"
+    (d / "o.jsonl").write_text("".join(f"\ufeff{_o(i)}\n" for i in range(3)))
+    return [{"table": "orders", "path": "o.jsonl"}], (3, 3, 0)
+
+
+def adv_bom_on_a_later_payload_line(d):
+    (d / "p.jsonl").write_text("".join("\ufeff" + json.dumps({"data": [_capi(i)]}) + "\n" for i in range(2)))
+    return [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}], (2, 2, 0)
+
+
+def adv_duplicate_json_keys(d):
+    (d / "o.jsonl").write_text(f'{{"order_id": "A1", "order_id": "{CANARY_EMAIL}", "created_at": "{T}"}}\n')
+    return [{"table": "orders", "path": "o.jsonl"}], (1, 1, 0)
+
+
+def adv_numbers_as_strings(d):
+    vals = ["12.50", "12,50", "€12", "1e3", " 7 ", "0x10", "-0", "Infinity"]
+    (d / "o.jsonl").write_text("".join(_o(i, value=v) + "\n" for i, v in enumerate(vals)))
+    return [{"table": "orders", "path": "o.jsonl"}], (8, 7, 1)
+
+
+def adv_huge_integers_in_value(d):
+    (d / "o.jsonl").write_text(_o(1) [:-1] + ', "value": 123456789012345678901234567890123456789}\n'
+                               + _o(2)[:-1] + ', "value": 1' + "0" * 400 + "}\n" + _o(3, value=5) + "\n")
+    return [{"table": "orders", "path": "o.jsonl"}], (3, 1, 2)
+
+
+def adv_negative_nan_and_huge_money_in_csv(d):
+    (d / "o.csv").write_text(ORD + f"A1,{T},1{'0' * 400},EUR\nA2,{T},-5,EUR\nA3,{T},NaN,EUR\nA4,{T},-inf,EUR\n")
+    return [{"table": "orders", "path": "o.csv"}], (4, 1, 3)
+
+
+def adv_json_nan_literals(d):
+    (d / "o.jsonl").write_text(_o(1)[:-1] + ', "value": NaN}\n' + _o(2)[:-1] + ', "value": -Infinity}\n' + _o(3) + "\n")
+    return [{"table": "orders", "path": "o.jsonl"}], (3, 1, 2)
+
+
+def adv_odd_timestamps(d):
+    ts = ["2026-03-01T23:59:60Z", "2026-03-01T10:00:00.123456789Z", "2026-03-01 10:00:00", "2026-03-01",
+          "2026-W09-7", "2026-03-01T10:00:00+0530", "1772359200.5", "-1", "2026-02-30T10:00:00Z",
+          "2026-03-01T10:00:00+00:00:00", "2026-03-01T10:00Z", "  2026-03-01T10:00:00Z  "]
+    (d / "s.csv").write_text(SV + "".join(f"meta,Purchase,e{i},{t},1\n" for i, t in enumerate(ts)))
+    # rejected: the leap second, the ISO week date, epoch -1 (outside the window), 30 February,
+    # an offset with seconds
+    return [{"table": "server_events", "path": "s.csv"}], (12, 7, 5)
+
+
+def adv_times_as_odd_json_values(d):
+    vals = [EPOCH, EPOCH + 0.5, EPOCH * 1000, EPOCH * 1_000_000, EPOCH * 10**9, -5, 1e300, True, None, [1], {"a": 1}]
+    (d / "s.jsonl").write_text("".join(json.dumps({"platform": "meta", "event_name": "Purchase", "event_time": v}) + "\n"
+                                       for v in vals))
+    return [{"table": "server_events", "path": "s.jsonl"}], (11, 4, 7)
+
+
+def adv_json_scalars_and_arrays_per_line(d):
+    (d / "o.jsonl").write_text(f'[1]\n"str"\n123\nnull\ntrue\n{_o(1)}\n[]\n{{}}\n')
+    return [{"table": "orders", "path": "o.jsonl"}], (8, 1, 7)
+
+
+def adv_latin1_and_overlong_utf8_rows(d):
+    (d / "o.csv").write_bytes(ORD.encode() + f"A1,{T},1,EUR\n".encode() + f"Aé2,{T},1,EUR\n".encode("latin-1")
+                              + f"A\xc0\xaf3,{T},1,EUR\n".encode("latin-1") + f"A4,{T},1,EUR\n".encode())
+    return [{"table": "orders", "path": "o.csv"}], (4, 2, 2)
+
+
+def adv_trailing_delimiter_on_every_line(d):
+    (d / "o.csv").write_text(f"order_id,created_at,value,\nA1,{T},1,\nA2,{T},1,\n")
+    return [{"table": "orders", "path": "o.csv"}], (2, 2, 0)
+
+
+def adv_header_only_without_newline(d):
+    (d / "o.csv").write_text("order_id,created_at")
+    return [{"table": "orders", "path": "o.csv"}], (0, 0, 0)
+
+
+def adv_gzip_without_suffix_and_multi_member(d):
+    import gzip
+
+    (d / "o.csv").write_bytes(gzip.compress((ORD + f"A1,{T},1,EUR\n").encode()) + gzip.compress(f"A2,{T},1,EUR\n".encode()))
+    (d / "o.jsonl.gz").write_bytes(gzip.compress(f"{_o(3)}\n".encode()) + gzip.compress(f"{_o(4)}\n".encode()))
+    return [{"table": "orders", "path": "o.csv"}, {"table": "orders", "path": "o.jsonl.gz"}], (4, 4, 0)
+
+
+def adv_capi_data_not_a_list(d):
+    ev = _capi(0)
+    docs = [{"data": ev}, {"data": json.dumps([ev])}, {"data": "garbage"}, {"data": [1, "x", None, ev]},
+            {"data": [_capi(1, event_time="2026-03-01T10:00:00Z")]}]
+    (d / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}], (8, 3, 5)
+
+
+def adv_capi_form_body_with_a_bad_escape(d):
+    # `data=<url-encoded JSON>` whose escape decodes to invalid UTF-8 refused the whole file
+    (d / "p.log").write_text("data=%C3%28\n" + json.dumps({"data": [_capi(1)]}) + "\n")
+    return [{"table": "server_events", "path": "p.log", "format": "meta_capi_payload"}], (2, 1, 1)
+
+
+def adv_pixel_escape_decoding_to_invalid_utf8(d):
+    # one `%C3%28` refused the whole capture: "decoded value is invalid UTF8"
+    (d / "h.log").write_text("\n".join([_pixel("%ZZ"), _pixel("%C3%28"), _pixel("%"), _pixel("%FF%FE") + "&cd[value]=%E2%82",
+                                        _pixel("ok")]) + "\n")
+    return [{"table": "pixel_events", "path": "h.log", "format": "meta_pixel_hits"}], (5, 5, 0)
+
+
+def adv_pixel_access_log_and_har_with_bad_escapes(d):
+    log = '1.2.3.4 - - [01/Mar/2026:10:00:00 +0000] "GET /tr/?id=1&ev=Purchase&eid={}&ts=1772359200000 HTTP/1.1" 200 0 "-" "UA"\n'
+    (d / "a.log").write_text(log.format("%C3%28") + log.format("ok"))
+    har = {"log": {"entries": [{"startedDateTime": T, "request": {"method": "GET", "url": _pixel(e), "headers": []}}
+                               for e in ("%C3%28", "ok")]}}
+    (d / "x.har").write_text(json.dumps(har))
+    return [{"table": "pixel_events", "path": "a.log", "format": "meta_pixel_hits"},
+            {"table": "pixel_events", "path": "x.har", "format": "meta_pixel_hits"}], (4, 4, 0)
+
+
+def adv_google_tag_bad_escapes_and_huge_values(d):
+    ads = "https://www.googleadservices.com/pagead/conversion/123/?label=L&oid={}&value={}"
+    ga4 = "https://www.google-analytics.com/g/collect?v=2&tid=G-1&en=purchase&ep.transaction_id={}&epn.value=1"
+    urls = [ads.format("%C3%28", 1), ads.format("o2", "1e400"), ads.format("o3", "NaN"), ads.format("o4", "1"),
+            ga4.format("%C3%28"), ga4.format("t2")]
+    (d / "t.jsonl").write_text("".join(json.dumps({"timestamp": T, "url": u}) + "\n" for u in urls))
+    return [{"table": "pixel_events", "path": "t.jsonl", "format": "google_tag_hits"}], (6, 4, 2)
+
+
+def adv_deeply_nested_pixel_capture(d):
+    (d / "h.jsonl").write_text(json.dumps({"url": _pixel("a")}) + "\n" + '{"url": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    return [{"table": "pixel_events", "path": "h.jsonl", "format": "meta_pixel_hits"}], (1, 1, 0)
+
+
+def adv_ga4_export_odd_shapes(d):
+    rows = [{"event_name": "purchase", "event_timestamp": "abc", "ecommerce": {"transaction_id": "t1"}},
+            {"event_name": "purchase", "event_timestamp": EPOCH * 10**6, "ecommerce": "nope", "event_params": "x"},
+            {"event_name": "purchase", "event_timestamp": str(EPOCH * 10**6),
+             "event_params": [{"key": "value", "value": {"double_value": "NaN"}}]},
+            {"event_name": None, "event_timestamp": str(EPOCH * 10**6)}]
+    (d / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [{"table": "pixel_events", "path": "g.jsonl", "format": "ga4_export"}], (4, 1, 3)
+
+
+def adv_upload_log_odd_shapes(d):
+    conv = {"conversionAction": "customers/1/conversionActions/5", "conversionDateTime": "2026-03-01 10:00:00+99:00"}
+    docs = [{"request": {"conversions": "x"}}, {"request": {"conversions": [None, 1, "s"]}}, {"request": None},
+            {"request": {"conversions": [conv]}}]
+    (d / "u.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return [{"table": "server_events", "path": "u.jsonl", "format": "google_upload_log",
+             "options": {"actions": {"5": "Purchase"}}}], (6, 0, 6)
+
+
+def adv_upload_summary_odd_shapes(d):
+    docs = [{"offlineConversionUploadConversionActionSummary": {
+                "conversionActionId": 1, "client": ["x"], "status": {"a": 1}, "totalEventCount": "NaN",
+                "successfulEventCount": 1e400, "dailySummaries": "x"}},
+            {"offlineConversionUploadClientSummary": {"client": "GOOGLE_ADS_API", "alerts": [
+                {"error": {"conversionUploadError": CANARY_EMAIL}, "errorPercentage": "x"}]}}]
+    (d / "u.jsonl").write_text(json.dumps(docs[0]).replace("1e+400", "1e400") + "\n" + json.dumps(docs[1]) + "\n")
+    return [{"table": "upload_summaries", "path": "u.jsonl", "format": "google_upload_summary"}], (3, 2, 1)
+
+
+def adv_ga4_mp_odd_shapes(d):
+    docs = [{"body": {"events": "x"}}, {"body": {"events": [{"name": None}]}}, {"body": "not json"},
+            {"measurement_id": "G-1", "body": {"timestamp_micros": "abc", "events": [
+                {"name": "purchase", "params": {"value": "NaN", "transaction_id": CANARY_EMAIL}}]}},
+            {"measurement_id": "G-1", "timestamp": T, "body": {"user_data": {"sha256_email_address": [CANARY_EMAIL, "a" * 64]},
+                                                               "events": [{"name": "purchase", "params": {"transaction_id": "t"}}]}}]
+    (d / "m.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return [{"table": "server_events", "path": "m.jsonl", "format": "ga4_mp_payload"}], (5, 1, 4)
+
+
+def adv_shopify_odd_values(d):
+    (d / "s.csv").write_text("Name,Email,Created at,Currency,Total,Billing Country,Tags,Note Attributes\n"
+                             f"#1,{CANARY_EMAIL},2026-03-01 10:00:00 +0100,EUR,1e400,DE,,\n"
+                             "#2,x,2026-03-01 10:00:00 +0100,EUR,-5,DE,,consent_ads: maybe\n"
+                             f"#3,{CANARY_PHONE},2026-03-01 10:00:00 +9900,EUR,1,DE,,\n")
+    return [{"table": "orders", "path": "s.csv", "format": "shopify_orders"}], (3, 1, 2)
+
+
+def adv_meta_ads_export_odd_values(d):
+    (d / "m.csv").write_text("\ufeffDay,Website purchases,Amount spent (EUR),Reporting starts,Reporting ends\n"
+                             "2026-03-01,NaN,1,2026-03-01,2026-03-01\n2026-03-02,1e400,1,2026-03-02,2026-03-02\n"
+                             "0001-01-01,1,1,0001-01-01,0001-01-01\n")
+    return [{"table": "platform_report", "path": "m.csv", "format": "meta_ads_export"}], (3, 0, 3)
+
+
+def adv_parquet_null_typed_and_struct_columns(d):
+    pq.write_table(pa.table({"order_id": ["A1", "A2"], "created_at": pa.array([None, None], pa.null()),
+                             "value": pa.array([{"a": 1}, {"a": 2}])}), d / "o.parquet")
+    return [{"table": "orders", "path": "o.parquet"}], (2, 0, 2)
+
+
+def adv_parquet_nanoseconds_odd_zone_and_decimal(d):
+    pq.write_table(pa.table({"order_id": ["A1", "A2"],
+                             "created_at": pa.array([EPOCH * 10**9, 2**62], pa.timestamp("ns", tz="+05:45")),
+                             "value": pa.array([1, 2], pa.decimal128(38, 10))}), d / "o.parquet")
+    return [{"table": "orders", "path": "o.parquet"}], (2, 1, 1)
+
+
+def adv_parquet_dictionary_and_large_strings(d):
+    pq.write_table(pa.table({"order_id": pa.array(["A1", "A2"], pa.large_string()).dictionary_encode(),
+                             "created_at": pa.array([T, "x"], pa.large_string()),
+                             "value": pa.array([1, 2], pa.uint64())}), d / "o.parquet")
+    return [{"table": "orders", "path": "o.parquet"}], (2, 1, 1)
+
+
+def adv_zero_byte_parquet(d):
+    (d / "o.parquet").write_bytes(b"")
+    return [{"table": "orders", "path": "o.parquet"}], (0, 0, 0)
+
+
+def adv_unicode_path(d):
+    (d / "bestellungen_ä€ü ñ.csv").write_text(ORD + f"A1,{T},1,EUR\n")
+    return [{"table": "orders", "path": "bestellungen_ä€ü ñ.csv"}], (1, 1, 0)
+
+
+def adv_glob_matching_a_folder(d):
+    # `daily/*.csv` matching a folder `daily/old.csv/` stopped the load ("not a regular file")
+    (d / "daily" / "old.csv").mkdir(parents=True)
+    (d / "daily" / "o.csv").write_text(ORD + f"A1,{T},1,EUR\n")
+    return [{"table": "orders", "path": "daily/*.csv"}], (1, 1, 0)
+
+
+def adv_glob_matching_only_folders(d):
+    (d / "daily" / "old.csv").mkdir(parents=True)
+    return [{"table": "orders", "path": "daily/*.csv"}], ("error", "no file matches")
+
+
+def adv_symlink_loop(d):
+    # was "RuntimeError: Symlink loop from …"
+    import os
+
+    os.symlink(d / "b.csv", d / "a.csv")
+    os.symlink(d / "a.csv", d / "b.csv")
+    return [{"table": "orders", "path": "a.csv"}], ("error", "symbolic link")
+
+
+def adv_device_file(d):
+    return [{"table": "orders", "path": "/dev/zero"}], ("error", "not a regular file")
+
+
+def adv_empty_path(d):
+    # was "<the config's folder>: not a regular file"
+    return [{"table": "orders", "path": " "}], ("error", "sources[1].path is empty")
+
+
+def adv_semicolon_separated_csv(d):
+    (d / "o.csv").write_text("order_id;created_at;value\nA1;2026-03-01T10:00:00Z;1,5\n")
+    return [{"table": "orders", "path": "o.csv"}], ("error", "'order_id'")
+
+
+def adv_binary_file_as_json_lines(d):
+    (d / "o.jsonl").write_bytes(bytes(range(256)) * 10)
+    return [{"table": "orders", "path": "o.jsonl"}], (21, 0, 21)
+
+
+def adv_json_document_instead_of_lines(d):
+    (d / "o.json").write_text(f'[{_o(1)}, 5, null, [1], {{"order_id": {{"x": 1}}, "created_at": "{T}"}}]')
+    return [{"table": "orders", "path": "o.json"}], (5, 2, 3)
+
+
+ADV_CASES = {name[4:]: fn for name, fn in sorted(globals().items()) if name.startswith("adv_")}
+
+
+@pytest.mark.parametrize("case", sorted(ADV_CASES))
+def test_adversarial_input_is_loaded_rejected_or_refused_cleanly(tmp_path, capsys, case):
+    from tests.test_hostile import one_error
+
+    sources, expected = ADV_CASES[case](tmp_path)
+    cfg = write_config(tmp_path, sources)
+    db = tmp_path / "w.duckdb"
+    code, out, err = cli(capsys, "load", "--config", str(cfg), "--json", "--db", str(db))
+    assert "Traceback" not in err
+    assert_no_canary(out + err)
+    if expected[0] == "error":
+        one_error(code, err, expected[1])
+        return
+    assert code == 0, err
+    data = json.loads(out)
+    for f in data["files"]:
+        assert f["rows_read"] == f["rows_loaded"] + f["rows_rejected"], f
+    got = tuple(sum(f[k] for f in data["files"]) for k in ("rows_read", "rows_loaded", "rows_rejected"))
+    assert got == expected, (got, data["rejects"][:10])
+    assert len(data["rejects"]) == got[2] or got[2] > 1000
+    assert_db_clean(db)
+
+
+def _good_inputs(d: Path) -> Path:
+    (d / "o.csv").write_text(ORD + f"A1,{T},1,EUR\n")
+    (d / "s.csv").write_text(SV + "meta,Purchase,e1,2026-03-01T10:00:05Z,1\n")
+    return write_config(d, [{"table": "orders", "path": "o.csv"}, {"table": "server_events", "path": "s.csv"}])
+
+
+def test_config_with_a_byte_order_mark_loads(tmp_path, capsys):
+    # Windows editors save audit.toml with a BOM: "not valid TOML: Invalid statement (line 1)"
+    cfg = _good_inputs(tmp_path)
+    cfg.write_text("\ufeff" + cfg.read_text(encoding="utf-8"), encoding="utf-8")
+    code, _, err = cli(capsys, "load", "--config", str(cfg))
+    assert code == 0, err
+    gates = tmp_path / "gates.toml"
+    gates.write_text('\ufeff[[gate]]\nname = "x"\npath = "load.orders.rows_loaded"\nop = ">="\nvalue = 1\n', encoding="utf-8")
+    from capi_audit.gates import load_gates
+
+    assert load_gates(gates)
+
+
+@pytest.mark.parametrize("cmd", ["load", "run", "report"])
+@pytest.mark.parametrize("old", ["missing_columns", "other_types"])
+def test_db_written_by_another_schema_version_is_one_error(tmp_path, capsys, cmd, old):
+    # a --db whose tables an older version wrote: the positional insert failed mid-load with
+    # "TransactionException: Current transaction is aborted", naming neither table nor column
+    from tests.test_hostile import one_error
+
+    cfg = _good_inputs(tmp_path)
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    if old == "missing_columns":
+        con.execute("CREATE TABLE server_events (platform VARCHAR, event_name VARCHAR, event_time TIMESTAMPTZ)")
+    else:
+        con.execute("CREATE TABLE rejects (table_name VARCHAR, file VARCHAR, line VARCHAR, column_name VARCHAR, reason VARCHAR)")
+    con.close()
+    argv = {"load": ["load"], "run": ["run", "--out", str(tmp_path / "out"), "--no-charts"],
+            "report": ["report", "--out", str(tmp_path / "rep"), "--no-notebooks"]}[cmd]
+    code, _, err = cli(capsys, *argv, "--config", str(cfg), "--db", str(db))
+    one_error(code, err, "another version", "server_events" if old == "missing_columns" else "rejects")
+
+
+def test_load_into_a_db_that_holds_a_load_is_refused(tmp_path, capsys):
+    # `load --db w.duckdb` twice appended every row again: every count read from it doubled
+    from tests.test_hostile import one_error
+
+    cfg = _good_inputs(tmp_path)
+    db = tmp_path / "w.duckdb"
+    assert cli(capsys, "load", "--config", str(cfg), "--db", str(db))[0] == 0
+    one_error(*cli(capsys, "load", "--config", str(cfg), "--db", str(db))[::2], "already holds loaded data")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    con.close()

@@ -258,3 +258,30 @@ def test_rules_that_are_not_the_platforms_read_not_applicable_not_zero():
     # the age gate reads Meta's figure and ignores Google's missing one
     gate = evaluate({"validation": head.values}, AGE_GATE, "Purchase")
     assert gate["status"] == "pass" and [o["path"] for o in gate["observed"]] == ["validation.meta.event_too_old"]
+
+
+def test_test_order_linked_by_event_id_only_is_left_out_of_every_family():
+    # A test order whose server event and pixel hit carry the order number only as event_id (the
+    # pixel's eventID, no order_id): units.py linked it and left it out, but the families that
+    # filtered test orders on order_id alone (match keys, latency, the pixel plaintext share, ev)
+    # counted it. Order key `auto` and `event_id` both link it; `order_id` does not.
+    import dataclasses
+
+    from capi_audit.metrics.common import prepare
+
+    orders = [{"order_id": "T", "created_at": at(0), "is_test": True},
+              {"order_id": "A", "created_at": at(0)}]
+    server = [{"event_id": "T", "event_time": at(0), "sent_at": at(30), "em": "<plaintext:email>"},
+              {"event_id": "A", "event_time": at(0), "sent_at": at(0.5), "em": "a" * 64}]
+    pixel = [{"event_id": "T", "event_time": at(0), "em": "<plaintext:email>"},
+             {"event_id": "A", "event_time": at(0), "em": "a" * 64}]
+    for key, kept in (("auto", 1), ("event_id", 1), ("order_id", 2)):
+        ws = make_ws(orders=orders, server=server, pixel=pixel)
+        ws.config = dataclasses.replace(ws.config, order_key=key)
+        v = match_keys_compute(ws).headline.values["meta"]
+        assert v["n"] == kept and v["em"]["plaintext_pii"] == (kept - 1) / kept, key
+        assert v["pixel"]["n"] == kept and v["pixel"]["em"]["plaintext_pii"] == (kept - 1) / kept, key
+        lat = latency(ws)[1].values["meta"]
+        assert lat["n"] == kept and lat["share_over_24h"] == (kept - 1) / kept, key
+        prepare(ws)
+        assert ws.scalar("SELECT count(*) FROM ev") == 2 * kept, key

@@ -76,6 +76,25 @@ def not_test_order(col: str) -> str:
     return f"NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = {col})"
 
 
+def not_test_row(ws: Workspace, order_col: str, event_col: str) -> str:
+    """SQL predicate: the row does not belong to a test order under `[audit] order_key` — the
+    linkage rule of `units.linked_order_sql`: the order id when it names a known order, else
+    (`auto`, `event_id`) the event id when that names one. A row that carries a test order only
+    as its event id (pixels that send the order number as eventID) is a test row too; a test filter
+    on the order id alone counted it. Anti-joins on `test_orders` and `known_orders` (prepare)."""
+    def has(table: str, col: str) -> str:
+        return (f"EXISTS (SELECT 1 FROM (SELECT order_id AS {table}_id FROM {table}) {table}_t "
+                f"WHERE {table}_t.{table}_id = {col})")
+
+    key = ws.config.order_key
+    if key == "order_id":
+        return f"NOT {has('test_orders', order_col)}"
+    if key == "event_id":
+        return f"NOT {has('test_orders', event_col)}"
+    return (f"NOT ({has('test_orders', order_col)} OR ({has('test_orders', event_col)} "
+            f"AND NOT {has('known_orders', order_col)}))")
+
+
 def double(x: float | int) -> str:
     """A numeric literal typed DOUBLE on every engine (`1.0` is a DECIMAL in Spark)."""
     return f"CAST({x!r} AS DOUBLE)"
@@ -112,7 +131,7 @@ def platforms(ws: Workspace) -> list[str]:
 
 def prepare(ws: Workspace) -> None:
     """Materialize audit_params, test_orders, ev and keys (idempotent per config)."""
-    token = (id(ws.config), ws.count("pixel_events"), ws.count("server_events"), ws.count("orders"))
+    token = (id(ws.config), ws.config.order_key, ws.count("pixel_events"), ws.count("server_events"), ws.count("orders"))
     if getattr(ws, "_prepared", None) == token:
         return
     rows = []
@@ -121,8 +140,10 @@ def prepare(ws: Workspace) -> None:
         rows.append((plat, ws.config.capi_enabled_at.get(plat), None if hours is None else float(hours) * 3600 * 1000))
     ws.from_rows("audit_params", [("platform", "VARCHAR"), ("enabled_at", "TIMESTAMPTZ"), ("window_ms", "DOUBLE")], rows)
     ws.execute("CREATE OR REPLACE TEMP TABLE test_orders AS SELECT DISTINCT order_id FROM orders WHERE is_test")
+    ws.execute("CREATE OR REPLACE TEMP TABLE known_orders AS "
+               "SELECT DISTINCT order_id FROM orders WHERE order_id IS NOT NULL")
     # Rejected server events never reached the platform's counts (design §3): out of ev.
-    ws.execute("""
+    ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE ev AS
         WITH rows AS (
             SELECT 'pixel' AS channel, platform, event_name, event_id, event_time,
@@ -137,7 +158,7 @@ def prepare(ws: Workspace) -> None:
         SELECT r.*, (p.enabled_at IS NULL OR r.event_time >= p.enabled_at) AS post
         FROM rows r
         LEFT JOIN audit_params p ON p.platform = r.platform
-        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = r.order_id)
+        WHERE {not_test_row(ws, 'r.order_id', 'r.event_id')}
     """)
     ws.execute(f"""
         CREATE OR REPLACE TEMP TABLE keys AS

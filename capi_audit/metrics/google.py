@@ -46,6 +46,7 @@ from capi_audit.metrics.common import (
     Headline,
     local_date,
     median,
+    not_test_row,
     params,
     prepare,
     ratio,
@@ -58,12 +59,14 @@ if TYPE_CHECKING:
 
 ENHANCE_WINDOW_S = 24 * 3600
 CLICK_WINDOW_DAYS = 90
-NOT_TEST = "NOT EXISTS (SELECT 1 FROM test_orders t WHERE t.order_id = {col})"
 
-_ENH_SQL = f"""
+def _enh_sql(ws: Workspace) -> str:
+    return f"""
 WITH tag AS (
     SELECT destination, event_id, min(event_time) AS t FROM pixel_events p
-    WHERE platform = 'google' AND event_id IS NOT NULL AND {NOT_TEST.format(col='p.event_id')}
+    -- the tag's transaction id (event_id) is the order number whatever [audit] order_key says
+    WHERE platform = 'google' AND event_id IS NOT NULL AND {not_test_row(ws, 'p.order_id', 'p.event_id')}
+      AND NOT EXISTS (SELECT 1 FROM test_orders t WHERE t.order_id = p.event_id)
     GROUP BY destination, event_id
 ),
 enh AS (
@@ -86,7 +89,8 @@ WHERE NOT EXISTS (SELECT 1 FROM pixel_events p WHERE p.platform = 'google' AND p
                   AND (p.destination = e.destination OR (p.destination IS NULL AND e.destination IS NULL)))
 """
 
-_CLICK_CTE = f"""
+def _click_cte(ws: Workspace) -> str:
+    return f"""
 WITH seen AS (
     SELECT click_id, min(event_time) AS first_seen FROM (
         SELECT gclid AS click_id, event_time FROM pixel_events WHERE gclid IS NOT NULL
@@ -97,14 +101,15 @@ WITH seen AS (
 s AS (
     SELECT s.destination, s.gclid, s.gbraid, s.wbraid, s.event_time, coalesce(s.gclid, s.gbraid, s.wbraid) AS click_id
     FROM server_events s
-    WHERE s.platform = 'google' AND (s.order_id IS NULL OR {NOT_TEST.format(col='s.order_id')})
+    WHERE s.platform = 'google' AND {not_test_row(ws, 's.order_id', 's.event_id')}
 ),
 a AS (
     SELECT s.*, {seconds_between('seen.first_seen', 's.event_time')} / CAST(86400 AS DOUBLE) AS age_days
     FROM s LEFT JOIN seen ON seen.click_id = s.click_id
 )
 """
-_CLICK_SQL = _CLICK_CTE + f"""
+def _click_sql(ws: Workspace) -> str:
+    return _click_cte(ws) + f"""
 SELECT destination, count(*) AS events,
     sum(CASE WHEN gclid IS NOT NULL THEN 1 ELSE 0 END) AS with_gclid,
     sum(CASE WHEN gbraid IS NOT NULL THEN 1 ELSE 0 END) AS with_gbraid,
@@ -117,11 +122,12 @@ SELECT destination, count(*) AS events,
 FROM a GROUP BY destination ORDER BY destination
 """
 
-_ERR_SQL = f"""
+def _err_sql(ws: Workspace) -> str:
+    return f"""
 SELECT coalesce(source_api, 'unknown') AS source_api, coalesce(error, '(none)') AS error,
     coalesce(lower(status), 'unknown') AS status, count(*) AS events
 FROM server_events s
-WHERE platform = 'google' AND (s.order_id IS NULL OR {NOT_TEST.format(col='s.order_id')})
+WHERE platform = 'google' AND {not_test_row(ws, 's.order_id', 's.event_id')}
   AND (error IS NOT NULL OR status IS NOT NULL)
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
@@ -131,7 +137,7 @@ def _enhanced(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
     if not ws.count("enhancements"):
         return {"available": False, "reason": "no enhancements loaded (load ECFW adjustment logs into table "
                                               "enhancements with format google_upload_log)"}, pd.DataFrame()
-    frame = ws.df(_ENH_SQL, params(ws))
+    frame = ws.df(_enh_sql(ws), params(ws))
     no_id = ws.scalar("SELECT count(*) FROM pixel_events WHERE platform = 'google' AND event_id IS NULL")
     n = int(frame["tag_conversions"].sum()) if len(frame) else 0
     e24 = int(frame["enhanced_24h"].sum()) if len(frame) else 0
@@ -146,7 +152,7 @@ def _enhanced(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
 
 
 def _click_ids(ws: Workspace, window: float) -> tuple[dict[str, Any], pd.DataFrame]:
-    frame = ws.df(_CLICK_SQL, {"window": window})
+    frame = ws.df(_click_sql(ws), {"window": window})
     if not len(frame):
         return {"available": False, "reason": "no Google server events"}, frame
     s = frame.drop(columns=["destination", "median_click_age_days"]).sum()
@@ -159,7 +165,7 @@ def _click_ids(ws: Workspace, window: float) -> tuple[dict[str, Any], pd.DataFra
                over_click_window=int(s["over_click_window"]), click_window_days=window,
                over_click_window_rate=ratio(s["over_click_window"], known), over_click_window_rate_n=known)
     if known:
-        out["median_click_age_days"] = float(ws.scalar(_CLICK_CTE + f"SELECT {median('age_days')} FROM a"))
+        out["median_click_age_days"] = float(ws.scalar(_click_cte(ws) + f"SELECT {median('age_days')} FROM a"))
     else:
         out["median_click_age_days"] = None
         out["click_age_note"] = "no click id of a server event is seen in the browser logs: click ages unknown"
@@ -167,7 +173,7 @@ def _click_ids(ws: Workspace, window: float) -> tuple[dict[str, Any], pd.DataFra
 
 
 def _errors(ws: Workspace) -> tuple[dict[str, Any], pd.DataFrame]:
-    frame = ws.df(_ERR_SQL)
+    frame = ws.df(_err_sql(ws))
     if not len(frame):
         return {"available": False, "reason": "no Google upload status or error logged"}, frame
     with_status = frame[frame["status"].isin(["accepted", "rejected"])]["events"].sum()

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from capi_audit.metrics.common import FamilyResult, Headline, prepare
+from capi_audit.metrics.common import FamilyResult, Headline, not_test_row, prepare
 from capi_audit.metrics.validation import age_limit_sql
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
-_SQL = f"""
+def _sql(ws: Workspace) -> str:
+    return f"""
 SELECT platform, count(*) AS events,
     percentile(lag_s, CAST(0.5 AS DOUBLE)) AS median_s, percentile(lag_s, CAST(0.95 AS DOUBLE)) AS p95_s,
     avg(CASE WHEN lag_s > 3600 THEN 1.0 ELSE 0.0 END) AS share_over_1h,
@@ -37,7 +38,7 @@ FROM (
            window_ms / 1000.0 AS window_s
     FROM (SELECT s.*, w.window_ms FROM server_events s LEFT JOIN audit_params w ON w.platform = s.platform) sw
     WHERE sent_at IS NOT NULL AND platform = $p
-      AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+      AND {not_test_row(ws, 'order_id', 'event_id')}
 ) GROUP BY platform
 """
 
@@ -49,7 +50,7 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     prepare(ws)
     values, frames = {}, []
     for (plat,) in ws.rows("SELECT DISTINCT platform FROM server_events WHERE sent_at IS NOT NULL ORDER BY 1"):
-        f = ws.df(_SQL, {"p": plat})
+        f = ws.df(_sql(ws), {"p": plat})
         if not len(f):  # every event with a send time belongs to a test order
             continue
         missing = ws.scalar("SELECT count(*) FROM server_events WHERE platform = $p AND sent_at IS NULL", {"p": plat})
@@ -68,11 +69,11 @@ def latency(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
 
 def latency_values(ws: Workspace, *, platform: str) -> pd.DataFrame:
     """Latency in seconds binned by minute for one platform (small; for the distribution chart)."""
-    return ws.df("""
+    return ws.df(f"""
         SELECT floor(log10(greatest(ms_between(event_time, sent_at) / 1000.0, 1)) * 20) / 20 AS log10_s,
                count(*) AS events
         FROM server_events WHERE sent_at IS NOT NULL AND platform = $p
-          AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+          AND {not_test_row(ws, 'order_id', 'event_id')}
         GROUP BY 1 ORDER BY 1
     """, {"p": platform})
 

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit import validity
-from capi_audit.metrics.common import FamilyResult, Headline, local_date, params, prepare, tidy
+from capi_audit.metrics.common import (
+    FamilyResult,
+    Headline,
+    local_date,
+    not_test_row,
+    params,
+    prepare,
+    tidy,
+)
 
 if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
@@ -60,7 +68,7 @@ def prepare_flags(ws: Workspace) -> None:
                value, currency, data_processing_options, order_id, event_id, fbc, source_api, consent_ad_user_data,
                request_id, {_flags_sql()}, {_address_hashed_sql()}
         FROM server_events
-        WHERE NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+        WHERE {not_test_row(ws, 'order_id', 'event_id')}
     """)
     ws.execute("""
         CREATE OR REPLACE TEMP TABLE sv_flags AS SELECT *,
@@ -165,8 +173,7 @@ def pixel_plaintext(ws: Workspace) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for r in ws.df(f"""
             SELECT platform, count(*) AS n, {sums} FROM pixel_events
-            WHERE platform IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = order_id)
+            WHERE platform IS NOT NULL AND {not_test_row(ws, 'order_id', 'event_id')}
             GROUP BY platform ORDER BY platform""").to_dict("records"):
         n = int(r["n"])
         out[r["platform"]] = {"n": n, **{k: {"plaintext_pii": float(r[k]) / n} for k in PIXEL_HASHED_KEYS}}
@@ -185,7 +192,7 @@ def shared_values(ws: Workspace) -> pd.DataFrame:
                 SELECT s.platform, s.{k} AS v, count(*) AS c, max(t.n) AS n FROM server_events s
                 JOIN (SELECT platform, count(*) AS n FROM sv_flags GROUP BY platform) t ON t.platform = s.platform
                 WHERE {validity.present('s.' + k)} AND NOT {validity.plaintext('s.' + k)}
-                  AND NOT EXISTS (SELECT 1 FROM (SELECT order_id AS test_order_id FROM test_orders) t_o WHERE t_o.test_order_id = s.order_id)
+                  AND {not_test_row(ws, 's.order_id', 's.event_id')}
                 GROUP BY s.platform, s.{k}
             ) WHERE c >= greatest({SHARED_MIN_ROWS}, {share} * n)
             GROUP BY platform""")

@@ -608,6 +608,39 @@ def adv_json_document_instead_of_lines(d):
     return [{"table": "orders", "path": "o.json"}], (5, 2, 3)
 
 
+def adv_pixel_hit_whose_event_name_is_an_email(d):
+    # one such hit refused the whole capture ("check the `columns` mapping", which it had none of)
+    base = f"https://www.facebook.com/tr/?id=1&ts={EPOCH * 1000}&eid=a&ev="
+    (d / "h.log").write_text("\n".join([base + "Purchase", base + quote(CANARY_EMAIL), base + "PageView"]) + "\n")
+    return [{"table": "pixel_events", "path": "h.log", "format": "meta_pixel_hits"}], (3, 2, 1)
+
+
+def adv_payload_currency_that_is_a_phone(d):
+    docs = [{"data": [_capi(1, custom_data={"currency": CANARY_PHONE, "value": 1})]},
+            {"data": [_capi(2, custom_data={"currency": "EUR", "value": 1})]}]
+    (d / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in docs))
+    return [{"table": "server_events", "path": "p.jsonl", "format": "meta_capi_payload"}], (2, 1, 1)
+
+
+def adv_ga4_export_event_name_that_is_an_email(d):
+    rows = [{"event_name": CANARY_EMAIL, "event_timestamp": str(EPOCH * 10**6)},
+            {"event_name": "purchase", "event_timestamp": str(EPOCH * 10**6)}]
+    (d / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [{"table": "pixel_events", "path": "g.jsonl", "format": "ga4_export"}], (2, 1, 1)
+
+
+def adv_pixel_times_in_seconds_negative_huge(d):
+    base = "https://www.facebook.com/tr/?id=1&ev=Purchase&eid="
+    ts = [EPOCH, -1, "1e20", "abc", EPOCH * 1000]
+    (d / "h.log").write_text("".join(f"{base}e{i}&ts={t}\n" for i, t in enumerate(ts)))
+    return [{"table": "pixel_events", "path": "h.log", "format": "meta_pixel_hits"}], (5, 2, 3)
+
+
+def adv_one_source_column_mapped_twice(d):
+    (d / "s.csv").write_text(f"platform,event_name,id,event_time\nmeta,Purchase,X1,{T}\n")
+    return [{"table": "server_events", "path": "s.csv", "columns": {"event_id": "id", "order_id": "id"}}], (1, 1, 0)
+
+
 ADV_CASES = {name[4:]: fn for name, fn in sorted(globals().items()) if name.startswith("adv_")}
 
 

@@ -267,6 +267,12 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
         elif col.kind == schema.DOUBLE:
             reasons.append(f"WHEN NOT isfinite({col.name}) OR abs({col.name}) >= {MAX_ABS_NUMBER} THEN "
                            f"'{col.name}\tnot a finite number of plausible size (|x| < 1e15)' ")
+        elif col.name in CATEGORY_COLUMNS and col.name not in spec.columns:
+            # a category the file names itself (a pixel hit's `ev`, a payload's currency) holding an
+            # email or phone: that row is rejected (one such hit refused the whole capture with a
+            # message about a `columns` mapping it did not have); a MAPPED column refuses the file
+            reasons.append(f"WHEN {parsing.personal_sql(col.name)} THEN "
+                           f"'{col.name}\tholds an email address or phone number where a category belongs' ")
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
         reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' END"
@@ -315,7 +321,7 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
                 and not csv_line_map(ws, file, staged.first_data_line)):
             unknown_lines = True
-        for c, (n, first) in _personal_categories(ws, table, staged).items():
+        for c, (n, first) in _personal_categories(ws, spec, table, staged).items():
             got = personal.setdefault(c, [0, None])
             got[0] += n
             got[1] = first if got[1] is None else min(got[1], first)
@@ -481,10 +487,13 @@ def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetim
     return {"p_from": cfg.plausible_from, "p_until": until}
 
 
-def _personal_categories(ws: Workspace, table: schema.Table, staged: Staged) -> dict[str, tuple[int, str]]:
-    """Category columns of `_parsed` holding values shaped like emails or phones: column -> (rows,
-    first file). Such a column is a mis-mapping and refuses the file (`finalize_chunks`)."""
-    cats = [c.name for c in table.columns if c.name in CATEGORY_COLUMNS and c.name in staged.columns]
+def _personal_categories(ws: Workspace, spec: SourceSpec, table: schema.Table, staged: Staged
+                         ) -> dict[str, tuple[int, str]]:
+    """Category columns MAPPED by `columns` whose `_parsed` values are shaped like emails or
+    phones: column -> (rows, first file). Such a column is a mis-mapping and refuses the file
+    (`finalize_chunks`); an unmapped one rejects its rows (`_parse_sql`)."""
+    cats = [c.name for c in table.columns
+            if c.name in CATEGORY_COLUMNS and c.name in staged.columns and c.name in spec.columns]
     if not cats:
         return {}
     row = ws.rows("SELECT " + ", ".join(

@@ -253,7 +253,8 @@ def quote_ident(name: str) -> str:
 # optional separators, or a North-American style `(123) 456-7890` / `123-456-7890`. Bare digit
 # runs are NOT phones here: they are order numbers, customer ids and error codes.
 EMAIL_RE = r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-PHONE_RE = r"(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+_NA_PHONE_RE = r"\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+PHONE_RE = r"(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]|" + _NA_PHONE_RE
 _EMAIL = re.compile(EMAIL_RE)
 _PHONE = re.compile(PHONE_RE)
 EMAIL_MARK = "<redacted:email>"
@@ -297,9 +298,13 @@ def redact_path(text: str) -> str:
 
 
 def scrub_sql(x: str) -> str:
-    """SQL: free text with email- and phone-shaped parts replaced by markers."""
-    return (f"regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
-            f"'{PHONE_RE}', '{PHONE_MARK}', 'g')")
+    """SQL: free text with email- and phone-shaped parts replaced by markers (the replacements
+    run only on text with an `@`, a `+`, a `%` escape or a North-American phone, one of which
+    every match has: most user agents and error texts skip them)."""
+    maybe = (f"(strpos({x}, '@') > 0 OR strpos({x}, '+') > 0 OR strpos({x}, '%') > 0 "
+             f"OR regexp_matches({x}, '{_NA_PHONE_RE}'))")
+    return (f"CASE WHEN {maybe} THEN regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
+            f"'{PHONE_RE}', '{PHONE_MARK}', 'g') ELSE {x} END")
 
 
 # A phone inside an id (`fb.1.1554763741205.+4915199887766`): the `+` form not glued to letters
@@ -313,9 +318,8 @@ def pseudonym_sql(x: str, *, link: bool = True) -> str:
     first 16 hex digits of its SHA-256, so equal ids stay equal (linkage holds) and the value is
     never stored (link=False: the bare marker, for clear address keys). Cheap tests first: most ids
     have no `@`, no `+` and not a phone's length."""
-    email = (f"((strpos({x}, '@') > 0 OR strpos(lower({x}), '%40') > 0) "
-             f"AND regexp_matches({x}, '{EMAIL_RE}'))")
-    phone = (f"(((strpos({x}, '+') > 0 OR strpos(lower({x}), '%2b') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
+    email = f"((strpos({x}, '@') > 0 OR strpos({x}, '%40') > 0) AND regexp_matches({x}, '{EMAIL_RE}'))"
+    phone = (f"(((strpos({x}, '+') > 0 OR strpos({x}, '%2') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
              f"OR (length({x}) BETWEEN 12 AND 14 AND regexp_full_match({x}, '{PHONE_RE}')))")
     tag = f":' || left(sha256({x}), 16) || '" if link else ""
     return (f"CASE WHEN {email} THEN '{PLAINTEXT_PREFIX}email{tag}>' "

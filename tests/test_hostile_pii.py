@@ -210,6 +210,7 @@ def test_ids_holding_emails_are_reported_in_plain_load_output(tmp_path, capsys):
     assert_no_canary(out + err)
 
 
+@pytest.mark.slow
 def test_run_on_ids_holding_emails_keeps_summary_clean(tmp_path, capsys):
     sources = []
     for case in ("canonical_csv_pixel", "canonical_jsonl_server", "google_upload_summary", "meta_capi_payload"):

@@ -23,9 +23,15 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check capi_audit tests benchmarks tools notebooks
 
+# Two pytest-xdist workers (`make test WORKERS=0` runs in one process). Tests that share a session
+# fixture (the fixture audits, the Spark session, the scenario_second report: tests/conftest.py)
+# are one xdist group, so each is still computed once; the other worker takes the rest. A
+# notebook's cells share one kernel: each notebook runs whole on one worker (loadfile).
+WORKERS ?= 2
+
 test: $(STAMP) lint
-	MPLBACKEND=Agg $(VENV)/bin/pytest tests
-	$(VENV)/bin/pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	MPLBACKEND=Agg $(VENV)/bin/pytest tests -n $(WORKERS) --dist loadgroup
+	$(VENV)/bin/pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 notebooks: $(STAMP)
 	$(PY) tools/build_notebooks.py

@@ -13,17 +13,14 @@ import pytest
 from matplotlib.testing.compare import compare_images
 
 from capi_audit import charts
-from capi_audit.audit import compute
-from capi_audit.workspace import Workspace
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data_fixtures" / "scenario_main" / "audit.toml"
 
 
 @pytest.fixture(scope="module")
-def result():
-    ws = Workspace()
-    ws.load(FIXTURE)
-    return compute(ws, bootstrap_reps=100)
+def result(fixture_audit):
+    """scenario_main's result (conftest: computed once per run)."""
+    return fixture_audit("scenario_main").result
 
 
 def test_dedup_daily_bars_and_labels(result):
@@ -82,12 +79,18 @@ def test_empty_frames_draw_no_data():
     plt.close(ax.figure)
 
 
-def test_every_chart_saves_png_and_svg_deterministically(result, tmp_path):
-    a = charts.write_charts(result, tmp_path / "a")
-    b = charts.write_charts(result, tmp_path / "b")
-    assert len(a) == len(b) >= 2 * 9
+def test_every_chart_saves_png_and_svg_deterministically(second_report, tmp_path):
+    """Every chart of a result, drawn again in this process, is byte-identical to the PNG and SVG
+    the report saved for the same result (conftest's scenario_second report: drawn in the
+    notebook kernel, another process): one drawing compared with another, and nothing in the
+    report's charts folder that write_charts does not draw."""
+    from capi_audit.result import AuditResult
+
+    a = charts.write_charts(AuditResult.read(second_report), tmp_path / "a")
+    b = sorted((second_report / "charts").iterdir())
+    assert sorted(p.name for p in a) == [p.name for p in b] and len(a) >= 2 * 9
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
-    assert [digest(p) for p in a] == [digest(p) for p in b]
+    assert [digest(p) for p in sorted(a)] == [digest(p) for p in b]
     svg = (tmp_path / "a" / "meta_dedup_daily.svg").read_text()
     assert "ORD-" not in svg and "@" not in svg  # aggregates only
 

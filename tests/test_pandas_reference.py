@@ -7,18 +7,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks import pandas_impl
-from capi_audit.audit import compute
-from capi_audit.workspace import Workspace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data_fixtures"
 
 
 @pytest.fixture(scope="module", params=["scenario_main", "scenario_second"])
-def both(request):
-    cfg = FIXTURES / request.param / "audit.toml"
-    ws = Workspace()
-    ws.load(cfg)
-    return compute(ws, bootstrap_reps=50).summary, pandas_impl.load(cfg), ws
+def both(request, fixture_audit):
+    a = fixture_audit(request.param)   # conftest: loaded and audited once per run
+    return a.result.summary, pandas_impl.load(FIXTURES / request.param / "audit.toml"), a.ws
 
 
 def test_dedup_matches_pandas(both):

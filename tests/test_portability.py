@@ -20,9 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from capi_audit import audit
-from capi_audit.config import load_config
 from capi_audit.sql.dialect import FUNCTIONS, render
-from capi_audit.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ("scenario_main", "scenario_second")
@@ -38,16 +36,6 @@ PORTABLE = {
 PROJECT = {f.upper() for f in FUNCTIONS}
 
 
-def _statements(fixture: str) -> list[str]:
-    cfg = load_config(ROOT / "data_fixtures" / fixture / "audit.toml")
-    seen: list[str] = []
-    with Workspace(config=cfg) as ws:
-        ws.load()
-        ws.engine.listeners.append(lambda sql, rendered: seen.append(sql))
-        audit.compute(ws, bootstrap_reps=20)
-    return list(dict.fromkeys(seen))
-
-
 def _upload_case_statements(tmp: Path) -> list[str]:
     """The Google upload comparison (logged uploads vs Google's upload summaries): statements the
     fixtures never run, because they carry no upload summaries."""
@@ -61,8 +49,9 @@ def _upload_case_statements(tmp: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def statements(tmp_path_factory) -> dict[str, list[str]]:
-    out = {f: _statements(f) for f in FIXTURES}
+def statements(tmp_path_factory, fixture_audit) -> dict[str, list[str]]:
+    # the fixtures' statements: captured while conftest's shared audit of each ran
+    out = {f: fixture_audit(f).statements for f in FIXTURES}
     out["google_upload_case"] = _upload_case_statements(tmp_path_factory.mktemp("uploads"))
     return out
 

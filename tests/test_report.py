@@ -206,13 +206,28 @@ MATRIX = [*CRASHED_V1, "meta_only", "no_orders", "no_platform_report", "second_d
           "server_events_only"]
 
 
+@pytest.fixture(scope="module")
+def reported(small, tmp_path_factory):
+    """reported(name, capsys) -> (exit code, stderr, report folder) of `capi-audit report` on one
+    variant, run once per module: the matrix and the README regression test share a variant's."""
+    done: dict[str, tuple[int, str, Path]] = {}
+
+    def get(name: str, capsys=None) -> tuple[int, str, Path]:
+        if name not in done:
+            tmp = tmp_path_factory.mktemp(name)
+            config = _variant(small, name, tmp)
+            out = tmp / "out"
+            inline = [] if name in CRASHED_V1 else ["--no-notebooks"]
+            rc = main(["report", "--config", str(config), "--out", str(out), *inline])
+            done[name] = (rc, capsys.readouterr().err if capsys is not None else "", out)
+        return done[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", MATRIX)
-def test_report_renders_every_section_on_every_shape_of_input(small, tmp_path, name, capsys):
-    config = _variant(small, name, tmp_path)
-    out = tmp_path / "out"
-    inline = [] if name in CRASHED_V1 else ["--no-notebooks"]
-    rc = main(["report", "--config", str(config), "--out", str(out), *inline])
-    err = capsys.readouterr().err
+def test_report_renders_every_section_on_every_shape_of_input(reported, name, capsys):
+    rc, err, out = reported(name, capsys)
     assert rc == 0, err
     summary = json.loads((out / "summary.json").read_text())
     for fam in FAMILIES:
@@ -232,11 +247,12 @@ def test_report_with_a_file_backed_workspace(small, tmp_path):
     assert (tmp_path / "audit.duckdb").exists() and (out / "index.html").exists()
 
 
-def test_readme_example_regression_reports(small, tmp_path):
-    """v1 crashed (KeyError in the notebooks) on the README's own example: Meta CAPI + Shopify."""
-    config = _variant(small, "readme_example", tmp_path)
-    assert main(["report", "--config", str(config), "--out", str(tmp_path / "o")]) == 0
-    text = (tmp_path / "o" / "recovery.html").read_text()
+def test_readme_example_regression_reports(reported, capsys):
+    """v1 crashed (KeyError in the notebooks) on the README's own example: Meta CAPI + Shopify.
+    (The report, with its notebooks, is the matrix's readme_example one: run once per module.)"""
+    rc, err, out = reported("readme_example", capsys)
+    assert rc == 0, err
+    text = (out / "recovery.html").read_text()
     assert "no platform_report loaded" in text and "platform_report source" in text
 
 

@@ -14,17 +14,15 @@ from capi_audit.errors import ConfigError
 from capi_audit.metrics import FAMILIES, REGISTRY, Family, FamilyResult
 from capi_audit.metrics.common import Headline
 from capi_audit.result import AuditResult
-from capi_audit.workspace import Workspace
 from tests.helpers import at, make_ws
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data_fixtures" / "scenario_main" / "audit.toml"
 
 
 @pytest.fixture(scope="module")
-def result():
-    with Workspace() as ws:
-        ws.load(FIXTURE)
-        return compute(ws, bootstrap_reps=50)
+def result(fixture_audit):
+    """scenario_main's result (conftest: computed once per run)."""
+    return fixture_audit("scenario_main").result
 
 
 def test_round_trip_is_equal(result, tmp_path):
@@ -81,7 +79,9 @@ def test_read_rejects_a_folder_that_is_not_a_result(tmp_path):
 
 
 def test_run_writes_the_result_folder(tmp_path, capsys):
-    assert main(["run", "--config", str(FIXTURE), "--out", str(tmp_path / "o"), "--no-charts"]) == 0
+    # a short synthetic scenario: the command's shape, not the fixture's figures (test_truth)
+    assert main(["synth", "--out", str(tmp_path / "s"), "--days", "8", "--orders-per-day", "10", "--seed", "3"]) == 0
+    assert main(["run", "--config", str(tmp_path / "s" / "audit.toml"), "--out", str(tmp_path / "o"), "--no-charts"]) == 0
     r = AuditResult.read(tmp_path / "o")
     assert "dedup_daily" in r.frames and r.config.conversion_event == "Purchase"
     assert "Loaded:" in capsys.readouterr().out
@@ -99,8 +99,9 @@ def test_a_registered_family_needs_no_other_code(monkeypatch, result, tmp_path):
     fam = Family("linkage", "Linkage: events to orders", compute_new, needs="orders")
     monkeypatch.setattr(metrics, "FAMILIES", (*metrics.FAMILIES, fam))
     monkeypatch.setitem(metrics.REGISTRY, "linkage", fam)
-    with Workspace() as ws:
-        ws.load(FIXTURE)
+    # the shape of a workspace is enough here: a tiny one with orders (the family needs them)
+    with make_ws(orders=[{"order_id": "o1", "created_at": at(0)}],
+                 pixel=[{"event_id": "o1", "event_time": at(0), "order_id": "o1"}]) as ws:
         r = compute(ws, bootstrap_reps=10)
     assert r.summary["linkage"]["meta"]["server"]["link_rate"] == 0.5
     block = nb.section(r, "linkage")

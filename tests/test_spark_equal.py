@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from capi_audit import audit
 from capi_audit.config import load_config
 from capi_audit.engine import SparkEngine
 from capi_audit.workspace import Workspace
@@ -65,15 +64,11 @@ def test_differences_sees_every_kind_of_change():
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("fixture", ["scenario_main"])   # scenario_second: through the CLI below
-def test_spark_summary_equals_duckdb(spark, fixture, tmp_path):
-    cfg = load_config(ROOT / "data_fixtures" / fixture / "audit.toml")
-    with Workspace(config=cfg) as duck:
-        duck.load()
-        expected = audit.compute(duck, bootstrap_reps=REPS).summary
-        tables = {t: str(p) for t, p in duck.export_parquet(tmp_path / "canonical").items()}
-    with Workspace.on_engine(SparkEngine(spark, timezone=cfg.timezone), tables, config=cfg) as ws:
-        got = audit.compute(ws, bootstrap_reps=REPS).summary
+def test_spark_summary_equals_duckdb(spark_main_audit, fixture_audit):
+    """scenario_main through the library: conftest audits it once on DuckDB and once on Spark
+    (from the DuckDB workspace's Parquet export), with the same bootstrap replicates."""
+    expected = fixture_audit("scenario_main").result.summary
+    got = spark_main_audit["summary"]
     n = len(leaves(expected))
     assert n > 100, "the summary lost its figures"
     diff = differences(expected, got)
@@ -143,7 +138,6 @@ def test_lakehouse_tables_without_load_report_are_not_zeros(spark, tmp_path):
         orders = "{paths['orders']}"
         pixel_events = "{paths['pixel_events']}"
         """)
-    from capi_audit.config import load_config
 
     with open_workspace(load_config(toml)) as lake:
         out = metrics.family("load").run(lake)

@@ -16,40 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from capi_audit.config import load_config
-from capi_audit.engine import SparkEngine
-from capi_audit.metrics.double_counting import unit_causes
-from capi_audit.metrics.units import counted_units
-from capi_audit.workspace import Workspace
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def spark_units(spark, tmp_path_factory):
-    """Counted units and unit causes of scenario_main built on Spark; the optimized plan of every
-    statement, and the estimated sizes of the small relations."""
-    cfg = load_config(ROOT / "data_fixtures" / "scenario_main" / "audit.toml")
-    with Workspace(config=cfg) as duck:
-        duck.load()
-        tables = {t: str(p) for t, p in duck.export_parquet(tmp_path_factory.mktemp("canonical")).items()}
-    engine = SparkEngine(spark, timezone=cfg.timezone)
-    plans: list[tuple[str, str, str]] = []   # (statement head, optimized plan, physical plan)
-    original = engine._frame
-
-    def frame(sql, params):
-        f = original(sql, params)
-        qe = f._jdf.queryExecution()
-        plans.append((" ".join(sql.split())[:100], qe.optimizedPlan().toString(), qe.executedPlan().toString()))
-        return f
-
-    engine._frame = frame
-    with Workspace.on_engine(engine, tables, config=cfg) as ws:
-        for with_server in (True, False):
-            unit_causes(ws, counted_units(ws, with_server=with_server))
-        sizes = {name: int(str(spark.table(name)._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
-                 for name in ("u_params", "u_classes", "u_one_actions")}
-        yield plans, sizes
+def spark_units(spark_main_audit):
+    """The plans of every statement of scenario_main's audit on Spark (conftest: run once, shared
+    with the equality test), and the estimated sizes of the small relations. The audit builds the
+    counted units with and without the server logs, and the unit causes of each, once."""
+    return spark_main_audit["plans"], spark_main_audit["sizes"]
 
 
 @pytest.mark.spark

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from capi_audit.audit import SECTIONS, run_audit
+from capi_audit.audit import SECTIONS
 
 from .helpers import assert_matches
 
@@ -15,12 +15,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "data_fixtures"
 
 
 @pytest.fixture(scope="module", params=["scenario_main", "scenario_second"])
-def audited(request, tmp_path_factory):
-    folder = FIXTURES / request.param
-    out = tmp_path_factory.mktemp(request.param)
-    result = run_audit(folder / "audit.toml", out, charts=False)
-    truth = json.loads((folder / "truth.json").read_text())
-    return result, truth, out
+def audited(request, fixture_audit):
+    """The fixture's audit (conftest: computed once per run and written to a result folder)."""
+    a = fixture_audit(request.param)
+    return a.result, a.truth, a.out
 
 
 @pytest.mark.parametrize("section", [s for s in SECTIONS])

@@ -13,6 +13,7 @@ import pandas as pd
 from capi_audit import metrics
 from capi_audit.config import AuditConfig, load_config
 from capi_audit.errors import ConfigError
+from capi_audit.parsing import redact_path
 from capi_audit.result import AuditResult, ConfigEcho, json_safe
 from capi_audit.workspace import Workspace
 
@@ -84,7 +85,7 @@ def config_echo(ws: Workspace) -> ConfigEcho:
         age_limit_s={p: float(v) for (p, src), v in sorted(AGE_LIMITS_S.items()) if src == "*" and p in plats},
         first_day=None if span[0] is None else str(span[0]),
         last_day=None if span[1] is None else str(span[1]),
-        sources=tuple({"table": s.table, "format": s.format, "file": Path(s.path).name} for s in cfg.sources),
+        sources=tuple({"table": s.table, "format": s.format, "file": redact_path(Path(s.path).name)} for s in cfg.sources),
         settings=settings,
     )
 
@@ -125,11 +126,18 @@ def notes(ws: Workspace) -> list[str]:
     return out
 
 
-def _load_duckdb(cfg: AuditConfig, db: str | None) -> Workspace:
-    ws = Workspace(db, config=cfg)
-    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report")):
+def refuse_loaded(ws: Workspace, db: str | None) -> None:
+    """A `--db` that already holds a load is refused: loading again appended every row a second
+    time (`load --db` twice doubled every count a notebook read from it)."""
+    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report",
+                                        "enhancements", "upload_summaries", "load_report")):
         ws.close()
         raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
+
+
+def _load_duckdb(cfg: AuditConfig, db: str | None) -> Workspace:
+    ws = Workspace(db, config=cfg)
+    refuse_loaded(ws, db)
     ws.load()
     return ws
 

@@ -24,10 +24,14 @@ def _print_load_table(reports: list, sources: dict[tuple[str, str], str] | None 
     for row in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     # a note repeated by many files of one glob is printed once, with the number of files
+    from capi_audit.io.base import join_notes
+
     notes: dict[tuple[str, str], list[str]] = {}
     for r in reports:
-        if r.note:
-            notes.setdefault((_source_label(r, sources), r.note), []).append(Path(r.file).name)
+        # the note as load_report stores it: with the values replaced by markers and exact duplicates
+        note = join_notes(r)
+        if note:
+            notes.setdefault((_source_label(r, sources), note), []).append(Path(r.file).name)
     for (label, note), names in notes.items():
         where = names[0] if len(names) == 1 else f"{label} ({len(names)} files)"
         print(f"note: {where}: {note}")
@@ -70,24 +74,30 @@ def _print_ignored(reports: list, sources: dict[tuple[str, str], str] | None = N
 
 
 def _sources_of(config: Any, reports: list) -> dict[tuple[str, str], str]:
-    """(table, file) -> the `path` of the source that loaded it, for grouping the output."""
+    """(table, file as shown) -> the `path` of the source that loaded it, for grouping the output."""
+    from capi_audit.parsing import redact_path
+
     wanted = {(r.table, r.file) for r in reports}
     out: dict[tuple[str, str], str] = {}
     for spec in getattr(config, "sources", ()):
         if any(ch in spec.path for ch in "*?[") and not Path(spec.path).exists():
             for f in spec.files():
-                if (spec.table, str(f)) in wanted:
-                    out[(spec.table, str(f))] = Path(spec.path).name
+                if (spec.table, redact_path(str(f))) in wanted:
+                    out[(spec.table, redact_path(str(f)))] = redact_path(Path(spec.path).name)
     return out
 
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Load the sources of a config and print the load report."""
+    from capi_audit.audit import refuse_loaded
+    from capi_audit.config import load_config
     from capi_audit.workspace import Workspace
 
     check_db(args.db)
+    config = load_config(args.config)
     with Workspace(args.db) as ws:
-        reports = ws.load(args.config)
+        refuse_loaded(ws, args.db)
+        reports = ws.load(config)
         if args.json:
             out = {"files": [r.as_dict() for r in reports],
                    "rejects": ws.rejects().astype(object).where(ws.rejects().notna(), None).to_dict("records")}
@@ -297,10 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, code: int) -> int:
-    from capi_audit.parsing import scrub
+    from capi_audit.parsing import redact_path
 
     try:
-        print(f"capi-audit: error: {scrub(' '.join(message.split(chr(10))))}", file=sys.stderr)
+        # an error names input files: their personal parts are redacted like everywhere else
+        print(f"capi-audit: error: {redact_path(' '.join(message.split(chr(10))))}", file=sys.stderr)
     except BrokenPipeError:
         pass
     return code

@@ -37,7 +37,8 @@ class SourceSpec:
         # a literal file wins over a glob reading of its name (`export[1].csv`)
         if Path(self.path).exists() or not any(ch in self.path for ch in "*?["):
             return [Path(self.path)]
-        return [Path(p) for p in sorted(glob.glob(self.path))]
+        # a glob names files: a folder it matches (`daily/*.csv` and a folder `old.csv/`) is not one
+        return [Path(p) for p in sorted(glob.glob(self.path)) if not Path(p).is_dir()]
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,10 @@ def _same_file_key(path: str) -> str:
         st = p.stat()
         return f"{st.st_dev}:{st.st_ino}"
     except OSError:
-        return str(p.resolve())
+        try:
+            return str(p.resolve())
+        except (OSError, RuntimeError):  # a symlink loop: the load names it
+            return str(p.absolute())
 
 
 def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> AuditConfig:
@@ -411,6 +415,8 @@ def _parse_source(
     if platform is not None:
         _check_platform(where, f"{label}.platform", platform)
     path = src["path"]
+    if not path.strip():
+        raise _fail(where, f"{label}.path is empty: name a file or a glob")
     full = path if Path(path).is_absolute() else str(base / path)
     return SourceSpec(
         table=table,
@@ -428,7 +434,8 @@ def load_config(path: str | Path) -> AuditConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not a TOML error
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:

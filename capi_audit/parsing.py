@@ -215,7 +215,9 @@ def address_key(x: str, src_type: str, platform_sql: str = "$platform") -> str:
     want these unhashed (https://developers.google.com/data-manager/api/devguides/concepts/formatting),
     hash-required (plaintext replaced by a marker) for every other platform (Meta)."""
     clear = ", ".join(f"'{p}'" for p in schema.CLEAR_ADDRESS_PLATFORMS)
-    return f"CASE WHEN {platform_sql} IN ({clear}) THEN {as_text(x, src_type)} ELSE {hashed_key(x, src_type)} END"
+    # in clear, an email or phone there is still personal data misplaced: replaced by a marker
+    return (f"CASE WHEN {platform_sql} IN ({clear}) THEN {pseudonym_sql(as_text(x, src_type), link=False)} "
+            f"ELSE {hashed_key(x, src_type)} END")
 
 
 def text(x: str, src_type: str) -> str:
@@ -251,7 +253,8 @@ def quote_ident(name: str) -> str:
 # optional separators, or a North-American style `(123) 456-7890` / `123-456-7890`. Bare digit
 # runs are NOT phones here: they are order numbers, customer ids and error codes.
 EMAIL_RE = r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-PHONE_RE = r"(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+_NA_PHONE_RE = r"\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}"
+PHONE_RE = r"(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]|" + _NA_PHONE_RE
 _EMAIL = re.compile(EMAIL_RE)
 _PHONE = re.compile(PHONE_RE)
 EMAIL_MARK = "<redacted:email>"
@@ -268,10 +271,59 @@ def scrub(text: str) -> str:
     return _PHONE.sub(PHONE_MARK, _EMAIL.sub(EMAIL_MARK, text))
 
 
+# Extensions of input files, kept when a file name is redacted (`orders_jane@x.com.csv.gz`).
+_FILE_EXT = re.compile(r"(\.(?:csv|tsv|txt|jsonl|ndjson|json|parquet|pq|log|har|gz|gzip|zst|bz2|xz|zip))+$", re.I)
+
+
+def redact_path(text: str) -> str:
+    """A path naming an input file (or a message holding one) with every email- or phone-shaped
+    part replaced by `<redacted:email:1a2b3c>` / `<redacted:phone:…>`: the tag is the first 6 hex
+    digits of the part's SHA-256, so two files stay apart; the folders, the rest of the name and
+    the file's extensions are kept so the analyst can find the file. Every input-derived path that
+    is printed or stored passes here (load output, load_report, rejects, summary, errors)."""
+    import hashlib
+
+    def tag(part: str) -> str:
+        return hashlib.sha256(part.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+
+    def email(m: re.Match) -> str:
+        part, keep = m.group(0), ""
+        ext = _FILE_EXT.search(part)
+        if ext and _EMAIL.fullmatch(part[: ext.start()]):
+            part, keep = part[: ext.start()], ext.group(0)
+        return f"<redacted:email:{tag(part)}>{keep}"
+
+    text = _EMAIL.sub(email, str(text))
+    return _PHONE.sub(lambda m: f"<redacted:phone:{tag(m.group(0))}>", text)
+
+
 def scrub_sql(x: str) -> str:
-    """SQL: free text with email- and phone-shaped parts replaced by markers."""
-    return (f"regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
-            f"'{PHONE_RE}', '{PHONE_MARK}', 'g')")
+    """SQL: free text with email- and phone-shaped parts replaced by markers (the replacements
+    run only on text with an `@`, a `+`, a `%` escape or a North-American phone, one of which
+    every match has: most user agents and error texts skip them)."""
+    maybe = (f"(strpos({x}, '@') > 0 OR strpos({x}, '+') > 0 OR strpos({x}, '%') > 0 "
+             f"OR regexp_matches({x}, '{_NA_PHONE_RE}'))")
+    return (f"CASE WHEN {maybe} THEN regexp_replace(regexp_replace({x}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g'), "
+            f"'{PHONE_RE}', '{PHONE_MARK}', 'g') ELSE {x} END")
+
+
+# A phone inside an id (`fb.1.1554763741205.+4915199887766`): the `+` form not glued to letters
+# or digits on either side (inside base64 text a `+` sits between letters and digits).
+PHONE_IN_ID_RE = r"(^|[^0-9A-Za-z])(\+|%2[Bb])[0-9][0-9 ().-]{5,18}[0-9]($|[^0-9A-Za-z])"
+
+
+def pseudonym_sql(x: str, *, link: bool = True) -> str:
+    """SQL: an id (order, event, request, job, click, browser, external or client id) with an
+    email- or phone-shaped value replaced by `<plaintext:email:…>` / `<plaintext:phone:…>`, the
+    first 16 hex digits of its SHA-256, so equal ids stay equal (linkage holds) and the value is
+    never stored (link=False: the bare marker, for clear address keys). Cheap tests first: most ids
+    have no `@`, no `+` and not a phone's length."""
+    email = f"((strpos({x}, '@') > 0 OR strpos({x}, '%40') > 0) AND regexp_matches({x}, '{EMAIL_RE}'))"
+    phone = (f"(((strpos({x}, '+') > 0 OR strpos({x}, '%2') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
+             f"OR (length({x}) BETWEEN 12 AND 14 AND regexp_full_match({x}, '{PHONE_RE}')))")
+    tag = f":' || left(sha256({x}), 16) || '" if link else ""
+    return (f"CASE WHEN {email} THEN '{PLAINTEXT_PREFIX}email{tag}>' "
+            f"WHEN {phone} THEN '{PLAINTEXT_PREFIX}phone{tag}>' ELSE {x} END")
 
 
 def personal_sql(x: str) -> str:

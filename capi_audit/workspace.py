@@ -43,6 +43,8 @@ def columns_of(table: str) -> list[tuple[str, str]]:
     return [(c.name, c.args["kind"].sql("duckdb")) for c in tree.find_all(exp.ColumnDef)]
 
 
+# DuckDB's information_schema spelling of the types the DDL uses
+_SQL_TYPE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "TEXT": "VARCHAR"}
 MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
 
 
@@ -279,7 +281,28 @@ class Workspace:
 
     # -- tables ----------------------------------------------------------------------------
     def create_tables(self) -> None:
-        """Create the canonical and accounting tables if they do not exist."""
+        """Create the canonical and accounting tables if they do not exist; a `--db` file whose
+        tables were written by another version of the schema is refused up front (rows were
+        inserted by position: a load failed mid-way with "Current transaction is aborted")."""
+        existing = {}
+        if self.path != ":memory:":
+            for t, c, typ in self.con.execute(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position").fetchall():
+                existing.setdefault(t, []).append((c, typ))
+        for name in [*schema.TABLES, *ACCOUNTING]:
+            if name not in existing:
+                continue
+            want = [(c, _SQL_TYPE_NAMES.get(typ, typ)) for c, typ in columns_of(name)]
+            if existing[name] != want:
+                have = dict(existing[name])
+                missing = [c for c, _ in want if c not in have]
+                odd = [f"{c} is {have[c]}" for c, typ in want if c in have and have[c] != typ]
+                what = "; ".join(x for x in (
+                    f"missing columns {', '.join(missing)}" if missing else "",
+                    f"{', '.join(odd)}" if odd else "") if x) or "its columns are in another order or added"
+                raise InputError(f"{self.path}: table {name} was written by another version of capi-audit ({what}); "
+                                 "name a new --db file or remove this one")
         for table in schema.TABLES.values():
             self.execute(schema.create_table_sql(table))
         self.execute(schema.LOAD_REPORT_DDL)
@@ -313,7 +336,7 @@ class Workspace:
         plan = self._plan()
         from capi_audit.io.base import empty_source, finalize_chunks
         from capi_audit.io.lines import is_empty
-        from capi_audit.parsing import scrub
+        from capi_audit.parsing import redact_path
         from capi_audit.progress import Progress
 
         progress = Progress("load")
@@ -351,20 +374,21 @@ class Workspace:
                     rest = group
                     if len(group) >= MULTI_FILE_MIN and hasattr(reader, "stage_many"):
                         # many files of one glob: one multi-file scan for those that allow it
-                        with progress.step(f"{spec.table} <- {len(group)} files of {Path(spec.path).name}"):
+                        with progress.step(f"{spec.table} <- {len(group)} files of {redact_path(Path(spec.path).name)}"):
                             chunks, batch, rest = reader.stage_many_chunks(self, spec, group, table)
                             if batch:
-                                for r in finalize_chunks(self, spec, batch, table, chunks):
-                                    by_file[(spec.table, r.file)] = r
+                                # a report names its file as shown (redacted): keyed here by the name as given
+                                for f, r in zip(batch, finalize_chunks(self, spec, batch, table, chunks), strict=True):
+                                    by_file[(spec.table, str(f))] = r
                             else:
                                 self.drop("_stage", "_reader_rejects")
                     for current in rest:
-                        with progress.step(f"{spec.table} <- {current.name}"):
+                        with progress.step(f"{spec.table} <- {redact_path(current.name)}"):
                             one(spec, current, table)
                 except AuditError:
                     raise
                 except Exception as exc:  # any reader failure ends as one message naming the file
-                    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                    first = redact_path(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
                     raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
                                      f"{type(exc).__name__}: {first}") from exc
         except BaseException:
@@ -391,6 +415,8 @@ class Workspace:
                 raise InputError(f"{spec.path}: no file matches (sources[{i}])")
             for f in files:
                 if not f.exists():
+                    if f.is_symlink():
+                        raise InputError(f"{f}: a symbolic link whose target is missing or loops (sources[{i}])")
                     raise InputError(f"{f}: file not found (sources[{i}])")
                 if not f.is_file():
                     raise InputError(f"{f}: not a regular file (sources[{i}])")

@@ -161,14 +161,16 @@ def test_multi_file_glob_finalized_by_chunk_keeps_per_file_accounting(tmp_path, 
 
 def test_personal_data_in_a_category_column_refuses_the_file_with_its_whole_count(tmp_path, monkeypatch):
     # chunks are inserted as they are finalized; the refusal comes at the end, with the count over
-    # the whole file, and the load's transaction takes the inserted rows back
+    # the whole file, and the load's transaction takes the inserted rows back (a category column
+    # MAPPED by `columns` refuses the file; one the file names itself rejects its rows instead)
     from capi_audit.errors import InputError
 
-    lines = [json.dumps({"platform": "meta", "event_name": "a.person@example.org" if i % 3 == 0 else "Purchase",
+    lines = [json.dumps({"platform": "meta", "name": "a.person@example.org" if i % 3 == 0 else "Purchase",
                          "event_id": f"e{i}", "event_time": "2026-03-01T00:00:00Z"}) for i in range(12)]
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
     monkeypatch.setattr(canonical, "CHUNK_BYTES", 1)
-    ws = Workspace(config=config_from_dict({"sources": [{"table": "server_events", "path": "p.jsonl"}]},
+    ws = Workspace(config=config_from_dict({"sources": [{"table": "server_events", "path": "p.jsonl",
+                                                         "columns": {"event_name": "name"}}]},
                                            path=tmp_path / "audit.toml"))
     with pytest.raises(InputError) as err:
         ws.load()

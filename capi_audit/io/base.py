@@ -219,15 +219,9 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
                 expr = parsing.scrub_sql(expr)
             elif col.name in PSEUDONYM_COLUMNS:
                 # an id shaped like an email or phone (a mis-mapped column, a shop keying orders by
-                # email) becomes a pseudonym that keeps equal ids equal (linkage holds), never the value
-                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN "
-                        f"'{parsing.PLAINTEXT_PREFIX}email:' || left(sha256({expr}), 16) || '>' "
-                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN "
-                        f"'{parsing.PLAINTEXT_PREFIX}phone:' || left(sha256({expr}), 16) || '>' ELSE {expr} END")
-            elif col.name in ID_COLUMNS:
-                expr = (f"CASE WHEN regexp_matches({expr}, '{parsing.EMAIL_RE}') THEN '{parsing.PLAINTEXT_PREFIX}email>' "
-                        f"WHEN regexp_full_match({expr}, '{parsing.PHONE_RE}') THEN '{parsing.PLAINTEXT_PREFIX}phone>' "
-                        f"ELSE {expr} END")
+                # email, an email pasted into a click id) becomes a pseudonym that keeps equal ids
+                # equal (linkage holds), never the value
+                expr = parsing.pseudonym_sql(expr)
             selects.append(f"{expr} AS {col.name}")
             if col.kind in keyish and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
@@ -273,6 +267,12 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
         elif col.kind == schema.DOUBLE:
             reasons.append(f"WHEN NOT isfinite({col.name}) OR abs({col.name}) >= {MAX_ABS_NUMBER} THEN "
                            f"'{col.name}\tnot a finite number of plausible size (|x| < 1e15)' ")
+        elif col.name in CATEGORY_COLUMNS and col.name not in spec.columns:
+            # a category the file names itself (a pixel hit's `ev`, a payload's currency) holding an
+            # email or phone: that row is rejected (one such hit refused the whole capture with a
+            # message about a `columns` mapping it did not have); a MAPPED column refuses the file
+            reasons.append(f"WHEN {parsing.personal_sql(col.name)} THEN "
+                           f"'{col.name}\tholds an email address or phone number where a category belongs' ")
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
         reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' END"
@@ -293,6 +293,8 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
     batch = len(files) > 1
     file = files[0]
     cols = ", ".join(c.name for c in table.columns)
+    # the rejects' file column is the name as shown (personal parts redacted), never the name as given
+    names = {"real": [str(f) for f in files], "shown": [parsing.redact_path(str(f)) for f in files]}
     sums: dict[str, list[int]] = {}  # file -> loaded, rejected (weighted), parse rejects, coerced..., redacted...
     reader_rej: Counter[str] = Counter()
     by_reason: dict[str, Counter[str]] = {}
@@ -319,31 +321,31 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         if (not batch and n_parse_rejects and staged.first_data_line and not ws.scalar("SELECT count(_line) FROM _parsed")
                 and not csv_line_map(ws, file, staged.first_data_line)):
             unknown_lines = True
-        for c, (n, first) in _personal_categories(ws, table, staged).items():
+        for c, (n, first) in _personal_categories(ws, spec, table, staged).items():
             got = personal.setdefault(c, [0, None])
             got[0] += n
             got[1] = first if got[1] is None else min(got[1], first)
         # _parsed keeps the source order (insertion order is preserved), so no sort is needed
         ws.write(table.name, f"SELECT {cols} FROM _parsed WHERE _reason IS NULL")
         ws.write(
-            "rejects", "SELECT $t, p._file, coalesce(_line, _rec + 1), "
+            "rejects", f"SELECT $t, {_shown('p._file')}, coalesce(_line, _rec + 1), "
             "NULLIF(split_part(_reason, '\t', 1), ''), split_part(_reason, '\t', 2) || "
             "CASE WHEN _weight > 1 THEN ' (with its ' || (_weight - 1) || ' continuation rows)' ELSE '' END "
             "FROM (SELECT *, row_number() OVER (PARTITION BY _file ORDER BY _rec) AS _k FROM _parsed WHERE _reason IS NOT NULL) p "
             "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = p._file AND q.kind = 'parse' "
             "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY p._file, _rec",
-            {"t": table.name, "cap": REJECTS_KEPT},
+            {"t": table.name, "cap": REJECTS_KEPT, **names},
         )
         rej_by_file = "_file" in [r[0] for r in ws.rows("DESCRIBE _reader_rejects")]
         rfile = "_file" if rej_by_file else "CAST($f AS VARCHAR)"
         if batch and not rej_by_file and ws.scalar("SELECT count(*) FROM _reader_rejects"):
             raise AssertionError("a multi-file scan names the file of each reader reject")
         ws.write(
-            "rejects", "SELECT $t, r._file, line, column_name, reason FROM (SELECT line, column_name, reason, "
+            "rejects", f"SELECT $t, {_shown('r._file')}, line, column_name, reason FROM (SELECT line, column_name, reason, "
             f"{rfile} AS _file, row_number() OVER (PARTITION BY {rfile} ORDER BY line) AS _k FROM _reader_rejects) r "
             "LEFT JOIN (SELECT _file, kind, sum(n) AS n FROM _fin_kept GROUP BY ALL) q ON q._file = r._file AND q.kind = 'reader' "
             "WHERE _k <= $cap - coalesce(q.n, 0) ORDER BY r._file, line",
-            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT})
+            {"t": table.name, "f": str(file), "cap": REJECTS_KEPT, **names})
         ws.execute(
             "INSERT INTO _fin_kept SELECT _file, kind, count(*) FROM ("
             "SELECT _file, 'parse' AS kind FROM _parsed WHERE _reason IS NOT NULL "
@@ -358,7 +360,7 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
             reader_rej[str(f)] += int(n)
         optional = [c for c in table.columns if not c.required and c.name in staged.columns]
         hashed = [c for c in table.columns
-                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in ID_COLUMNS + PSEUDONYM_COLUMNS)
+                  if (c.kind in (schema.HASHED_KEY, schema.ADDRESS_KEY) or c.name in PSEUDONYM_COLUMNS)
                   and c.name in staged.columns]
         urls = [c for c in table.columns if c.name in URL_COLUMNS + FREE_TEXT_COLUMNS and c.name in staged.columns]
         exprs = ["coalesce(sum(_weight) FILTER (WHERE _reason IS NULL), 0)",
@@ -410,7 +412,7 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
                 f"{n_unlisted} more rejected rows not listed (details kept for the first "
                 f"{REJECTS_KEPT} per kind); most common reasons: " + ", ".join(f"{r} ({n})" for r, n in top))
         own = (staged.file_ignored or {}).get(fname)
-        report = FileReport(table=table.name, file=fname, format=spec.format,
+        report = FileReport(table=table.name, file=parsing.redact_path(fname), format=spec.format,
                             ignored_columns=[parsing.scrub(c) for c in own] if own is not None else list(ignored),
                             skipped=staged.skipped if staged.file_skipped is None else staged.file_skipped.get(fname, 0),
                             note=parsing.scrub(file_note))
@@ -428,8 +430,15 @@ def finalize_chunks(ws: Workspace, spec: SourceSpec, files: list[Path], table: s
         for f in files:
             ws.target.execute("UPDATE load_report SET note = concat_ws('; ', NULLIF(note, ''), $n) "
                               "WHERE file = $f AND table_name = 'orders'",
-                              {"n": f"customer keys hashed locally into {rows} (raw values not kept)", "f": str(f)})
+                              {"n": f"customer keys hashed locally into {rows} (raw values not kept)",
+                               "f": parsing.redact_path(str(f))})
     return reports
+
+
+def _shown(col: str) -> str:
+    """SQL: a staged file name as shown (`parsing.redact_path`, bound as $real / $shown lists);
+    a name not listed is scrubbed in SQL."""
+    return f"coalesce(list_extract($shown, list_position($real, {col})), {parsing.scrub_sql(col)})"
 
 
 def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
@@ -445,19 +454,21 @@ def write_load_report(ws: Workspace, reports: list[FileReport]) -> None:
         "coerced": [json.dumps(r.coerced, sort_keys=True) for r in reports],
         "ignored_columns": [json.dumps(r.ignored_columns) for r in reports],
         "skipped": pa.array([r.skipped for r in reports], pa.int64()),
-        "note": [_join_notes(r) for r in reports],
+        "note": [join_notes(r) for r in reports],
     }))
 
 
 # Free text and URLs may carry personal data the sender pasted in; ids may be an email.
 URL_COLUMNS = ("page_url", "event_source_url")
-FREE_TEXT_COLUMNS = ("error",)
-ID_COLUMNS = ("external_id",)
-PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id")
+FREE_TEXT_COLUMNS = ("error", "client_user_agent")
+# Ids stored as given: every one passes the email / phone detector (`parsing.pseudonym_sql`).
+PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id", "external_id", "fbc", "fbp", "gclid", "gbraid",
+                     "wbraid", "client_ip_address", "client", "destination_id")
 # Columns whose values become chart categories and table labels: personal data there means a
 # mis-mapped column, and the file is refused.
 CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",
-                    "status", "source", "date_basis", "data_processing_options", "test_event_code")
+                    "status", "source", "date_basis", "data_processing_options", "test_event_code", "source_api",
+                    "level", "dimension")
 MAX_ABS_NUMBER = "CAST(1e15 AS DOUBLE)"
 REJECTS_KEPT = 1000  # reject details kept per file and kind (parse / reader); counts stay exact
 DEFAULT_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -476,10 +487,13 @@ def plausible_window(ws: Workspace, table: schema.Table) -> dict[str, dt.datetim
     return {"p_from": cfg.plausible_from, "p_until": until}
 
 
-def _personal_categories(ws: Workspace, table: schema.Table, staged: Staged) -> dict[str, tuple[int, str]]:
-    """Category columns of `_parsed` holding values shaped like emails or phones: column -> (rows,
-    first file). Such a column is a mis-mapping and refuses the file (`finalize_chunks`)."""
-    cats = [c.name for c in table.columns if c.name in CATEGORY_COLUMNS and c.name in staged.columns]
+def _personal_categories(ws: Workspace, spec: SourceSpec, table: schema.Table, staged: Staged
+                         ) -> dict[str, tuple[int, str]]:
+    """Category columns MAPPED by `columns` whose `_parsed` values are shaped like emails or
+    phones: column -> (rows, first file). Such a column is a mis-mapping and refuses the file
+    (`finalize_chunks`); an unmapped one rejects its rows (`_parse_sql`)."""
+    cats = [c.name for c in table.columns
+            if c.name in CATEGORY_COLUMNS and c.name in staged.columns and c.name in spec.columns]
     if not cats:
         return {}
     row = ws.rows("SELECT " + ", ".join(
@@ -490,15 +504,17 @@ def _personal_categories(ws: Workspace, table: schema.Table, staged: Staged) -> 
 
 def empty_source(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table) -> FileReport:
     """An empty file (nothing but whitespace) is an empty source: no rows, a note."""
-    report = FileReport(table=table.name, file=str(file), format=spec.format, note="empty file: no rows")
+    report = FileReport(table=table.name, file=parsing.redact_path(str(file)), format=spec.format,
+                        note="empty file: no rows")
     ws.target.execute(
         "INSERT INTO load_report VALUES ($t, $f, $fmt, 0, 0, 0, '{}', '[]', 0, $n)",
-        {"t": table.name, "f": str(file), "fmt": spec.format, "n": report.note},
+        {"t": table.name, "f": report.file, "fmt": spec.format, "n": report.note},
     )
     return report
 
 
-def _join_notes(report: FileReport) -> str:
+def join_notes(report: FileReport) -> str:
+    """The note load_report stores: the reader's note, values replaced by markers, exact duplicates."""
     parts = [report.note] if report.note else []
     if report.redacted:
         parts.append("plaintext values replaced by markers in: " + ", ".join(

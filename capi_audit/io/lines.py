@@ -180,9 +180,13 @@ def _iter_utf8(fh: BinaryIO, file: Path, chunk: bytes, stats: LineStats, max_lin
                 yield n, None, None
             else:
                 try:
-                    yield n, raw.decode("utf-8"), None
+                    text = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     yield n, None, Refused(n, "invalid UTF-8", raw.count(_EVENT_KEY))
+                else:
+                    # files joined with `cat` carry each one's byte-order mark into a line's start:
+                    # not part of the record (JSON lines with it were rejected as broken JSON)
+                    yield n, (text[1:] if text.startswith("\ufeff") and len(text) > 1 else text), None
         if at_eof:
             break
         if carry and tail:

@@ -136,7 +136,7 @@ class MetaCapiPayloadReader(StreamingMany, Reader):
                        CASE WHEN valid THEN is_obj ELSE json_valid(doc) AND starts_with(ltrim(doc), '{') END AS is_obj
                 FROM (SELECT line, _file, valid, is_obj,
                           CASE WHEN NOT valid AND starts_with(trim(doc), 'data=')
-                               THEN '{"data": ' || url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1)) || '}'
+                               THEN '{"data": ' || coalesce(try(url_decode(regexp_extract(trim(doc), '^data=([^&]*)', 1))), '') || '}'
                                ELSE doc END AS doc
                       FROM _jdocs)
             """)

@@ -33,10 +33,17 @@ def is_har(file: Path) -> bool:
     return head.startswith(b"{") and b'"log"' in head
 
 
+def url_decode_safe(x: str) -> str:
+    """SQL: x URL-decoded, or x as given when its escapes do not decode to UTF-8 (`%C3%28`): one
+    such parameter refused the whole file ("decoded value is invalid UTF8"); kept as sent, the
+    row loads, or is rejected by the column's own parse with a reason."""
+    return f"coalesce(try(url_decode({x})), {x})"
+
+
 def url_param(name: str, src: str = "params") -> str:
     """SQL: the URL-decoded value of one query parameter in `src` ('&'-joined parameters)."""
     esc = name.replace(".", r"\.").replace("[", r"\[").replace("]", r"\]")
-    return f"NULLIF(url_decode(replace(regexp_extract({src}, '[?&]{esc}=([^&#]*)', 1), '+', ' ')), '')"
+    return f"NULLIF({url_decode_safe(f'replace(regexp_extract({src}, {chr(39)}[?&]{esc}=([^&#]*){chr(39)}, 1), {chr(39)}+{chr(39)}, {chr(39)} {chr(39)})')}, '')"
 
 
 def _first(*paths: str) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capi_audit.metrics.common import FamilyResult, Headline, tidy
+from capi_audit.parsing import redact_path
 from capi_audit.schema import SOURCE_TABLES
 
 if TYPE_CHECKING:
@@ -56,11 +57,12 @@ def compute(ws: Workspace) -> FamilyResult:
         r, lo, j = totals.get(t, (0, 0, 0))
         values[t] = {"rows_read": int(r or 0), "rows_loaded": int(lo or 0), "rows_rejected": int(j or 0)}
     files = ws.df(_FILES_SQL)
-    files["file"] = [str(f).replace("\\", "/").rsplit("/", 1)[-1] for f in files["file"]]
+    # names as shown (load_report stores them so; a workspace written before that may not)
+    files["file"] = [redact_path(str(f).replace("\\", "/").rsplit("/", 1)[-1]) for f in files["file"]]
     files["coerced"] = [_listing(c) for c in files["coerced"]]
     files["ignored_columns"] = [_listing(c) for c in files["ignored_columns"]]
     rejects = ws.df(_REJECTS_SQL)
-    rejects["file"] = [str(f).replace("\\", "/").rsplit("/", 1)[-1] for f in rejects["file"]]
+    rejects["file"] = [redact_path(str(f).replace("\\", "/").rsplit("/", 1)[-1]) for f in rejects["file"]]
     return FamilyResult(Headline("load", values),
                         {"load": tidy(files, ["table_name", "file"]),
                          "load_rejects": tidy(rejects, ["table_name", "file", "column_name", "reason"])})
@@ -70,7 +72,8 @@ def _attached(ws: Workspace, attached: dict[str, str]) -> FamilyResult:
     """No load accounting: the section says why; the frame gives each source table's rows."""
     fmt = getattr(ws, "attached_format", "parquet")
     rows = [{"table_name": t,
-             "file": str(attached[t]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if t in attached else "(not named: empty)",
+             "file": redact_path(str(attached[t]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+             if t in attached else "(not named: empty)",
              "format": fmt if t in attached else "", "rows_read": None, "rows_loaded": ws.count(t),
              "rows_rejected": None, "coerced": "", "ignored_columns": ""} for t in SOURCE_TABLES]
     files = pd.DataFrame(rows).astype({"rows_read": "float64", "rows_rejected": "float64"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,9 @@ class AuditConfig:
     plausible_from: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     plausible_until: dt.datetime | None = None  # None: one year after the newest order
     engine: EngineSpec = field(default_factory=EngineSpec)
+    # DuckDB's memory limit while sources load (docs/loading.md "Memory"): bounded by default so a
+    # large file spills to disk instead of growing; a bigger limit loads large files faster.
+    load_memory_limit: str = "500MB"
 
     def report_zone(self, platform: str) -> str:
         """The zone a platform's report days are cut in: `[report_timezone]`, else the audit's."""
@@ -116,7 +120,10 @@ _AUDIT_KEYS = {
     "event_aliases": dict,
     "plausible_from": (str, dt.date),
     "plausible_until": (str, dt.date),
+    "load_memory_limit": str,
 }
+# a DuckDB memory size: a number and a unit (https://duckdb.org/docs/stable/configuration/overview)
+_MEMORY_SIZE = re.compile(r"\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
 _SOURCE_KEYS = {
     "table": str,
     "path": str,
@@ -238,6 +245,9 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
             plausible[key] = parse_timestamp(where, f"audit.{key}", audit[key], tz)
     if len(plausible) == 2 and plausible["plausible_from"] >= plausible["plausible_until"]:
         raise _fail(where, "key 'audit.plausible_from' must be before 'audit.plausible_until'")
+    memory = audit.get("load_memory_limit", "500MB")
+    if not _MEMORY_SIZE.fullmatch(memory):
+        raise _fail(where, f"key 'audit.load_memory_limit' must be a size such as \"500MB\" or \"4GB\", got {memory!r}")
     default_platform = audit.get("default_platform")
     if default_platform is not None:
         _check_platform(where, "audit.default_platform", default_platform)
@@ -269,6 +279,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
         sources=sources,
         path=path,
         engine=parse_engine(where, base, data.get("engine", {})),
+        load_memory_limit=memory.strip(),
         **plausible,
     )
 

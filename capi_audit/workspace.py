@@ -23,7 +23,7 @@ ACCOUNTING = ("load_report", "rejects")
 # DuckDB's memory limit while a load runs, unless the workspace was given one: the canonical
 # tables of an in-memory workspace then spill to a temporary folder instead of growing with the
 # input, and the whole `capi-audit load` stays under 1 GB of peak RSS (docs/loading.md, "Memory").
-LOAD_MEMORY_LIMIT = "500MB"
+LOAD_MEMORY_LIMIT = AuditConfig.load_memory_limit  # the default of `[audit] load_memory_limit`
 
 
 def _is_target(table: str) -> bool:
@@ -362,7 +362,7 @@ class Workspace:
                 self._temp_directory = tempfile.mkdtemp(prefix="capi_audit_spill_")
                 weakref.finalize(self, shutil.rmtree, self._temp_directory, True)
                 self.execute("SET temp_directory = $t", {"t": self._temp_directory})
-            self.execute("SET memory_limit = $m", {"m": LOAD_MEMORY_LIMIT})
+            self.execute("SET memory_limit = $m", {"m": self.config.load_memory_limit or LOAD_MEMORY_LIMIT})
         self.execute("BEGIN TRANSACTION")
         self._begin_staging()
         try:

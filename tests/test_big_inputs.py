@@ -16,21 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from capi_audit import Workspace
-from capi_audit.config import config_from_dict
 from capi_audit.io import canonical
-from tests.test_bounded_memory import _count_chunks
+from tests.test_bounded_memory import _count_chunks, _load
 from tests.test_hostile import _peak_rss_mb, capi_event, cli, one_error, write_config
-
-
-def _load(tmp_path: Path, table: str, path: str, fmt: str) -> tuple:
-    ws = Workspace(config=config_from_dict({"sources": [{"table": table, "path": path, "format": fmt}]},
-                                           path=tmp_path / "audit.toml"))
-    reports = ws.load()
-    rows = ws.rows(f"SELECT * FROM {table}")  # insertion order: the source order
-    rejects = ws.rows("SELECT file, line, column_name, reason FROM rejects ORDER BY file, line")
-    ws.close()
-    return [r.as_dict() for r in reports], rows, rejects
 
 
 def _canonical_array(path: Path) -> int:

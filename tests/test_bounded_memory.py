@@ -86,11 +86,29 @@ def _mixed_file(path: Path, fmt: str) -> dict[int, str]:
     return kinds
 
 
-def _load(tmp_path: Path, fmt: str, path: str = "p.jsonl") -> tuple:
-    ws = Workspace(config=config_from_dict({"sources": [{"table": TABLE[fmt], "path": path, "format": fmt}]},
+def _load_memory_settings(ws: Workspace) -> list:
+    """Load the workspace's sources; the memory limits the load set, in order."""
+    seen = []
+    real = ws.execute
+
+    def spy(sql, params=None):
+        if "memory_limit" in sql:
+            seen.append(params["m"] if params else sql)
+        return real(sql, params)
+
+    ws.execute = spy
+    ws.load()
+    return seen
+
+
+def _load(tmp_path: Path, table_or_fmt: str, path: str = "p.jsonl", fmt: str | None = None) -> tuple:
+    """Load one source (table from TABLE by format when only the format is given): load reports,
+    rows in source order, rejects."""
+    table, fmt = (TABLE[table_or_fmt], table_or_fmt) if fmt is None else (table_or_fmt, fmt)
+    ws = Workspace(config=config_from_dict({"sources": [{"table": table, "path": path, "format": fmt}]},
                                            path=tmp_path / "audit.toml"))
     reports = ws.load()
-    rows = ws.rows(f"SELECT * FROM {TABLE[fmt]}")  # insertion order: the source order
+    rows = ws.rows(f"SELECT * FROM {table}")  # insertion order: the source order
     rejects = ws.rows("SELECT file, line, column_name, reason FROM rejects ORDER BY file, line")
     ws.close()
     return [r.as_dict() for r in reports], rows, rejects
@@ -185,16 +203,7 @@ def test_load_bounds_duckdb_memory_and_restores_it(tmp_path):
     ws = Workspace(config=config_from_dict({"sources": [{"table": "server_events", "path": "p.jsonl"}]},
                                            path=tmp_path / "audit.toml"))
     before = ws.scalar("SELECT current_setting('memory_limit')")
-    seen = []
-    real = ws.execute
-
-    def spy(sql, params=None):
-        if "memory_limit" in sql:
-            seen.append(params["m"] if params else sql)
-        return real(sql, params)
-
-    ws.execute = spy
-    ws.load()
+    seen = _load_memory_settings(ws)
     assert seen == [LOAD_MEMORY_LIMIT, "RESET memory_limit"]
     assert ws.scalar("SELECT current_setting('memory_limit')") == before
     spill = ws.scalar("SELECT current_setting('temp_directory')")
@@ -307,16 +316,7 @@ def test_load_memory_limit_is_a_config_key(tmp_path):
     src = [{"table": "server_events", "path": "p.jsonl"}]
     cfg = config_from_dict({"audit": {"load_memory_limit": "2GB"}, "sources": src}, path=tmp_path / "audit.toml")
     ws = Workspace(config=cfg)
-    seen = []
-    real = ws.execute
-
-    def spy(sql, params=None):
-        if "memory_limit" in sql:
-            seen.append(params["m"] if params else sql)
-        return real(sql, params)
-
-    ws.execute = spy
-    ws.load()
+    seen = _load_memory_settings(ws)
     assert seen == ["2GB", "RESET memory_limit"] and ws.count("server_events") == 1
     for bad in ("lots", "2 parsecs", "", "-1GB"):
         with pytest.raises(ConfigError, match="audit.load_memory_limit"):

@@ -57,9 +57,11 @@ SHARED_ID_SHARE = 0.01
 SHARED_ID_MIN_ROWS = 5
 
 
-def _overlap_sql(rows: str) -> str:
+def _unit_agg_sql(rows: str) -> str:
+    """One row per event-id unit of `rows`: its channels, row counts, first time and pairing.
+    Materialized (`dd_ua`): the overlap statement reads it four times, and Spark would compute a
+    CTE again at each read."""
     return f"""
-WITH ua AS (
     SELECT platform, kdest, kname, event_id, has_key, unit_a,
         min(event_name) AS event_name, max(destination) AS destination,
         max(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS px,
@@ -68,7 +70,13 @@ WITH ua AS (
         sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS n_sv,
         min(event_time) AS first_et, max(CASE WHEN paired_a THEN 1 ELSE 0 END) AS paired
     FROM {rows} GROUP BY platform, kdest, kname, event_id, has_key, unit_a
-),
+    """
+
+
+def _overlap_sql(ua: str) -> str:
+    """The overlap counts from the unit aggregate `ua` (_unit_agg_sql)."""
+    return f"""
+WITH ua AS (SELECT * FROM {ua}),
 kk AS (
     SELECT platform, kdest, kname, event_id, max(px) AS key_px, max(sv) AS key_sv
     FROM ua WHERE has_key GROUP BY platform, kdest, kname, event_id
@@ -269,7 +277,9 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     units = counted_units(ws)
     rows = unit_rows(ws)
     p = {"tz": ws.config.timezone}
-    frame = ws.df(_overlap_sql(rows), p)
+    ws.materialize("dd_ua", _unit_agg_sql(rows), p, depends=[rows])
+    frame = ws.df(_overlap_sql("dd_ua"), p)
+    ws.drop("dd_ua")
     excl = ws.df(_EXCLUDED_SQL, p)
     # event names whose every row is out of the counts still get a (zero) row
     missing = excl[["platform", "event_name"]].merge(frame[["platform", "event_name"]].drop_duplicates(),

@@ -168,18 +168,27 @@ def open_workspace(cfg: AuditConfig, *, db: str | None = None, engine: str | Non
 def run_audit(config: str | Path | AuditConfig, out: str | Path, *, db: str | None = None,
               charts: bool = True, engine: str | None = None) -> AuditResult:
     """Load a config's sources (or attach its engine's tables), compute everything once, write the
-    result folder (and charts). The result folder is the same whatever the engine."""
+    result folder (and charts). The result folder is the same whatever the engine. It is written
+    whole or not at all: on an error or an interruption `out` is left as it was."""
+    from capi_audit.outputs import atomic_folder
+
+    with atomic_folder(out) as tmp:
+        return audit_into(config, tmp, db=db, charts=charts, engine=engine)
+
+
+def audit_into(config: str | Path | AuditConfig, folder: Path, *, db: str | None = None,
+               charts: bool = True, engine: str | None = None) -> AuditResult:
+    """run_audit writing straight into `folder` (the caller owns its atomicity)."""
     import tempfile
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
-    out = Path(out)
     with tempfile.TemporaryDirectory(prefix="capi_audit_") as scratch, \
             open_workspace(cfg, db=db, engine=engine, scratch=Path(scratch)) as ws:
         result = compute(ws)
-    result.write(out)
+    result.write(folder)
     if charts:
         from capi_audit.charts import write_charts
-        write_charts(result, out / "charts")
+        write_charts(result, folder / "charts")
     return result
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from capi_audit.errors import AuditError, ConfigError
+from capi_audit.errors import STOP_REQUESTED, AuditError, ConfigError, stop_requested
 
 
 def _print_load_table(reports: list, sources: dict[tuple[str, str], str] | None = None) -> None:
@@ -128,11 +129,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_out_dir(out: str | Path, option: str = "--out") -> None:
-    """`--out` must be a folder (existing or creatable), not a file."""
+def check_out_dir(out: str | Path, option: str = "--out", marker: str = "result.json") -> None:
+    """`--out` must be a folder (existing or creatable), not a file. The finished output replaces
+    the folder whole (outputs.atomic_folder), so an existing one must be empty or a previous
+    output (holding `marker`), never a folder with something else in it."""
     p = Path(out)
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{p}: {option} names an existing file; give a folder")
+    if p.is_dir() and any(p.iterdir()) and not (p / marker).is_file():
+        raise ConfigError(f"{p}: {option} is a folder with other content; the output replaces it whole, "
+                          "so name a new or empty folder (or a previous output)")
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -167,12 +173,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from capi_audit.audit import open_workspace
     from capi_audit.config import load_config
 
-    check_out_dir(args.to, "--to")  # an existing file named by --to ended in "FileExistsError: [Errno 17]"
+    check_out_dir(args.to, "--to", marker="load_report.parquet")  # an existing file named by --to ended in "FileExistsError: [Errno 17]"
     check_db(args.db)
-    with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws:
-        paths = ws.export_parquet(Path(args.to))
+    from capi_audit.outputs import atomic_folder
+
+    to = Path(args.to)
+    with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws, atomic_folder(to) as tmp:
+        paths = ws.export_parquet(tmp)
     for table, path in paths.items():
-        print(f"{table}: {path}")
+        print(f"{table}: {to / path.relative_to(tmp)}")
     return 0
 
 
@@ -288,10 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors print one clear line and exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    STOP_REQUESTED.clear()
+    previous = _stop_on_signals()
     try:
         code = int(args.func(args))
         sys.stdout.flush()
         return code
+    except KeyboardInterrupt:
+        return _stopped()
     except AuditError as exc:
         return _error(str(exc), exc.exit_code)
     except BrokenPipeError:
@@ -302,8 +315,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback: one line, exit 2 (CAPI_AUDIT_DEBUG=1 re-raises)
         if os.environ.get("CAPI_AUDIT_DEBUG"):
             raise
+        if stop_requested():
+            return _stopped()  # an interrupt that surfaced as another exception type
         text = str(exc).strip().splitlines()
         return _error(f"{type(exc).__name__}: {text[0] if text else 'unexpected failure'}", 2)
+    finally:
+        for sig, handler in previous or []:
+            signal.signal(sig, handler)
+
+
+def _stopped() -> int:
+    # Ctrl-C, or SIGTERM (a CI job's timeout): the load's transaction was rolled back, a partial
+    # output folder removed (outputs.atomic_folder) and the spill folder is removed at exit
+    return _error("stopped before the end; nothing was written (a --db file keeps what an earlier "
+                  "command committed)", 130)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    STOP_REQUESTED.append(True)
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> list[tuple[int, Any]] | None:
+    """Ctrl-C and SIGTERM end the command the same way (clean-up runs, one line); returns the
+    handlers to restore, None when not on the main thread (handlers can only be set there)."""
+    try:
+        return [(s, signal.signal(s, _raise_interrupt)) for s in (signal.SIGINT, signal.SIGTERM)]
+    except ValueError:
+        return None
 
 
 def _error(message: str, code: int) -> int:

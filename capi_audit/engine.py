@@ -28,7 +28,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from capi_audit.errors import ConfigError
+from capi_audit.errors import ConfigError, stop_requested
 from capi_audit.sql.dialect import NotPortable, mentions_project_function, quote_ident, render
 
 Params = Sequence[Any] | dict[str, Any] | None
@@ -168,7 +168,12 @@ class DuckDBEngine(Engine):
     def _cursor(self, sql: str, params: Params) -> Any:
         sql = self.render(sql)
         params = bind(sql, params)
-        return self.con.execute(sql, params) if params else self.con.execute(sql)
+        try:
+            return self.con.execute(sql, params) if params else self.con.execute(sql)
+        except RuntimeError:
+            if stop_requested():  # DuckDB's "Query interrupted": the command stops (cli.main)
+                raise KeyboardInterrupt from None
+            raise
 
     def _run(self, sql: str, params: Params) -> Any:
         return self._cursor(sql, params)

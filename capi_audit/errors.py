@@ -15,3 +15,14 @@ class ConfigError(AuditError):
 
 class InputError(AuditError):
     """An input file cannot be loaded at all: missing, unknown format, missing required column."""
+
+
+# Set by the command line's SIGINT/SIGTERM handler (cli._raise_interrupt). DuckDB turns a pending
+# interrupt into `RuntimeError: Query interrupted`, which a reader's fallback could take for a file
+# problem: the engine checks this flag around every statement and raises KeyboardInterrupt.
+STOP_REQUESTED: list[bool] = []
+
+
+def stop_requested() -> bool:
+    """True once Ctrl-C or SIGTERM reached the command."""
+    return bool(STOP_REQUESTED)

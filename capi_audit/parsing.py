@@ -104,18 +104,46 @@ def timestamp(x: str, src_type: str) -> str:
         # BOOLEAN, TIME, BLOB, lists, structs...: no time can be read from them
         return "CAST(NULL AS TIMESTAMPTZ)"
     t = f"trim(CAST({x} AS VARCHAR))"
-    iso = f"regexp_replace(regexp_replace({t}, '\\s+(UTC|GMT)$', 'Z'), '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
     # Fast path: ISO text with an explicit offset or Z casts directly (most machine logs).
+    # Naive ISO text (most exports) casts directly in the configured zone.
     fast = (f"CASE WHEN regexp_full_match({x}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9:.]+(Z|[+-](0[0-9]|1[0-4]):?[0-5][0-9])') "
-            f"THEN try_cast({x} AS TIMESTAMPTZ) END")
-    return (
-        f"coalesce({fast}, CASE WHEN {x} IS NULL THEN NULL "
+            f"THEN try_cast({x} AS TIMESTAMPTZ) "
+            f"WHEN regexp_full_match({x}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?') "
+            f"THEN timezone($tz, try_cast({x} AS TIMESTAMP)) END")
+    u = _iso_spelling(t)
+    # A leap second (`23:59:60`, RFC 3339 §5.7) is read as the second after `23:59:59`.
+    leap = f"regexp_matches({t}, '[0-9]:59:60([^0-9]|$)')"
+    u = f"regexp_replace({u}, '([0-9]:59:)60([^0-9]|$)', '\\159\\2')"
+    body = (
+        f"CASE WHEN {x} IS NULL THEN NULL "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,18}}') THEN {_epoch(t)} "
         f"WHEN regexp_full_match({t}, '-?[0-9]{{1,17}}\\.[0-9]+') THEN {_epoch_decimal(t)} "
-        f"WHEN regexp_full_match({iso}, '{_OFFSET}') THEN try_cast({iso} AS TIMESTAMPTZ) "
-        f"WHEN regexp_matches({t}, '{_OFF_ANY}') THEN CAST(NULL AS TIMESTAMPTZ) "
-        f"ELSE timezone($tz, try_cast({t} AS TIMESTAMP)) END)"
+        f"WHEN regexp_full_match({u}, '{_OFFSET}') THEN try_cast({u} AS TIMESTAMPTZ) "
+        f"WHEN regexp_matches({u}, '{_OFF_ANY}') THEN CAST(NULL AS TIMESTAMPTZ) "
+        f"WHEN regexp_full_match({u}, '{_NAIVE}\\s+{_ZONE_NAME}') THEN try_cast({u} AS TIMESTAMPTZ) "
+        f"WHEN regexp_full_match({u}, '{_NAIVE}') THEN timezone($tz, try_cast({u} AS TIMESTAMP)) END"
     )
+    return f"coalesce({fast}, {body} + CASE WHEN {leap} THEN INTERVAL 1 SECOND ELSE INTERVAL 0 SECOND END)"
+
+
+# A naive ISO date-time. DuckDB's TIMESTAMP cast also takes text with any word after it
+# (`… 12:00:00 Europe/Paris`, `… EST`, `… foo`) and drops the word, which would read a Paris time
+# as a time in the configured zone: only this shape is read as naive.
+_NAIVE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?"
+# An IANA zone name after the time (`Area/Location`, upper-cased by _iso_spelling), read by ICU.
+# Abbreviations (EST, IST, CST) are ambiguous and `UTC+2` has two sign conventions: not a time.
+_ZONE_NAME = r"[A-Z][A-Z0-9_+-]*(/[A-Z0-9_+-]+)+"
+
+
+def _iso_spelling(t: str) -> str:
+    """The text's ISO 8601 spelling: `t`/`z` in either case, a decimal comma, a ` UTC`/` GMT`
+    suffix as `Z`, a space before the offset, and Java's `+02:00[Europe/Paris]` (the offset
+    decides, the bracketed zone is dropped)."""
+    u = f"upper({t})"
+    u = f"regexp_replace({u}, '(:[0-9]{{2}}),([0-9])', '\\1.\\2')"
+    u = f"regexp_replace({u}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)\\[[^]]*\\]$', '\\1')"
+    u = f"regexp_replace({u}, '\\s+(UTC|GMT)$', 'Z')"
+    return f"regexp_replace({u}, '\\s+([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
 
 
 def date(x: str, src_type: str) -> str:

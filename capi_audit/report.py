@@ -14,10 +14,10 @@ from __future__ import annotations
 import html
 import os
 import shutil
-import uuid
 from pathlib import Path
 
-from capi_audit.errors import AuditError, ConfigError
+from capi_audit.errors import AuditError, ConfigError, stop_requested
+from capi_audit.outputs import atomic_folder
 from capi_audit.result import AuditResult
 
 OVERVIEW = "overview"
@@ -229,25 +229,6 @@ def render(result_dir: Path, out: Path, *, notebooks: bool = True, kernel: Kerne
     return out / "index.html"
 
 
-def _temp_next_to(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    return tmp
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise ConfigError(f"{out}: exists and is not a folder")
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
 def build_report(config: Path | None, out: Path, *, result_dir: Path | None = None, db: str | None = None,
                  notebooks: bool = True) -> Path:
     """Audit once (or read `result_dir`), write the result into the report folder, render every
@@ -259,7 +240,20 @@ def build_report(config: Path | None, out: Path, *, result_dir: Path | None = No
         # the finished report replaces the folder: never one that holds something else
         raise ConfigError(f"{out}: --out is a folder with other content; name a new or empty folder "
                           "(or a previous report)")
-    tmp = _temp_next_to(out)
+    try:
+        with atomic_folder(out) as tmp:
+            _build_into(tmp, config, result_dir=result_dir, db=db, notebooks=notebooks)
+    except AuditError:
+        raise
+    except Exception as exc:
+        if stop_requested():
+            raise KeyboardInterrupt from None
+        raise AuditError(f"report failed: {type(exc).__name__}: {exc}") from exc
+    return out / "index.html"
+
+
+def _build_into(tmp: Path, config: Path | None, *, result_dir: Path | None, db: str | None,
+                notebooks: bool) -> None:
     kernel = None
     try:
         if notebooks:
@@ -270,21 +264,10 @@ def build_report(config: Path | None, out: Path, *, result_dir: Path | None = No
         else:
             if config is None:
                 raise ConfigError("report needs --config or --result")
-            from capi_audit.audit import run_audit
+            from capi_audit.audit import audit_into
 
-            run_audit(config, tmp, db=db, charts=False)
+            audit_into(config, tmp, db=db, charts=False)
         render(tmp, tmp, notebooks=notebooks, kernel=kernel)
-        _move_into_place(tmp, out)
-    except AuditError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise AuditError(f"report failed: {type(exc).__name__}: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finally:
         if kernel is not None:
             kernel.close()
-    return out / "index.html"

@@ -14,7 +14,7 @@ import pandas as pd
 from capi_audit import schema
 from capi_audit.config import AuditConfig, load_config
 from capi_audit.engine import DuckDBEngine, Engine, bind
-from capi_audit.errors import AuditError, ConfigError, InputError
+from capi_audit.errors import AuditError, ConfigError, InputError, stop_requested
 
 Params = Sequence[Any] | dict[str, Any] | None
 _NAMED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -388,6 +388,8 @@ class Workspace:
                 except AuditError:
                     raise
                 except Exception as exc:  # any reader failure ends as one message naming the file
+                    if stop_requested():  # an interrupt DuckDB raised as "Query interrupted"
+                        raise KeyboardInterrupt from None
                     first = redact_path(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
                     raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
                                      f"{type(exc).__name__}: {first}") from exc

@@ -502,7 +502,10 @@ def test_implausible_times_and_numbers_are_rejected_with_reasons(tmp_path, capsy
     srv = next(f for f in data["files"] if f["table"] == "server_events")
     assert (srv["rows_loaded"], srv["rows_rejected"]) == (10, len(IMPLAUSIBLE_TIMES) + len(IMPLAUSIBLE_VALUES))
     reasons = [r["reason"] for r in data["rejects"] if r["file"].endswith("s.csv")]
-    assert reasons.count("outside the plausible time window") == len(IMPLAUSIBLE_TIMES)
+    # `infinity` is no time at all (it was read as DuckDB's infinite timestamp before the loader
+    # accepted only ISO-shaped naive text); every other one is a real but implausible time
+    assert reasons.count("outside the plausible time window") == len(IMPLAUSIBLE_TIMES) - 1
+    assert reasons.count("not a time") == 1
     assert sum("not a finite number" in r for r in reasons) == len(IMPLAUSIBLE_VALUES)
 
 

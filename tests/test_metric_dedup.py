@@ -146,3 +146,44 @@ def test_double_counting_rejected_rows_are_out():
     ws = make_ws(pixel=[px("o1", 0)], server=[sv("x", 0, order="o1", status="rejected")])
     v = double_counting(ws)[1].values["meta"]["Purchase"]
     assert (v["counted_units"], v["orders_double_counted"]) == (1, 0)
+
+
+def test_name_mismatch_join_equals_the_exists_it_replaced():
+    """`name_mismatch` reads "the server sent this id under another name" from per-id name counts
+    (a join; the correlated EXISTS it replaced was planned per unit on Spark). On random unit
+    tables both give the same flag for every unit: NULL names, missing destinations, Meta's
+    per-dataset rule and other platforms' any-destination rule included."""
+    import random
+    import re
+
+    import duckdb
+
+    from capi_audit.metrics.dedup import _overlap_sql
+
+    sql = _overlap_sql("r")
+    svk = re.search(r"svk AS \((.*?)\n\),", sql, re.S).group(1)
+    svp = re.search(r"svp AS \((.*?)\n\),", sql, re.S).group(1)
+    nm = re.search(r"CASE WHEN ua\.has_key AND ua\.px = 1 AND ua\.sv = 0 AND coalesce\(kk\.key_sv, 0\) = 0\s*"
+                   r"(AND ua\.event_name IS NOT NULL.*?)\s*THEN 1", sql, re.S).group(1)
+    con = duckdb.connect()
+    for trial in range(200):
+        rnd = random.Random(trial)
+        rows = [(rnd.choice(["meta", "google", "ga4"]), rnd.choice(["d1", "d2", None]), rnd.choice(["e1", "e2", "e3"]),
+                 rnd.random() < 0.8, rnd.choice([0, 1]), rnd.choice(["Purchase", "purchase", "Lead", None]))
+                for _ in range(rnd.randint(1, 25))]
+        con.execute("CREATE OR REPLACE TABLE ua(i INT, platform VARCHAR, kdest VARCHAR, event_id VARCHAR, "
+                    "has_key BOOLEAN, sv INT, event_name VARCHAR)")
+        con.executemany("INSERT INTO ua VALUES (?, ?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+        reference = con.execute("""
+            WITH svnames AS (SELECT DISTINCT platform, kdest, event_name, event_id FROM ua WHERE has_key AND sv = 1)
+            SELECT i, CASE WHEN ua.has_key AND EXISTS (
+                SELECT 1 FROM svnames s WHERE s.platform = ua.platform AND s.event_id = ua.event_id
+                  AND s.event_name <> ua.event_name AND (ua.platform <> 'meta' OR s.kdest = ua.kdest))
+                THEN 1 ELSE 0 END FROM ua ORDER BY i""").fetchall()
+        joined = con.execute(f"""
+            WITH svk AS ({svk}), svp AS ({svp})
+            SELECT i, CASE WHEN ua.has_key {nm} THEN 1 ELSE 0 END FROM ua
+            LEFT JOIN svk ON ua.has_key AND svk.platform = ua.platform AND svk.kdest = ua.kdest AND svk.event_id = ua.event_id
+            LEFT JOIN svp ON ua.has_key AND svp.platform = ua.platform AND svp.event_id = ua.event_id
+            ORDER BY i""").fetchall()
+        assert joined == reference, (trial, rows)

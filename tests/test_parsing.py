@@ -50,6 +50,37 @@ def test_naive_uses_configured_zone():
     assert ts("2026-03-01T10:00:00Z", "Europe/Berlin") == dt.datetime(2026, 3, 1, 10, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        # lowercase designators, a decimal comma, a lowercase suffix (RFC 3339 §5.6 allows t/z)
+        ("2026-03-01t10:00:00z", dt.datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("2026-03-01 10:00:00,5Z", dt.datetime(2026, 3, 1, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-03-01 10:00:00 utc", dt.datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("2026-03-01 10:00:00 GMT", dt.datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        # a leap second is the second after 23:59:59 (offsets shift the hour)
+        ("2016-12-31T23:59:60Z", dt.datetime(2017, 1, 1, tzinfo=UTC)),
+        ("2017-01-01T00:59:60.5+01:00", dt.datetime(2017, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-03-01 10:00:60Z", None),  # not a leap second: minute 00
+        # an IANA zone name after the time is read in that zone, not in the configured one
+        ("2026-03-01 10:00:00 Europe/Paris", dt.datetime(2026, 3, 1, 9, tzinfo=UTC)),
+        ("2026-03-01 10:00:00 Etc/GMT+2", dt.datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("2026-03-01 10:00:00 Nowhere/Atlantis", None),
+        # Java's ZonedDateTime: the offset decides
+        ("2026-03-01T10:00+01:00[Europe/Paris]", dt.datetime(2026, 3, 1, 9, tzinfo=UTC)),
+        # abbreviations are ambiguous (IST, CST) and UTC+2 has two sign conventions; a word
+        # after the time was dropped by DuckDB's cast and the time read in the configured zone
+        ("2026-03-01 10:00:00 EST", None),
+        ("2026-03-01 10:00:00 UTC+2", None),
+        ("2026-03-01 10:00:00 foo", None),
+        ("2026-03-01T10:00:00[Europe/Paris]", None),
+    ],
+)
+def test_timestamp_spellings_in_new_york(raw, expected):
+    # the configured zone is New York, so a suffix that was dropped shows as a 4-5 hour error
+    assert ts(raw, "America/New_York") == expected
+
+
 def test_dst_boundaries_in_berlin():
     tz = "Europe/Berlin"
     # spring forward 2026-03-29 02:00 -> 03:00 local: 01:59 is CET, 03:00 is CEST

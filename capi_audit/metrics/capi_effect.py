@@ -76,14 +76,17 @@ def _classified_sql(with_rel: str, without_rel: str, causes: str) -> str:
     p AS ({_units_sql(without_rel)}),
     po AS (SELECT conv_class, order_id, count(*) AS p_o FROM p WHERE order_id IS NOT NULL
            GROUP BY conv_class, order_id),
+    pa AS (SELECT DISTINCT order_id FROM po),  -- orders the pixel counted in any class
     lk AS (
+        -- without a pixel unit in this class, an order in pa was counted in another class
+        -- (Google: another primary action): a join, not a correlated EXISTS per unit
         SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked'
-                         WHEN po.order_id IS NULL AND NOT ($p = 'google' AND EXISTS (
-                             SELECT 1 FROM po x WHERE x.order_id = l.order_id AND x.conv_class <> l.conv_class))
+                         WHEN po.order_id IS NULL AND NOT ($p = 'google' AND pa.order_id IS NOT NULL)
                              THEN 'recovered'
                          ELSE 'double' END AS kind,
             (po.order_id IS NULL) AS other_action
         FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
+        LEFT JOIN pa ON pa.order_id = l.order_id
     ),
     uc AS (SELECT unit_id, cause FROM {causes}),
     lc AS (  -- a server unit added to an order the pixel already counted: its double-counting cause

@@ -57,9 +57,11 @@ SHARED_ID_SHARE = 0.01
 SHARED_ID_MIN_ROWS = 5
 
 
-def _overlap_sql(rows: str) -> str:
+def _unit_agg_sql(rows: str) -> str:
+    """One row per event-id unit of `rows`: its channels, row counts, first time and pairing.
+    Materialized (`dd_ua`): the overlap statement reads it four times, and Spark would compute a
+    CTE again at each read."""
     return f"""
-WITH ua AS (
     SELECT platform, kdest, kname, event_id, has_key, unit_a,
         min(event_name) AS event_name, max(destination) AS destination,
         max(CASE WHEN channel = 'pixel' THEN 1 ELSE 0 END) AS px,
@@ -68,23 +70,39 @@ WITH ua AS (
         sum(CASE WHEN channel = 'server' THEN 1 ELSE 0 END) AS n_sv,
         min(event_time) AS first_et, max(CASE WHEN paired_a THEN 1 ELSE 0 END) AS paired
     FROM {rows} GROUP BY platform, kdest, kname, event_id, has_key, unit_a
-),
+    """
+
+
+def _overlap_sql(ua: str) -> str:
+    """The overlap counts from the unit aggregate `ua` (_unit_agg_sql)."""
+    return f"""
+WITH ua AS (SELECT * FROM {ua}),
 kk AS (
     SELECT platform, kdest, kname, event_id, max(px) AS key_px, max(sv) AS key_sv
     FROM ua WHERE has_key GROUP BY platform, kdest, kname, event_id
 ),
-svnames AS (  -- ids the server sent, per platform, destination and name
-    SELECT DISTINCT platform, kdest, event_name, event_id FROM ua WHERE has_key AND sv = 1
+-- the names the server sent each id under (Meta: per dataset; other platforms: any destination),
+-- as a count and one of them: "the server sent this id under another name" is then a join
+-- (more than one name, or one that differs), not a correlated EXISTS per unit
+svk AS (
+    SELECT platform, kdest, event_id, count(DISTINCT event_name) AS n_names, min(event_name) AS a_name
+    FROM ua WHERE has_key AND sv = 1 AND platform = 'meta' GROUP BY platform, kdest, event_id
+),
+svp AS (
+    SELECT platform, event_id, count(DISTINCT event_name) AS n_names, min(event_name) AS a_name
+    FROM ua WHERE has_key AND sv = 1 AND platform <> 'meta' GROUP BY platform, event_id
 ),
 c AS (
     SELECT ua.*, kk.key_px, kk.key_sv, mb.paired_by AS mb_by,
-        CASE WHEN ua.has_key AND ua.px = 1 AND ua.sv = 0 AND coalesce(kk.key_sv, 0) = 0 AND EXISTS (
-            SELECT 1 FROM svnames s WHERE s.platform = ua.platform AND s.event_id = ua.event_id
-              AND s.event_name <> ua.event_name AND (ua.platform <> 'meta' OR s.kdest = ua.kdest))
+        CASE WHEN ua.has_key AND ua.px = 1 AND ua.sv = 0 AND coalesce(kk.key_sv, 0) = 0
+                  AND ua.event_name IS NOT NULL
+                  AND (coalesce(svk.n_names, svp.n_names) > 1 OR coalesce(svk.a_name, svp.a_name) <> ua.event_name)
             THEN 1 ELSE 0 END AS nm
     FROM ua
     LEFT JOIN kk ON ua.has_key AND kk.platform = ua.platform AND kk.kdest = ua.kdest
         AND kk.kname = ua.kname AND kk.event_id = ua.event_id
+    LEFT JOIN svk ON ua.has_key AND svk.platform = ua.platform AND svk.kdest = ua.kdest AND svk.event_id = ua.event_id
+    LEFT JOIN svp ON ua.has_key AND svp.platform = ua.platform AND svp.event_id = ua.event_id
     LEFT JOIN u_mb_all mb ON mb.pixel_unit = ua.unit_a
     LEFT JOIN u_params w ON w.platform = ua.platform
     WHERE w.enabled_at IS NULL OR ua.first_et >= w.enabled_at
@@ -259,7 +277,9 @@ def dedup_overlap(ws: Workspace) -> tuple[pd.DataFrame, Headline]:
     units = counted_units(ws)
     rows = unit_rows(ws)
     p = {"tz": ws.config.timezone}
-    frame = ws.df(_overlap_sql(rows), p)
+    ws.materialize("dd_ua", _unit_agg_sql(rows), p, depends=[rows])
+    frame = ws.df(_overlap_sql("dd_ua"), p)
+    ws.drop("dd_ua")
     excl = ws.df(_EXCLUDED_SQL, p)
     # event names whose every row is out of the counts still get a (zero) row
     missing = excl[["platform", "event_name"]].merge(frame[["platform", "event_name"]].drop_duplicates(),

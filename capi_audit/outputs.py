@@ -1,0 +1,51 @@
+"""Output folders written whole or not at all (design non-negotiable: no partial output).
+
+A command writes into a hidden folder next to the one it names and moves it into place when
+complete; on any failure or interruption the hidden folder is removed and the named one is left
+as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from capi_audit.errors import ConfigError
+
+
+def temp_next_to(out: Path) -> Path:
+    """A new hidden folder in out's parent (same file system, so the final move is a rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def move_into_place(tmp: Path, out: Path) -> None:
+    """Replace out (a folder, or nothing) by tmp."""
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"{out}: exists and is not a folder")
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+@contextmanager
+def atomic_folder(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to write into; it becomes `out` when the block ends normally and
+    is removed when the block raises (an error, Ctrl-C or SIGTERM, see cli.main)."""
+    out = Path(out)
+    tmp = temp_next_to(out)
+    try:
+        yield tmp
+        move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

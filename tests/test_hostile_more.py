@@ -428,3 +428,16 @@ def test_impossible_utc_offsets_are_rejected_not_shifted(tmp_path, capsys, when,
     assert data["files"][0]["rows_loaded"] == int(ok)
     if not ok:
         assert [(r["line"], r["column_name"], r["reason"]) for r in data["rejects"]] == [(2, "event_time", "not a time")]
+
+
+@pytest.mark.parametrize("path, needle", [
+    ("https://example.com/orders.csv", "is a URL"),  # was "https:/example.com/orders.csv: file not found"
+    ("s3://bucket/orders.parquet", "is a URL"),
+    ("gs://bucket/orders.csv", "is a URL"),
+    ("~/orders.csv", "not expanded"),  # was "file not found", with the file right there in the home folder
+])
+def test_urls_and_home_paths_are_named_as_such(tmp_path, capsys, path, needle):
+    from tests.test_hostile import one_error, write_config
+
+    cfg = write_config(tmp_path, [{"table": "orders", "path": path}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], "sources[1].path", needle)

@@ -172,7 +172,7 @@ def run_audit(config: str | Path | AuditConfig, out: str | Path, *, db: str | No
     whole or not at all: on an error or an interruption `out` is left as it was."""
     from capi_audit.outputs import atomic_folder
 
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, "result.json") as tmp:
         return audit_into(config, tmp, db=db, charts=charts, engine=engine)
 
 

@@ -133,12 +133,10 @@ def check_out_dir(out: str | Path, option: str = "--out", marker: str = "result.
     """`--out` must be a folder (existing or creatable), not a file. The finished output replaces
     the folder whole (outputs.atomic_folder), so an existing one must be empty or a previous
     output (holding `marker`), never a folder with something else in it."""
+    from capi_audit.outputs import check_replaceable
+
     p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{p}: {option} names an existing file; give a folder")
-    if p.is_dir() and any(p.iterdir()) and not (p / marker).is_file():
-        raise ConfigError(f"{p}: {option} is a folder with other content; the output replaces it whole, "
-                          "so name a new or empty folder (or a previous output)")
+    check_replaceable(p, marker, option)
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -178,7 +176,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from capi_audit.outputs import atomic_folder
 
     to = Path(args.to)
-    with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws, atomic_folder(to) as tmp:
+    with open_workspace(load_config(args.config), db=args.db, engine="duckdb") as ws, atomic_folder(to, "load_report.parquet") as tmp:
         paths = ws.export_parquet(tmp)
     for table, path in paths.items():
         print(f"{table}: {to / path.relative_to(tmp)}")

@@ -428,6 +428,12 @@ def _parse_source(
     path = src["path"]
     if not path.strip():
         raise _fail(where, f"{label}.path is empty: name a file or a glob")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", path.strip()):
+        raise _fail(where, f"{label}.path is a URL; capi-audit reads local files only (no network access): "
+                    "download the file and name the local copy")
+    if path.startswith("~"):
+        raise _fail(where, f"{label}.path starts with `~`, which is not expanded: write the folder out, or a "
+                    "path relative to the config file")
     full = path if Path(path).is_absolute() else str(base / path)
     return SourceSpec(
         table=table,

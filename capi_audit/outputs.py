@@ -37,11 +37,25 @@ def move_into_place(tmp: Path, out: Path) -> None:
         tmp.rename(out)
 
 
-@contextmanager
-def atomic_folder(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder to write into; it becomes `out` when the block ends normally and
-    is removed when the block raises (an error, Ctrl-C or SIGTERM, see cli.main)."""
+def check_replaceable(out: str | Path, marker: str, what: str = "the output folder") -> None:
+    """`out` may be replaced whole: it does not exist, or is an empty folder, or a previous output
+    (it holds `marker`). A file, or a folder holding anything else, is refused, so that no call
+    (`run_audit(cfg, "~/project")`) can ever move a user's folder away."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: {what} names an existing file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise ConfigError(f"{out}: {what} is a folder with other content; the output replaces it whole, "
+                          "so name a new or empty folder (or a previous output)")
+
+
+@contextmanager
+def atomic_folder(out: str | Path, marker: str) -> Iterator[Path]:
+    """Yield a temporary folder to write into; it becomes `out` when the block ends normally and
+    is removed when the block raises (an error, Ctrl-C or SIGTERM, see cli.main). `out` must pass
+    check_replaceable with `marker`, the file every complete output of this kind holds."""
+    out = Path(out)
+    check_replaceable(out, marker)
     tmp = temp_next_to(out)
     try:
         yield tmp

@@ -236,12 +236,8 @@ def build_report(config: Path | None, out: Path, *, result_dir: Path | None = No
     out = Path(out)
     if result_dir is not None and Path(result_dir).resolve() == out.resolve():
         raise ConfigError(f"{out}: --out must differ from --result")
-    if out.is_dir() and any(out.iterdir()) and not (out / "result.json").is_file():
-        # the finished report replaces the folder: never one that holds something else
-        raise ConfigError(f"{out}: --out is a folder with other content; name a new or empty folder "
-                          "(or a previous report)")
     try:
-        with atomic_folder(out) as tmp:
+        with atomic_folder(out, "result.json") as tmp:
             _build_into(tmp, config, result_dir=result_dir, db=db, notebooks=notebooks)
     except AuditError:
         raise

@@ -61,6 +61,11 @@ CASES = [
     ("json_two", f"json_list_all('[\"{H}\", \"{H}\"]', lambda e: full_match(e, '[0-9a-f]{{64}}'))", True),
     ("json_one_bad", f"json_list_all('[\"{H}\", \"nope\"]', lambda e: full_match(e, '[0-9a-f]{{64}}'))", False),
     ("json_empty", "json_list_all('[]', lambda e: full_match(e, '[0-9a-f]{64}'))", False),
+    # list elements by position: a one-element list, the second of two, past the end, an empty list
+    ("json_item_one", f"json_list_item('[\"{H}\"]', 0) = '{H}'", True),
+    ("json_item_second", "json_list_item('[\"x\", \"y.AQ\"]', 1)", "y.AQ"),
+    ("json_item_past_end", "json_list_item('[\"x\"]', 1) IS NULL", True),
+    ("json_item_empty", "json_list_item('[]', 0) IS NULL", True),
     # quantiles: continuous (interpolated)
     ("median", "(SELECT percentile(x, 0.5) FROM (VALUES (1), (2), (3), (4)) AS v(x))", 2.5),
     ("p95", "(SELECT percentile(x, 0.95) FROM (VALUES (1), (2), (3), (4)) AS v(x))", 3.85),

@@ -115,3 +115,29 @@ def test_shopify_maps_email_and_phone_into_identities(tmp_path, samples):
     with_email = ws.scalar("SELECT count(DISTINCT order_id) FROM identities WHERE key = 'em' AND platform = 'meta'")
     assert n_orders and with_email
     assert "@" not in str(ws.rows("SELECT * FROM identities")) + str(ws.rows("SELECT note FROM load_report"))
+
+
+def test_another_orders_customer_at_any_list_position(tmp_path):
+    """Another order's hash is found at every position of a list: the first LIST_ELEMENTS by an
+    equi-join on the element (with a Meta parameter-builder appendix cut off), later ones by the
+    substring test kept for long lists. (The substring test against every customer of the key
+    was the only path before: quadratic in lists × customers.)"""
+    from capi_audit.metrics.hash_agreement import LIST_ELEMENTS
+
+    ws = ws_with_orders(tmp_path)
+    em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731
+    bob = em("bob@example.com")  # o3's customer
+    rows = []
+    for pos in (0, 1, LIST_ELEMENTS - 1, LIST_ELEMENTS, LIST_ELEMENTS + 3):
+        filler = [f"{pos:02d}{k:02d}".ljust(64, "a") for k in range(max(pos + 1, 2))]
+        filler[pos] = bob
+        rows.append(("o1", "[" + ", ".join(f'"{h}"' for h in filler) + "]"))
+    rows.append(("o2", f'["{"2" * 64}", "{bob}.AQYBAAYA"]'))  # with an appendix
+    rows.append(("o2", f'["{"3" * 64}", "{bob[:-1]}"]'))  # one digit short: nobody's
+    for i, (order, e) in enumerate(rows):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
+                   {"o": order, "i": f"e{i}", "e": e})
+    got = hash_agreement(ws)["meta"]["em"]
+    assert (got["n"], got["agree"]) == (7, 0)
+    assert {k: v for k, v in got["mismatch"].items() if v} == {"another_orders_customer": 6, "unexplained": 1}

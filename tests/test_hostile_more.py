@@ -428,3 +428,45 @@ def test_impossible_utc_offsets_are_rejected_not_shifted(tmp_path, capsys, when,
     assert data["files"][0]["rows_loaded"] == int(ok)
     if not ok:
         assert [(r["line"], r["column_name"], r["reason"]) for r in data["rejects"]] == [(2, "event_time", "not a time")]
+
+
+@pytest.mark.parametrize("path, needle", [
+    ("https://example.com/orders.csv", "is a URL"),  # was "https:/example.com/orders.csv: file not found"
+    ("s3://bucket/orders.parquet", "is a URL"),
+    ("gs://bucket/orders.csv", "is a URL"),
+    ("~/orders.csv", "not expanded"),  # was "file not found", with the file right there in the home folder
+])
+def test_urls_and_home_paths_are_named_as_such(tmp_path, capsys, path, needle):
+    from tests.test_hostile import one_error, write_config
+
+    cfg = write_config(tmp_path, [{"table": "orders", "path": path}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], "sources[1].path", needle)
+
+
+@pytest.mark.parametrize("name, kind", [("orders.csv", "ZIP archive"), ("orders.jsonl", "ZIP archive"),
+                                        ("orders.csv", "bzip2"), ("orders.jsonl", "xz"), ("orders.csv", "zstd")])
+def test_archives_and_other_compressions_are_named(tmp_path, capsys, name, kind):
+    # an .xlsx saved as .csv had its header refused as "invalid UTF-8"; a bzip2 JSON Lines file had
+    # every line rejected as invalid UTF-8 and the load went on
+    import bz2
+    import io
+    import lzma
+    import zipfile
+
+    text = b'order_id,created_at\nA1,2026-03-01T10:00:00Z\n'
+    if kind == "ZIP archive":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("sheet.csv", text)
+        data = buf.getvalue()
+    elif kind == "bzip2":
+        data = bz2.compress(text)
+    elif kind == "xz":
+        data = lzma.compress(text)
+    else:
+        data = b"\x28\xb5\x2f\xfd" + bytes(range(40))  # a zstd frame's magic number
+    (tmp_path / name).write_bytes(data)
+    from tests.test_hostile import one_error, write_config
+
+    cfg = write_config(tmp_path, [{"table": "orders", "path": name}])
+    one_error(*_cli(capsys, "load", "--config", str(cfg))[::2], name, kind)

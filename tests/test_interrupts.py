@@ -127,3 +127,21 @@ def test_a_signal_mid_run_ends_in_one_line_and_removes_the_spill_folder(tmp_path
         assert not out.exists()
     assert _leftovers(tmp_path) == []
     assert list(tmp.iterdir()) == []
+
+
+def test_the_library_never_replaces_a_folder_holding_other_files(tmp_path):
+    # run_audit writes its folder whole and moves it into place: named a project folder, it would
+    # have moved the project away and deleted it
+    from capi_audit.audit import run_audit
+    from capi_audit.errors import ConfigError
+
+    cfg = _small(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "analysis.ipynb").write_text("{}")
+    with pytest.raises(ConfigError, match="other content"):
+        run_audit(cfg, project, charts=False)
+    assert (project / "analysis.ipynb").read_text() == "{}"
+    run_audit(cfg, tmp_path / "result", charts=False)
+    run_audit(cfg, tmp_path / "result", charts=False)  # a previous result is replaced
+    assert (tmp_path / "result" / "summary.json").is_file()

@@ -31,3 +31,31 @@ def test_spark_upload_comparison_equals_duckdb(spark, tmp_path):
         got = _google(ws)
     assert not differences(expected.headline.summary(), got.headline.summary())
     assert not frame_differences(expected.frames, got.frames)
+
+
+@pytest.mark.spark
+def test_spark_hash_agreement_on_list_values_equals_duckdb(spark, tmp_path):
+    """List-valued keys (Meta accepts several hashes) split into elements on both engines: the
+    fixtures send none, so the element join and the long-list fallback run only here."""
+    from capi_audit.hashing import hash_value
+    from capi_audit.metrics.hash_agreement import LIST_ELEMENTS, hash_agreement
+
+    from .test_hash_agreement import ws_with_orders
+
+    duck = ws_with_orders(tmp_path)
+    bob = hash_value("meta", "em", "bob@example.com")
+    own = hash_value("meta", "em", "joe@example.com")
+    sends = [("o1", f'["{"0" * 64}", "{bob}"]'), ("o1", f'["{own}"]'), ("o2", f'["{bob}.AQYBAAYA"]'),
+             ("o2", "[" + ", ".join(f'"{k:064d}"' for k in range(LIST_ELEMENTS)) + f', "{bob}"]'),
+             ("o4", f'["{"1" * 64}"]'), ("o4", "[]")]
+    for i, (order, e) in enumerate(sends):
+        duck.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                     "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
+                     {"o": order, "i": f"e{i}", "e": e})
+    expected = hash_agreement(duck)
+    assert expected["meta"]["em"]["mismatch"]["another_orders_customer"] == 3
+    tables = {t: str(p) for t, p in duck.export_parquet(tmp_path / "canonical").items()}
+    duck.close()
+    with Workspace.on_engine(SparkEngine(spark, timezone=duck.config.timezone), tables, config=duck.config) as ws:
+        got = hash_agreement(ws)
+    assert not differences(expected, got)

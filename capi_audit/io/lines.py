@@ -62,7 +62,7 @@ def open_binary(file: Path) -> BinaryIO:
     """Open a file for reading bytes; gzip is recognised by its magic bytes."""
     try:
         fh = open(file, "rb")  # noqa: SIM115 - returned to the caller
-        magic = fh.read(2)
+        magic = fh.read(6)
         fh.seek(0)
     except IsADirectoryError as exc:
         raise InputError(f"{file}: not a file") from exc
@@ -70,9 +70,29 @@ def open_binary(file: Path) -> BinaryIO:
         raise InputError(f"{file}: cannot read the file (permission denied)") from exc
     except OSError as exc:
         raise InputError(f"{file}: cannot read the file: {exc.strerror or exc}") from exc
-    if magic == b"\x1f\x8b":
+    if magic[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    for kind, test in _OTHER_CONTAINERS:
+        if test(magic):
+            fh.close()
+            raise InputError(f"{file}: the file is {kind}, not text; " + _CONTAINER_FIX[kind])
     return fh  # type: ignore[return-value]
+
+
+# Containers other than gzip, told by their first bytes: their content read as text was a
+# header "not valid UTF-8" or every line rejected as such.
+_OTHER_CONTAINERS = (
+    ("a ZIP archive", lambda m: m[:4] == b"PK\x03\x04"),
+    ("zstd-compressed", lambda m: m[:4] == b"\x28\xb5\x2f\xfd"),
+    ("bzip2-compressed", lambda m: m[:3] == b"BZh" and m[3:4].isdigit()),
+    ("xz-compressed", lambda m: m[:6] == b"\xfd7zXZ\x00"),
+)
+_CONTAINER_FIX = {
+    "a ZIP archive": "an Excel workbook (.xlsx) is one: export the sheet as CSV, or unzip the archive and name the file in it",
+    "zstd-compressed": "decompress it (`zstd -d`) or re-compress it with gzip",
+    "bzip2-compressed": "decompress it (`bunzip2`) or re-compress it with gzip",
+    "xz-compressed": "decompress it (`unxz`) or re-compress it with gzip",
+}
 
 
 def _read(fh: BinaryIO, file: Path, n: int) -> bytes:

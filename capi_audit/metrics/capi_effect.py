@@ -62,31 +62,31 @@ LINK_RATE_MIN = 0.8  # design §3.0 order linkage
 
 def _units_sql(rel: str) -> str:
     return f"""
-        SELECT conv_class, order_id, {local_date('first_event_time')} AS day, has_pixel, has_server,
+        SELECT platform, conv_class, order_id, {local_date('first_event_time')} AS day, has_pixel, has_server,
             event_id, event_name, unit_id, value, coalesce(currency, 'unknown') AS currency
-        FROM {rel} WHERE platform = $p AND conv_class IS NOT NULL"""
+        FROM {rel} WHERE conv_class IS NOT NULL"""
 
 
 def _classified_sql(with_rel: str, without_rel: str, causes: str) -> str:
-    """Units of both counts, each with its kind (recovered / double / unlinked), sign (+1 for L,
-    −1 for P) and, for server units added to an already counted order, the cause (`causes`: the
-    materialized `double_counting.unit_causes(ws, with_rel)`)."""
+    """Units of both counts, every platform at once, each with its kind (recovered / double /
+    unlinked), sign (+1 for L, −1 for P) and, for server units added to an already counted order,
+    the cause (`causes`: the materialized `double_counting.unit_causes(ws, with_rel)`)."""
     return f"""
     WITH l AS ({_units_sql(with_rel)}),
     p AS ({_units_sql(without_rel)}),
-    po AS (SELECT conv_class, order_id, count(*) AS p_o FROM p WHERE order_id IS NOT NULL
-           GROUP BY conv_class, order_id),
-    pa AS (SELECT DISTINCT order_id FROM po),  -- orders the pixel counted in any class
+    po AS (SELECT platform, conv_class, order_id, count(*) AS p_o FROM p WHERE order_id IS NOT NULL
+           GROUP BY platform, conv_class, order_id),
+    pa AS (SELECT DISTINCT platform, order_id FROM po),  -- orders the pixel counted in any class
     lk AS (
         -- without a pixel unit in this class, an order in pa was counted in another class
         -- (Google: another primary action): a join, not a correlated EXISTS per unit
         SELECT l.*, CASE WHEN l.order_id IS NULL THEN 'unlinked'
-                         WHEN po.order_id IS NULL AND NOT ($p = 'google' AND pa.order_id IS NOT NULL)
+                         WHEN po.order_id IS NULL AND NOT (l.platform = 'google' AND pa.order_id IS NOT NULL)
                              THEN 'recovered'
                          ELSE 'double' END AS kind,
             (po.order_id IS NULL) AS other_action
-        FROM l LEFT JOIN po ON po.conv_class = l.conv_class AND po.order_id = l.order_id
-        LEFT JOIN pa ON pa.order_id = l.order_id
+        FROM l LEFT JOIN po ON po.platform = l.platform AND po.conv_class = l.conv_class AND po.order_id = l.order_id
+        LEFT JOIN pa ON pa.platform = l.platform AND pa.order_id = l.order_id
     ),
     uc AS (SELECT unit_id, cause FROM {causes}),
     lc AS (  -- a server unit added to an order the pixel already counted: its double-counting cause
@@ -94,9 +94,9 @@ def _classified_sql(with_rel: str, without_rel: str, causes: str) -> str:
                           WHEN other_action THEN 'primary_action_overlap' ELSE uc.cause END AS cause
         FROM lk LEFT JOIN uc ON uc.unit_id = lk.unit_id
     )
-    SELECT conv_class, order_id, day, kind, cause, currency, value, 1 AS sign FROM lc
+    SELECT platform, conv_class, order_id, day, kind, cause, currency, value, 1 AS sign FROM lc
     UNION ALL
-    SELECT conv_class, order_id, day,
+    SELECT platform, conv_class, order_id, day,
         CASE WHEN order_id IS NULL THEN 'unlinked' ELSE 'double' END, NULL, currency, value, -1 FROM p
     """
 
@@ -105,14 +105,14 @@ def _daily_sql(classified: str) -> str:
     causes = ", ".join(f"sum(CASE WHEN cause = '{c}' THEN 1 ELSE 0 END) AS cause__{c}" for c in CAUSES[:-1])
     return f"""
     WITH u AS (SELECT * FROM {classified})
-    SELECT conv_class, day,
+    SELECT platform, conv_class, day,
         sum(CASE WHEN sign = 1 THEN 1 ELSE 0 END) AS L,
         sum(CASE WHEN sign = -1 THEN 1 ELSE 0 END) AS P,
         sum(CASE WHEN kind = 'recovered' THEN sign ELSE 0 END) AS recovered,
         sum(CASE WHEN kind = 'double' THEN sign ELSE 0 END) AS server_double_counted,
         sum(CASE WHEN kind = 'unlinked' THEN sign ELSE 0 END) AS unlinked_added,
         {causes}
-    FROM u GROUP BY conv_class, day
+    FROM u GROUP BY platform, conv_class, day
     """
 
 
@@ -120,23 +120,24 @@ def _value_sql(classified: str) -> str:
     v = "CAST(coalesce(value, 0) AS DOUBLE) * sign"
     return f"""
     WITH u AS (SELECT * FROM {classified})
-    SELECT conv_class, day, currency,
+    SELECT platform, conv_class, day, currency,
         sum({v}) AS capi_added_value,
         sum(CASE WHEN kind = 'recovered' THEN {v} ELSE 0 END) AS recovered_value,
         sum(CASE WHEN kind = 'double' THEN {v} ELSE 0 END) AS server_double_counted_value,
         sum(CASE WHEN kind = 'unlinked' THEN {v} ELSE 0 END) AS unlinked_added_value
-    FROM u GROUP BY conv_class, day, currency
+    FROM u GROUP BY platform, conv_class, day, currency
     """
 
 
 def _recovered_sql(classified: str) -> str:
-    """Recovered units per day by the order's consent state and its server events' best tier."""
+    """Recovered units per platform and day by the order's consent state and its server events'
+    best tier."""
     restricted = restricted_send_sql("s.platform", "s.data_processing_options", "s.consent_ad_user_data",
                                      "s.consent_ads", "oc.country")
-    state = consent_state_sql(order_consent_sql("$p", "oc.consent_ads", "oc.consent_ad_user_data"),
+    state = consent_state_sql(order_consent_sql("u.platform", "oc.consent_ads", "oc.consent_ad_user_data"),
                               "sd.all_restricted")
     return f"""
-    WITH u AS (SELECT * FROM {classified}),
+    WITH u AS (SELECT * FROM {classified} WHERE kind = 'recovered'),
     oc AS (
         SELECT order_id, min(consent_ads) AS consent_ads, min(consent_ad_user_data) AS consent_ad_user_data,
             min(country) AS country
@@ -147,37 +148,36 @@ def _recovered_sql(classified: str) -> str:
         FROM server_events s
         LEFT JOIN oc ko ON ko.order_id = s.order_id
         LEFT JOIN oc ke ON ke.order_id = s.event_id
-        WHERE s.platform = $p AND (s.status IS NULL OR lower(s.status) <> 'rejected')
+        WHERE s.status IS NULL OR lower(s.status) <> 'rejected'
     ),
     sd AS (
-        SELECT s.linked_order AS order_id, min(CASE WHEN {restricted} THEN 1 ELSE 0 END) AS all_restricted
+        SELECT s.platform, s.linked_order AS order_id, min(CASE WHEN {restricted} THEN 1 ELSE 0 END) AS all_restricted
         FROM sl s LEFT JOIN oc ON oc.order_id = s.linked_order
-        WHERE s.linked_order IS NOT NULL GROUP BY s.linked_order
+        WHERE s.linked_order IS NOT NULL GROUP BY s.platform, s.linked_order
     ),
     tl AS (  -- server events with the order they link to (the units' linkage rule, so an order
              -- reached through its event_id gets its tier too)
-        SELECT f.tier, {linked_order_sql('f.order_id', 'f.event_id', 'ko', 'ke')} AS linked_order
+        SELECT f.platform, f.tier, {linked_order_sql('f.order_id', 'f.event_id', 'ko', 'ke')} AS linked_order
         FROM sv_flags f
         LEFT JOIN oc ko ON ko.order_id = f.order_id
         LEFT JOIN oc ke ON ke.order_id = f.event_id
-        WHERE f.platform = $p AND (f.status IS NULL OR lower(f.status) <> 'rejected')
+        WHERE f.status IS NULL OR lower(f.status) <> 'rejected'
     ),
     tr AS (
-        SELECT linked_order AS order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2
+        SELECT platform, linked_order AS order_id, min(CASE tier WHEN 'strong' THEN 1 WHEN 'click' THEN 2
                                                  WHEN 'browser' THEN 3 ELSE 4 END) AS best
         FROM tl WHERE linked_order IS NOT NULL
-        GROUP BY linked_order
+        GROUP BY platform, linked_order
     )
-    SELECT u.conv_class, u.day, {state} AS consent_state,
+    SELECT u.platform, u.conv_class, u.day, {state} AS consent_state,
         CASE tr.best WHEN 1 THEN 'strong' WHEN 2 THEN 'click' WHEN 3 THEN 'browser' WHEN 4 THEN 'none'
                      ELSE 'unknown' END AS tier,
         count(*) AS recovered
     FROM u
     LEFT JOIN oc ON oc.order_id = u.order_id
-    LEFT JOIN sd ON sd.order_id = u.order_id
-    LEFT JOIN tr ON tr.order_id = u.order_id
-    WHERE u.kind = 'recovered'
-    GROUP BY u.conv_class, u.day, {state}, tr.best
+    LEFT JOIN sd ON sd.platform = u.platform AND sd.order_id = u.order_id
+    LEFT JOIN tr ON tr.platform = u.platform AND tr.order_id = u.order_id
+    GROUP BY u.platform, u.conv_class, u.day, {state}, tr.best
     """
 
 
@@ -256,19 +256,26 @@ def server_first_day(ws: Workspace, platform: str, tz: str) -> dt.date | None:
     return rows[0][0] if rows and rows[0][0] is not None else None
 
 
-def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame]:
-    """Per class and local day (zone tz): L, P, the exact split and the causes; value twins per
-    currency; recovered by consent state and tier. Only days with units appear."""
-    from capi_audit.metrics.match_keys import prepare_flags
-    from capi_audit.metrics.units import counted_units, link_params
+def daily_units_all(ws: Workspace, tz: str) -> dict[str, pd.DataFrame]:
+    """Per platform, class and local day (zone tz): L, P, the exact split and the causes; value
+    twins per currency; recovered by consent state and tier. Only days with units appear.
 
+    Every platform is classified in one pass, once per workspace, data and zone: the CAPI effect
+    and the recovery family both read it (before, each classified every platform apart: six passes
+    over the units, each a dozen Spark jobs)."""
+    from capi_audit.metrics.match_keys import prepare_flags
+    from capi_audit.metrics.units import _token, counted_units, link_params
+
+    key = (_token(ws), tz)
+    cache = getattr(ws, "_daily_units_cache", None)
+    if cache is not None and cache[0] == key:
+        return cache[1]
     with_rel = counted_units(ws, with_server=True)
     without_rel = counted_units(ws, with_server=False)
     prepare_flags(ws)
-    q = {"p": platform, "tz": tz, **link_params(ws)}
-    # the classified units (correlated EXISTS per unit) are computed once per platform and
-    # read by the three views below (on Spark: one job instead of three plans of the same work)
+    q = {"tz": tz, **link_params(ws)}
     causes = unit_causes(ws, with_rel)
+    # the classified units are computed once and read by the three views below
     ws.execute(f"CREATE OR REPLACE TEMP TABLE ce_classified AS {_classified_sql(with_rel, without_rel, causes)}", q)
     out = {
         "daily": ws.df(_daily_sql("ce_classified"), q),
@@ -276,7 +283,14 @@ def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame
         "recovered": ws.df(_recovered_sql("ce_classified"), q),
     }
     ws.drop("ce_classified")
+    ws._daily_units_cache = (key, out)
     return out
+
+
+def daily_units(ws: Workspace, platform: str, tz: str) -> dict[str, pd.DataFrame]:
+    """daily_units_all's frames for one platform (without the platform column)."""
+    return {name: f[f["platform"] == platform].drop(columns="platform").reset_index(drop=True)
+            for name, f in daily_units_all(ws, tz).items()}
 
 
 def _fill_days(frame: pd.DataFrame, days: list[dt.date], cols: list[str]) -> pd.DataFrame:

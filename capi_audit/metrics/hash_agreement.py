@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from capi_audit.workspace import Workspace
 
 KEYS = ("em", "ph", "fn", "ln", "zp", "ct", "st", "country")
+LIST_ELEMENTS = 8  # list elements matched by an equi-join (a longer list: a substring test for the rest)
 CAUSES = ("uppercase_hex", "not_normalized", "phone_without_country_code", "hashed_twice",
           "another_orders_customer", "plaintext", "unexplained")
 
@@ -39,6 +40,8 @@ def _sql() -> str:
     # relation) and the key's column picked by CASE. (A UNION ALL of one SELECT per key read the
     # server events and their order joins eight times: on Spark, eight scans and sixteen joins.)
     names = ", ".join(f"('{k}')" for k in KEYS)
+    positions = ", ".join(f"({i})" for i in range(LIST_ELEMENTS))
+    elements = " ".join(f"WHEN {i} THEN json_list_item(sent, {i})" for i in range(LIST_ELEMENTS))
     pick = " ".join(f"WHEN '{k}' THEN s.{k}" for k in KEYS)
     variants = ("unnormalized", "no_country_code", "hashed_twice")
     vflags = ",\n            ".join(
@@ -74,10 +77,22 @@ def _sql() -> str:
         SELECT DISTINCT iplat, key, linked_order, sent FROM x
         WHERE sent LIKE '[%' AND NOT {_contains('sent', 'expected')}
     ),
+    -- the list's first LIST_ELEMENTS elements, each joined on the hash (a Meta parameter-builder
+    -- appendix `.xx` cut off); a LIKE against every customer of the key (quadratic: 50,000 such
+    -- lists against a million customers is 5e10 comparisons) is left to longer lists only
+    xe AS (
+        SELECT iplat, key, linked_order, sent, split_part(CASE p.i {elements} END, '.', 1) AS h
+        FROM xl CROSS JOIN (VALUES {positions}) AS p(i)
+    ),
     al AS (
+        SELECT DISTINCT xe.iplat, xe.key, xe.linked_order, xe.sent FROM xe
+        JOIN identities j ON j.platform = xe.iplat AND j.key = xe.key AND j.sha256 = xe.h
+        WHERE j.order_id <> xe.linked_order
+        UNION
         SELECT DISTINCT xl.iplat, xl.key, xl.linked_order, xl.sent FROM xl
         JOIN identities j ON j.platform = xl.iplat AND j.key = xl.key
-        WHERE j.order_id <> xl.linked_order AND xl.sent LIKE '%' || j.sha256 || '%'
+        WHERE json_list_item(xl.sent, {LIST_ELEMENTS}) IS NOT NULL
+          AND j.order_id <> xl.linked_order AND xl.sent LIKE '%' || j.sha256 || '%'
     ),
     -- the verdict depends only on these columns: decided once per distinct combination, counted
     -- with its events. The mistake variants of the key ('em~unnormalized', ...) come from one

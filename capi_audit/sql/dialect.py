@@ -14,6 +14,7 @@ spellings, sometimes silently):
 | `full_match(s, re)` | the whole of `s` matches regular expression `re` (RE2/Java common subset) |
 | `regex_find(s, re)` | `re` matches somewhere in `s` |
 | `json_list_all(js, lambda e: pred)` | `js` is a JSON list of strings, non-empty, and `pred` holds for every element (a one-element list included) |
+| `json_list_item(js, i)` | element `i` (an integer literal, from 0) of JSON list of strings `js`, NULL past its end |
 | `percentile(x, q)` | continuous (interpolated) quantile `q` of `x`, an aggregate |
 | `day_series(lo, hi)` | in a SELECT list: one row per DATE from `lo` to `hi` inclusive |
 
@@ -99,7 +100,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
 }
 _ARITY = {"local_date": 2, "local_midnight": 2, "epoch_ms_of": 1, "ms_between": 2, "seconds_between": 2,
           "regex_find": 2,
-          "percentile": 2, "day_series": 2, "full_match": 2, "json_list_all": 2}
+          "percentile": 2, "day_series": 2, "full_match": 2, "json_list_all": 2, "json_list_item": 2}
 FUNCTIONS = tuple(sorted(_ARITY))
 _MENTION = re.compile(r"\b(" + "|".join(FUNCTIONS) + r")\s*\(", re.IGNORECASE)
 
@@ -160,8 +161,17 @@ def _json_list_all(args: list[exp.Expression], dialect: str) -> exp.Expression:
     return _fill(sqlglot.parse_one(tpl, read="bigquery"), [js, body])
 
 
+def _json_list_item(args: list[exp.Expression], dialect: str) -> exp.Expression:
+    js, i = args
+    if not (isinstance(i, exp.Literal) and not i.is_string and i.this.isdigit()):
+        raise NotPortable("json_list_item(js, i) needs a non-negative integer literal i (BigQuery's JSON paths are literals)")
+    path = exp.Literal.string(f"$[{int(i.this)}]")
+    name = {"duckdb": "json_extract_string", "spark": "get_json_object", "bigquery": "JSON_VALUE"}[dialect]
+    return exp.Anonymous(this=name, expressions=[js.copy(), path])
+
+
 _SPECIAL: dict[str, Callable[[list[exp.Expression], str], exp.Expression]] = {
-    "full_match": _full_match, "json_list_all": _json_list_all,
+    "full_match": _full_match, "json_list_all": _json_list_all, "json_list_item": _json_list_item,
 }
 
 

@@ -82,6 +82,14 @@ def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     assert got["ph"]["mismatch"]["phone_without_country_code"] == 1
 
 
+def send_em(ws: Workspace, rows: list[tuple[str, str]]) -> None:
+    """One Meta Purchase server event per (order, em as sent)."""
+    for i, (order, e) in enumerate(rows):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
+                   {"o": order, "i": f"e{i}", "e": e})
+
+
 def test_another_orders_customer_in_a_list_and_as_a_value(tmp_path):
     """Both forms of another order's hash are found: a plain value (equi-join on the hash) and an
     element of a JSON list (the LIKE test, run only for list values that miss the order's own)."""
@@ -91,10 +99,7 @@ def test_another_orders_customer_in_a_list_and_as_a_value(tmp_path):
             ("o2", f'["{"0" * 64}", "{em("bob@example.com")}"]'),            # o3's customer, in a list
             ("o3", f'["{"1" * 64}"]'),                                       # nobody's: unexplained
             ("o4", f'["{em("zed@example.com")}", "{em("joe@example.com")}"]')]  # own hash listed: agrees
-    for i, (order, e) in enumerate(rows):
-        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
-                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
-                   {"o": order, "i": f"e{i}", "e": e})
+    send_em(ws, rows)
     got = hash_agreement(ws)["meta"]["em"]
     assert (got["n"], got["agree"]) == (4, 1)
     assert {k: v for k, v in got["mismatch"].items() if v} == {"another_orders_customer": 2, "unexplained": 1}
@@ -134,10 +139,7 @@ def test_another_orders_customer_at_any_list_position(tmp_path):
         rows.append(("o1", "[" + ", ".join(f'"{h}"' for h in filler) + "]"))
     rows.append(("o2", f'["{"2" * 64}", "{bob}.AQYBAAYA"]'))  # with an appendix
     rows.append(("o2", f'["{"3" * 64}", "{bob[:-1]}"]'))  # one digit short: nobody's
-    for i, (order, e) in enumerate(rows):
-        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
-                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
-                   {"o": order, "i": f"e{i}", "e": e})
+    send_em(ws, rows)
     got = hash_agreement(ws)["meta"]["em"]
     assert (got["n"], got["agree"]) == (7, 0)
     assert {k: v for k, v in got["mismatch"].items() if v} == {"another_orders_customer": 6, "unexplained": 1}

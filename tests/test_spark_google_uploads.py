@@ -40,7 +40,7 @@ def test_spark_hash_agreement_on_list_values_equals_duckdb(spark, tmp_path):
     from capi_audit.hashing import hash_value
     from capi_audit.metrics.hash_agreement import LIST_ELEMENTS, hash_agreement
 
-    from .test_hash_agreement import ws_with_orders
+    from .test_hash_agreement import send_em, ws_with_orders
 
     duck = ws_with_orders(tmp_path)
     bob = hash_value("meta", "em", "bob@example.com")
@@ -48,10 +48,7 @@ def test_spark_hash_agreement_on_list_values_equals_duckdb(spark, tmp_path):
     sends = [("o1", f'["{"0" * 64}", "{bob}"]'), ("o1", f'["{own}"]'), ("o2", f'["{bob}.AQYBAAYA"]'),
              ("o2", "[" + ", ".join(f'"{k:064d}"' for k in range(LIST_ELEMENTS)) + f', "{bob}"]'),
              ("o4", f'["{"1" * 64}"]'), ("o4", "[]")]
-    for i, (order, e) in enumerate(sends):
-        duck.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
-                     "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', $o, $i, $e)",
-                     {"o": order, "i": f"e{i}", "e": e})
+    send_em(duck, sends)
     expected = hash_agreement(duck)
     assert expected["meta"]["em"]["mismatch"]["another_orders_customer"] == 3
     tables = {t: str(p) for t, p in duck.export_parquet(tmp_path / "canonical").items()}

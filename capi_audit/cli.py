@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="audit real inputs: writes summary.json (and charts)")
     s.add_argument("--config", required=True, help="path to audit.toml")
-    s.add_argument("--out", required=True, help="output folder for summary.json and charts/")
+    s.add_argument("--out", required=True, help="output folder for summary.json and charts/ (new, empty or a "
+                   "previous result: written whole, then moved into place)")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
     s.add_argument("--no-charts", action="store_true", help="write summary.json only")
     s.add_argument("--engine", choices=("duckdb", "spark"), default=None,
@@ -263,14 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="load the sources and write the canonical tables as Parquet")
     s.add_argument("--config", required=True, help="path to audit.toml")
-    s.add_argument("--to", required=True, help="output folder: one <table>.parquet per canonical table")
+    s.add_argument("--to", required=True, help="output folder: one <table>.parquet per canonical table (new, "
+                   "empty or a previous export)")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("report", help="audit once (or read a result) and render the notebooks to an HTML report")
     s.add_argument("--config", default=None, help="path to audit.toml (audit, then render)")
     s.add_argument("--result", default=None, help="a result folder written by `run` (render only)")
-    s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, the result")
+    s.add_argument("--out", required=True, help="output folder: index.html, section pages, charts/, the result "
+                   "(new, empty or a previous report)")
     s.add_argument("--db", default=None, help="DuckDB file for a file-backed workspace (with --config)")
     s.add_argument("--no-notebooks", action="store_true",
                    help="render the pages in this process from the same calls (no Jupyter kernel)")

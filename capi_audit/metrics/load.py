@@ -46,6 +46,11 @@ NOT_LOADED = ("the canonical tables were attached from [engine.tables], not load
               "load the sources with capi-audit, or attach the load_report written by capi-audit export")
 
 
+def _shown_name(path: object) -> str:
+    """A file's base name (either slash; a trailing one ignored) as shown: personal parts redacted."""
+    return redact_path(str(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+
+
 def compute(ws: Workspace) -> FamilyResult:
     """Family `load`: rows read / loaded / rejected per table; per-file and per-reason frames."""
     attached = getattr(ws, "attached_tables", None)
@@ -58,11 +63,11 @@ def compute(ws: Workspace) -> FamilyResult:
         values[t] = {"rows_read": int(r or 0), "rows_loaded": int(lo or 0), "rows_rejected": int(j or 0)}
     files = ws.df(_FILES_SQL)
     # names as shown (load_report stores them so; a workspace written before that may not)
-    files["file"] = [redact_path(str(f).replace("\\", "/").rsplit("/", 1)[-1]) for f in files["file"]]
+    files["file"] = [_shown_name(f) for f in files["file"]]
     files["coerced"] = [_listing(c) for c in files["coerced"]]
     files["ignored_columns"] = [_listing(c) for c in files["ignored_columns"]]
     rejects = ws.df(_REJECTS_SQL)
-    rejects["file"] = [redact_path(str(f).replace("\\", "/").rsplit("/", 1)[-1]) for f in rejects["file"]]
+    rejects["file"] = [_shown_name(f) for f in rejects["file"]]
     return FamilyResult(Headline("load", values),
                         {"load": tidy(files, ["table_name", "file"]),
                          "load_rejects": tidy(rejects, ["table_name", "file", "column_name", "reason"])})
@@ -72,7 +77,7 @@ def _attached(ws: Workspace, attached: dict[str, str]) -> FamilyResult:
     """No load accounting: the section says why; the frame gives each source table's rows."""
     fmt = getattr(ws, "attached_format", "parquet")
     rows = [{"table_name": t,
-             "file": redact_path(str(attached[t]).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+             "file": _shown_name(attached[t])
              if t in attached else "(not named: empty)",
              "format": fmt if t in attached else "", "rows_read": None, "rows_loaded": ws.count(t),
              "rows_rejected": None, "coerced": "", "ignored_columns": ""} for t in SOURCE_TABLES]

@@ -407,4 +407,10 @@ def redact_url_sql(x: str) -> str:
     # a value is consumed with its trailing separator, so run twice for adjacent parameters
     for _ in range(2):
         step = f"regexp_replace({step}, '{URL_VALUE_RE}', '\\1<redacted>\\3', 'g')"
-    return phones_sql(f"regexp_replace({step}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g')", PHONE_MARK)
+    emails = f"regexp_replace({step}, '{EMAIL_RE}', '{EMAIL_MARK}', 'g')"
+    # the replacements run only on a URL holding an `@` or a phone-shaped part: a match is cheaper
+    # than a replacement (a million URLs without one, one thread: 9.7 s -> 5.9 s; 4.7 s when only
+    # the query was redacted)
+    left = (f"(strpos({step}, '@') > 0 OR strpos({step}, '%40') > 0 OR regexp_matches({step}, '{PLUS_PHONE_RE}') "
+            f"OR regexp_matches({step}, '{NA_PHONE_RE}'))")
+    return f"CASE WHEN {left} THEN {phones_sql(emails, PHONE_MARK)} ELSE {step} END"

@@ -290,14 +290,15 @@ def quote_ident(name: str) -> str:
 _HI = "\u00c0-\ud7ff"  # letters beyond ASCII (Latin-1 letters up to the end of the BMP's scripts)
 EMAIL_RE = ('(?:"[^"@]{1,64}"|[A-Za-z0-9._%+"' + _HI + '-]+)(@|%40)(\\[[0-9A-Fa-f.:]+\\]|[A-Za-z0-9' + _HI + '-]+(\\.[A-Za-z0-9'
             + _HI + '-]+)*\\.[A-Za-z' + _HI + ']{2,})')
-# what a written phone number puts between digit groups: space, no-break spaces, . / -
-_SEP = "[ .\u00a0\u202f/-]"
+# what a written North-American number puts between digit groups: space, no-break spaces, . -
+# (not `/`: Meta's `code 100/2804050` is an error code and subcode)
+_SEP = "[ .\u00a0\u202f-]"
 PLUS_PHONE_RE = "(\\+|%2[Bb])[0-9][0-9 ()./\u00a0\u202f-]{5,18}[0-9]"
 _NA_CORE = (f"(?:\\+?1{_SEP}?)?(?:\\([0-9]{{3}}\\){_SEP}?[0-9]{{3}}{_SEP}?[0-9]{{4}}"
             f"|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}?[0-9]{{4}}|[0-9]{{3}}{_SEP}?[0-9]{{3}}{_SEP}[0-9]{{4}})")
 # with the characters around it (groups 1 and 3): no digit may touch it, and no separator and digit
 # may follow (`123-4567890-1234567` is an Amazon order number, not a phone and more)
-NA_PHONE_RE = f"(^|[^0-9])({_NA_CORE})($|[^0-9 .\u00a0\u202f/-]|{_SEP}(?:$|[^0-9]))"
+NA_PHONE_RE = f"(^|[^0-9])({_NA_CORE})($|[^0-9 .\u00a0\u202f-]|{_SEP}(?:$|[^0-9]))"
 _EMAIL = re.compile(EMAIL_RE)
 _PLUS_PHONE = re.compile(PLUS_PHONE_RE)
 _NA_PHONE = re.compile(NA_PHONE_RE)

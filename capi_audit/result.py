@@ -217,17 +217,17 @@ class AuditResult:
 
 
 def _check_summary(path: Path, summary: Any) -> None:
-    """A summary.json that `run` could not have written (edited or truncated: a family's section
-    null or a string) is refused: read as it is, every gate on it was `not applicable` and `check`
-    passed."""
+    """A summary.json that `run` could not have written (edited or spoiled: a family's section null
+    or a string, or no family at all) is refused: read as it is, every gate on it was `not
+    applicable` and `check` passed. A section may be missing (a result built from some families)."""
     from capi_audit.metrics import REGISTRY
 
-    if not isinstance(summary, dict):
-        raise ConfigError(f"{path}: not an audit summary (a JSON object is expected); rerun `capi-audit run`")
-    bad = sorted(name for name in REGISTRY if not isinstance(summary.get(name), dict))
+    if not isinstance(summary, dict) or not REGISTRY.keys() & summary.keys():
+        raise ConfigError(f"{path}: not an audit summary (no metric family's section); rerun `capi-audit run`")
+    bad = sorted(name for name in REGISTRY if name in summary and not isinstance(summary[name], dict))
     if bad:
-        raise ConfigError(f"{path}: section{'s' if len(bad) > 1 else ''} {', '.join(bad)} missing or not an object "
-                          "(the file was edited or cut short); rerun `capi-audit run`")
+        raise ConfigError(f"{path}: section{'s' if len(bad) > 1 else ''} {', '.join(bad)} not an object "
+                          "(the file was edited or spoiled); rerun `capi-audit run`")
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:

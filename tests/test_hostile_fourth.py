@@ -284,3 +284,21 @@ def test_check_refuses_a_summary_run_could_not_have_written(tmp_path, capsys, fi
         path.write_text(json.dumps({k: (None if spoil == "null" else "x") for k in s}))
     code, _, err = cli(capsys, "check", "--result", str(res))
     one_error(code, err, "summary.json" if spoil != "deep" else "nested too deeply")
+
+
+# -- determinism -----------------------------------------------------------------------------
+def test_value_sums_do_not_depend_on_the_order_rows_are_added_in():
+    # DOUBLE sums changed summary.json's value figures in the 15th digit from one run to the next
+    # (threads add rows in another order); the sums are exact now
+    from capi_audit.metrics.capi_effect import _value_sql
+    from capi_audit.workspace import Workspace
+
+    cols = [("platform", "VARCHAR"), ("conv_class", "VARCHAR"), ("day", "DATE"), ("currency", "VARCHAR"),
+            ("value", "DOUBLE"), ("sign", "INTEGER"), ("kind", "VARCHAR")]
+    rows = [("meta", "Purchase", "2026-03-01", "EUR", v, 1, "recovered") for v in (1e14, 0.3, 0.3, 0.3)]
+    got = []
+    with Workspace(threads=1) as ws:
+        for i, order in enumerate((rows, rows[::-1])):
+            ws.from_rows(f"u{i}", cols, order)
+            got.append(ws.rows(f"SELECT capi_added_value, recovered_value FROM ({_value_sql(f'u{i}')})"))
+    assert got[0] == got[1] == [(100000000000000.9, 100000000000000.9)]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import glob
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -434,7 +436,16 @@ def _parse_source(
     if path.startswith("~"):
         raise _fail(where, f"{label}.path starts with `~`, which is not expanded: write the folder out, or a "
                     "path relative to the config file")
+    if "\x00" in path:
+        raise _fail(where, f"{label}.path holds a NUL character, which no file name can hold")
     full = path if Path(path).is_absolute() else str(base / path)
+    try:
+        os.stat(full)
+    except FileNotFoundError:
+        pass  # named as missing when the source is loaded (a glob, or a file that will be written)
+    except OSError as exc:  # a name too long for the file system, a loop of links, …
+        if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise _fail(where, f"{label}.path cannot name a file: {exc.strerror}") from exc
     return SourceSpec(
         table=table,
         path=full,

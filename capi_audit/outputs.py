@@ -42,6 +42,8 @@ def check_replaceable(out: str | Path, marker: str, what: str = "the output fold
     (it holds `marker`). A file, or a folder holding anything else, is refused, so that no call
     (`run_audit(cfg, "~/project")`) can ever move a user's folder away."""
     out = Path(out)
+    if out.is_symlink() and not out.exists():  # checked before any work: the final move would fail
+        raise ConfigError(f"{out}: {what} is a link to nothing (or a loop of links); name a folder")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: {what} names an existing file; give a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():

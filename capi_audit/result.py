@@ -188,9 +188,13 @@ class AuditResult:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise ConfigError(f"{folder}: result files are not valid JSON: {exc}") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ConfigError(f"{folder}: result format {meta.get('format_version')!r} is not "
-                              f"{FORMAT_VERSION}; rerun `capi-audit run`")
+        except RecursionError as exc:
+            raise ConfigError(f"{folder}: result files are nested too deeply to be a result; "
+                              "rerun `capi-audit run`") from exc
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise ConfigError(f"{folder}: result format {version!r} is not {FORMAT_VERSION}; rerun `capi-audit run`")
+        _check_summary(summary_path, summary)
         frames = {}
         for name in meta.get("frames", []):
             path = folder / "frames" / f"{name}.parquet"
@@ -209,6 +213,21 @@ class AuditResult:
         return all(_frames_equal(self.frames[k], other.frames[k]) for k in self.frames)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+
+def _check_summary(path: Path, summary: Any) -> None:
+    """A summary.json that `run` could not have written (edited or spoiled: a family's section null
+    or a string, or no family at all) is refused: read as it is, every gate on it was `not
+    applicable` and `check` passed. A section may be missing (a result built from some families)."""
+    from capi_audit.metrics import REGISTRY
+
+    if not isinstance(summary, dict) or not REGISTRY.keys() & summary.keys():
+        raise ConfigError(f"{path}: not an audit summary (no metric family's section); rerun `capi-audit run`")
+    bad = sorted(name for name in REGISTRY if name in summary and not isinstance(summary[name], dict))
+    if bad:
+        raise ConfigError(f"{path}: section{'s' if len(bad) > 1 else ''} {', '.join(bad)} not an object "
+                          "(the file was edited or spoiled); rerun `capi-audit run`")
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -208,6 +208,11 @@ class GoogleAdsReportReader(LayoutGlob, Reader):
         params = {"ev": default_event, **{f"a{i}": a for i, a in enumerate(actions)}}
         ws.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {' UNION ALL '.join(parts)}", params)
         skipped = dict(ws.rows("SELECT _file, count(*) FROM _stage WHERE lower(trim(day)) LIKE 'total%' GROUP BY _file"))
+        # pivot columns only: a day whose every cell is empty or zero gives no row; counted as skipped
+        # (it vanished from the accounting)
+        empty_days = {} if conv else dict(ws.rows(
+            "SELECT _file, count(*) FROM (SELECT _file, _rec FROM _rows WHERE lower(trim(raw_day)) NOT LIKE 'total%' "
+            "GROUP BY _file, _rec HAVING NOT bool_or(coalesce(try_cast(conversions AS DOUBLE) <> 0, FALSE))) GROUP BY _file"))
         ws.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
             SELECT r._file, row_number() OVER (ORDER BY r._file, r._rec, r.k) AS _rec, coalesce(r._line, r._rec + $hdr) AS _line,
@@ -220,10 +225,12 @@ class GoogleAdsReportReader(LayoutGlob, Reader):
         ws.execute("DROP TABLE IF EXISTS _rows")
         notes = {}
         for lay in lays:
-            n = skipped.get(str(lay.file), 0)
+            n, n_empty = skipped.get(str(lay.file), 0), empty_days.get(str(lay.file), 0)
             note = f"{n} summary rows (Total: …) skipped" if n else ""
             if actions:
                 note = "; ".join(x for x in (note, f"{len(actions)} conversion actions unpivoted; empty cells skipped") if x)
+            if n_empty:
+                note = "; ".join(x for x in (note, f"{n_empty} days with no conversion in any action skipped") if x)
             if basis == "interaction":
                 note = "; ".join(x for x in (note, "only interaction-dated conversions (dated by the ad click, "
                                                    "recent days still growing): download `Conversions (by conv. time)` "
@@ -231,6 +238,7 @@ class GoogleAdsReportReader(LayoutGlob, Reader):
             notes[str(lay.file)] = note
         return Staged(columns=dict.fromkeys(("platform", "date", "event_name", "destination", "conversions", "value",
                                              "source", "date_basis"), "VARCHAR"),
-                      file_notes=notes, file_skipped={str(lay.file): int(skipped.get(str(lay.file), 0)) for lay in lays},
+                      file_notes=notes, file_skipped={str(lay.file): int(skipped.get(str(lay.file), 0) + empty_days.get(str(lay.file), 0))
+                                    for lay in lays},
                       file_ignored={str(lay.file): tuple(c for c in lay.header if c not in set(lay.wanted.values()))
                                     for lay in lays})

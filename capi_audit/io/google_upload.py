@@ -271,6 +271,10 @@ class GoogleUploadLogReader(Reader):
         skip_lines = dict(ws.rows("SELECT _file, count(*) FROM _up WHERE kind NOT IN ('other', $a, $b) GROUP BY _file",
                                   {"a": kinds[0], "b": kinds[-1]}))
         refused_file = "_file" if "_file" in [r[0] for r in ws.rows("DESCRIBE _refused")] else "CAST($f AS VARCHAR)"
+        # a request whose list is empty gives no item: rejected, or the line would vanish
+        empty = "".join(
+            f" UNION ALL SELECT line, NULL::VARCHAR, 'an empty list: the request held nothing to upload', _file "
+            f"FROM _up WHERE kind = '{k}' AND coalesce(json_array_length({lists[k]}), 0) = 0" for k in kinds)
         ws.execute("DROP TABLE IF EXISTS _reader_rejects")
         ws.execute(f"""
             CREATE TEMP TABLE _reader_rejects AS
@@ -280,7 +284,7 @@ class GoogleUploadLogReader(Reader):
             FROM _up WHERE kind = 'other'
             UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
             FROM _jdocs WHERE NOT is_obj
-            UNION ALL SELECT line, column_name, reason, {refused_file} FROM _refused
+            UNION ALL SELECT line, column_name, reason, {refused_file} FROM _refused{empty}
         """, {"f": str(files[0])})
         for t in ("_up", "_errs", "_items", "_amap", "_jdocs", "_refused"):
             ws.execute(f"DROP TABLE IF EXISTS {t}")

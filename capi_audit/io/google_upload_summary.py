@@ -197,6 +197,9 @@ class GoogleUploadSummaryReader(Reader):
             FROM _sums WHERE level IS NULL
             UNION ALL SELECT line, NULL::VARCHAR, CASE WHEN valid THEN 'not a JSON object' ELSE 'broken JSON' END, _file
             FROM _jdocs WHERE NOT is_obj
+            -- a page whose results list is empty gives no result: rejected, or the line would vanish
+            UNION ALL SELECT line, NULL::VARCHAR, 'a page with an empty results list (nothing to load)', _file
+            FROM _jdocs WHERE is_obj AND json_type(doc, '$.results') = 'ARRAY' AND json_array_length(doc, '$.results') = 0
             UNION ALL SELECT line, column_name, reason, {refused_file} FROM _refused
         """, {"f": str(files[0])})
         for t in ("_res", "_sums", "_amap", "_jdocs", "_refused"):

@@ -82,14 +82,24 @@ def _columns(paths: list[str]) -> dict[str, str]:
         "data_processing_options": f"NULLIF(array_to_string(CAST(json_extract_string({x('$.data_processing_options', raw=True)}, '$[*]') AS VARCHAR[]), ','), '')",
         "sent_at": "sent_raw", "request_id": "request_id", "destination": "dataset",
         "test_event_code": "test_code",
-        "status": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
-                  "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END",
-        "error": "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', json_extract_string(resp, '$.error.message'), "
-                 "'(code ' || json_extract_string(resp, '$.error.code') || coalesce('/' || json_extract_string(resp, '$.error.error_subcode'), '') || ')') END",
+        "status": "resp_status", "error": "resp_error",
     }
     for k in schema.HASHED_KEYS + ("external_id", "client_ip_address", "client_user_agent", "fbc", "fbp"):
         cols[k] = x(f"$.user_data.{k}")
     return cols
+
+
+# The response's verdict on a request, computed once per request (each of its events carries it):
+# the whole response copied into each event of a 10,000-event request with a 20 KB error message
+# ran out of memory. Meta's messages are a sentence or two; a longer one is cut.
+ERROR_CHARS = 1000
+RESPONSE_SQL = (
+    "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN 'rejected' "
+    "WHEN json_extract(resp, '$.events_received') IS NOT NULL THEN 'accepted' END AS resp_status, "
+    "CASE WHEN json_type(resp, '$.error') = 'OBJECT' THEN concat_ws(' ', "
+    f"left(json_extract_string(resp, '$.error.message'), {ERROR_CHARS}), "
+    "'(code ' || left(json_extract_string(resp, '$.error.code'), 40) "
+    "|| coalesce('/' || left(json_extract_string(resp, '$.error.error_subcode'), 40), '') || ')') END AS resp_error")
 
 
 class MetaCapiPayloadReader(StreamingMany, Reader):
@@ -162,20 +172,25 @@ class MetaCapiPayloadReader(StreamingMany, Reader):
             """
             ws.execute(parse_once(bodies_sql))
             # rejects first, so that each table is dropped as soon as the next one is built
-            no_data = ("SELECT line, NULL::VARCHAR, 'no data array of events', _file FROM _bodies "
-                       "WHERE data IS NULL OR json_type(data) <> 'ARRAY'")
+            # an empty list is rejected too (Meta refuses a request without events): a line that
+            # gives no event and no reject would vanish from the accounting
+            no_data = ("SELECT line, NULL::VARCHAR, CASE WHEN data IS NULL OR json_type(data) <> 'ARRAY' "
+                       "THEN 'no data array of events' ELSE 'an empty data array: the request held no events' END, "
+                       "_file FROM _bodies WHERE data IS NULL OR json_type(data) <> 'ARRAY' OR json_array_length(data) = 0")
             accumulate(ws, "_reader_rejects", f"{bad_docs_sql(count_events=True, with_file=True)} UNION ALL {no_data}",
                        first=True)
             ws.drop("_jdocs", "_refused")
-            ws.execute("""
+            ws.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _events AS
-                SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, i,
+                SELECT line, _file, sent_raw, test_code, resp_status, resp_error, request_id, dataset, i,
                     -- the SDK's EventRequest.get_params() gives each event as JSON text
                     CASE WHEN json_type(e) = 'VARCHAR' AND json_valid(json_extract_string(e, '$'))
                          THEN CAST(json_extract_string(e, '$') AS JSON) ELSE e END AS ev
                 -- unnest the list: the whole batch is not copied into every event's row
-                FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, unnest(range(len(arr))) AS i, unnest(arr) AS e
-                      FROM (SELECT line, _file, sent_raw, test_code, resp, request_id, dataset, CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
+                FROM (SELECT line, _file, sent_raw, test_code, resp_status, resp_error, request_id, dataset,
+                             unnest(range(len(arr))) AS i, unnest(arr) AS e
+                      FROM (SELECT line, _file, sent_raw, test_code, {RESPONSE_SQL}, request_id, dataset,
+                                   CAST(json_extract(data, '$[*]') AS JSON[]) AS arr
                             FROM _bodies WHERE data IS NOT NULL AND json_type(data) = 'ARRAY'))
             """)
             ws.drop("_bodies")

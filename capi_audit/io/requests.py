@@ -41,9 +41,14 @@ def url_decode_safe(x: str) -> str:
 
 
 def url_param(name: str, src: str = "params") -> str:
-    """SQL: the URL-decoded value of one query parameter in `src` ('&'-joined parameters)."""
+    """SQL: the URL-decoded value of one query parameter in `src` ('&'-joined parameters). A `+` is
+    a space (form encoding), except a leading `+` before a digit: browsers send a plus as `%2B`, so
+    `ud[external_id]=+14155550123` was written by hand and is a phone (decoded as a space it became
+    a bare digit run the email/phone detector does not take for a phone)."""
     esc = name.replace(".", r"\.").replace("[", r"\[").replace("]", r"\]")
-    return f"NULLIF({url_decode_safe(f'replace(regexp_extract({src}, {chr(39)}[?&]{esc}=([^&#]*){chr(39)}, 1), {chr(39)}+{chr(39)}, {chr(39)} {chr(39)})')}, '')"
+    raw = f"regexp_extract({src}, '[?&]{esc}=([^&#]*)', 1)"
+    plus_kept = f"replace(regexp_replace({raw}, '^\\+([0-9])', '%2B\\1'), '+', ' ')"
+    return f"NULLIF({url_decode_safe(plus_kept)}, '')"
 
 
 def _first(*paths: str) -> str:
@@ -108,8 +113,10 @@ def _har_chunks(ws: Workspace, file: Path) -> Iterator[str]:
     import pyarrow as pa
 
     from capi_audit.io import canonical
+    from capi_audit.io.lines import MAX_LINE_BYTES
 
     cols: dict[str, list] = {k: [] for k in ("line", "url", "body", "started", "client_ua")}
+    refused: list[tuple[int, str]] = []
     size = 0
 
     def flush() -> str:
@@ -123,8 +130,13 @@ def _har_chunks(ws: Workspace, file: Path) -> Iterator[str]:
             "started": pa.array(cols["started"], pa.string()), "client_ip": pa.array([None] * n, pa.string()),
             "client_ua": pa.array(cols["client_ua"], pa.string())}))
         ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR, _file VARCHAR)")
+        if refused:
+            ws.append_arrow("_refused", pa.table({
+                "line": pa.array([r[0] for r in refused], pa.int64()), "column_name": pa.array([None] * len(refused), pa.string()),
+                "reason": pa.array([r[1] for r in refused], pa.string()), "_file": pa.array([str(file)] * len(refused), pa.string())}))
         for v in cols.values():
             v.clear()
+        refused.clear()
         return "positions are HAR entries"
 
     n = 0
@@ -139,9 +151,15 @@ def _har_chunks(ws: Workspace, file: Path) -> Iterator[str]:
                            if isinstance(h, dict) and str(h.get("name", "")).lower() == "user-agent"), None)
                 row = (n, _text(req.get("url")), _text(post.get("text")) if isinstance(post, dict) else None,
                        _text(e.get("startedDateTime")) if isinstance(e, dict) else None, _text(ua) or None)
+                del e, req, post, heads
+                length = sum(len(x) for x in row[1:] if isinstance(x, str))
+                if length > MAX_LINE_BYTES:  # the limit of one line elsewhere (a real request is a few kB)
+                    refused.append((n, f"a request of {length / 2**20:.0f} MiB, over the {MAX_LINE_BYTES >> 20} MiB "
+                                       "limit of one request"))
+                    continue
                 for k, v in zip(cols, row, strict=True):
                     cols[k].append(v)
-                size += sum(len(x) for x in row[1:] if isinstance(x, str))
+                size += length
                 if size > canonical.CHUNK_BYTES or len(cols["line"]) >= HAR_CHUNK_ENTRIES:
                     yield flush()
                     size = 0

@@ -117,14 +117,17 @@ def _daily_sql(classified: str) -> str:
 
 
 def _value_sql(classified: str) -> str:
-    v = "CAST(coalesce(value, 0) AS DOUBLE) * sign"
+    # exact sums: a DOUBLE sum depends on the order the threads add the rows in, and summary.json
+    # changed in the 15th digit from one run to the next; DECIMAL(35, 6) is within BigQuery's
+    # NUMERIC bounds (29 integer digits) and values are under 1e15 (checked at load)
+    v = "CAST(coalesce(value, 0) AS DECIMAL(35, 6)) * sign"
     return f"""
     WITH u AS (SELECT * FROM {classified})
     SELECT platform, conv_class, day, currency,
-        sum({v}) AS capi_added_value,
-        sum(CASE WHEN kind = 'recovered' THEN {v} ELSE 0 END) AS recovered_value,
-        sum(CASE WHEN kind = 'double' THEN {v} ELSE 0 END) AS server_double_counted_value,
-        sum(CASE WHEN kind = 'unlinked' THEN {v} ELSE 0 END) AS unlinked_added_value
+        CAST(sum({v}) AS DOUBLE) AS capi_added_value,
+        CAST(sum(CASE WHEN kind = 'recovered' THEN {v} ELSE 0 END) AS DOUBLE) AS recovered_value,
+        CAST(sum(CASE WHEN kind = 'double' THEN {v} ELSE 0 END) AS DOUBLE) AS server_double_counted_value,
+        CAST(sum(CASE WHEN kind = 'unlinked' THEN {v} ELSE 0 END) AS DOUBLE) AS unlinked_added_value
     FROM u GROUP BY platform, conv_class, day, currency
     """
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import duckdb
 import pytest
 
-from tests.test_hostile import cli, one_error, write_config
+from tests.test_hostile import assert_db_clean, assert_no_canary, cli, one_error, write_config
 
 T = "2026-03-01T10:00:00Z"
 EPOCH = 1772359200
@@ -32,20 +32,11 @@ NEEDLES = ("canary.person", "555-0123", "5550123", "555 0123", "555\u00a00123", 
 
 
 def _absent(text: str) -> None:
-    for n in NEEDLES:
-        assert n not in text, n
+    assert_no_canary(text, NEEDLES)
 
 
 def _db_absent(db: Path) -> None:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-            _absent(repr(con.execute(f"SELECT * FROM {t}").fetchall()))
-    finally:
-        con.close()
-    raw = db.read_bytes()
-    for n in NEEDLES:
-        assert n.encode() not in raw, n
+    assert_db_clean(db, NEEDLES)
 
 
 def _load(capsys, tmp_path: Path, sources: list[dict]) -> tuple[dict, Path]:

@@ -297,7 +297,7 @@ PLUS_PHONE_RE = "(\\+|%2[Bb])[0-9][0-9 ()./\u00a0\u202f-]{5,18}[0-9]"
 _NA_CORE = (f"(?:\\+?1{_SEP}?)?(?:\\([0-9]{{3}}\\){_SEP}?[0-9]{{3}}{_SEP}?[0-9]{{4}}"
             f"|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}?[0-9]{{4}}|[0-9]{{3}}{_SEP}?[0-9]{{3}}{_SEP}[0-9]{{4}})")
 # with the characters around it (groups 1 and 3): no digit may touch it, and no separator and digit
-# may follow (`123-4567890-1234567` is an Amazon order number, not a phone and more)
+# may follow (`123-4567890-1234567` is an Amazon order number, not a phone with digits after it)
 NA_PHONE_RE = f"(^|[^0-9])({_NA_CORE})($|[^0-9 .\u00a0\u202f-]|{_SEP}(?:$|[^0-9]))"
 _EMAIL = re.compile(EMAIL_RE)
 _PLUS_PHONE = re.compile(PLUS_PHONE_RE)
@@ -376,8 +376,8 @@ def pseudonym_sql(x: str, *, link: bool = True) -> str:
     """SQL: an id (order, event, request, job, click, browser, external or client id) with an
     email- or phone-shaped value replaced by `<plaintext:email:…>` / `<plaintext:phone:…>`, the
     first 16 hex digits of its SHA-256, so equal ids stay equal (linkage holds) and the value is
-    never stored (link=False: the bare marker, for clear address keys). Cheap tests first: most ids
-    have no `@`, no `+` and not a phone's length."""
+    never stored (link=False: the bare marker, for clear address keys). Cheap tests first for the
+    email and `+` forms (most ids have no `@` and no `+`); the North-American form is one match."""
     email = f"((strpos({x}, '@') > 0 OR strpos({x}, '%40') > 0) AND regexp_matches({x}, '{EMAIL_RE}'))"
     phone = (f"(((strpos({x}, '+') > 0 OR strpos({x}, '%2') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
              f"OR regexp_matches({x}, '{NA_PHONE_RE}'))")

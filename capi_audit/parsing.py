@@ -288,17 +288,24 @@ def quote_ident(name: str) -> str:
 # are NOT phones here: they are order numbers, customer ids and error codes. The patterns hold
 # non-ASCII characters literally, so the same text runs in Python's re and in DuckDB's RE2.
 _HI = "\u00c0-\ud7ff"  # letters beyond ASCII (Latin-1 letters up to the end of the BMP's scripts)
-EMAIL_RE = ('(?:"[^"@]{1,64}"|[A-Za-z0-9._%+"' + _HI + '-]+)(@|%40)(\\[[0-9A-Fa-f.:]+\\]|[A-Za-z0-9' + _HI + '-]+(\\.[A-Za-z0-9'
-            + _HI + '-]+)*\\.[A-Za-z' + _HI + ']{2,})')
+EMAIL_RE = ('(?:"[^"@:,{}]{1,64}"|[A-Za-z0-9._%+' + _HI + '-]+)(@|%40)(\\[[0-9A-Fa-f.:]+\\]|[A-Za-z0-9' + _HI
+            + '-]+(\\.[A-Za-z0-9' + _HI + '-]+)*\\.[A-Za-z' + _HI + ']{2,})')
 # what a written North-American number puts between digit groups: space, no-break spaces, . -
 # (not `/`: Meta's `code 100/2804050` is an error code and subcode)
 _SEP = "[ .\u00a0\u202f-]"
-PLUS_PHONE_RE = "(\\+|%2[Bb])[0-9][0-9 ()./\u00a0\u202f-]{5,18}[0-9]"
+_SPACE = "[ \u00a0\u202f]"
+# Both phone forms are matched with the characters around them (groups 1 and 3; the phone is group
+# 2): no letter or digit may touch a phone, so a `+` inside base64 text or a search
+# (`?q=order+1234567890`) and a digit run inside a UUID (`…a965-8116648f…`) are not phones.
+_PLUS_CORE = "(?:\\+|%2[Bb])[0-9][0-9 ()./\u00a0\u202f-]{5,18}[0-9]"
+PLUS_PHONE_RE = f"(^|[^0-9A-Za-z])({_PLUS_CORE})($|[^0-9A-Za-z])"
+# North-American: (415) 555-0123 / (415)555-0123, 415-555-0123 / 415.555.0123 / 415 555 0123 (two
+# separators), or one space between 3 and 7 digits or 6 and 4 (`415 5550123`; with a dash that is
+# an ERP number, `ORD-260301-1234`); an optional leading 1 / +1. No separator and digit may follow
+# (`123-4567890-1234567` is an Amazon order number).
 _NA_CORE = (f"(?:\\+?1{_SEP}?)?(?:\\([0-9]{{3}}\\){_SEP}?[0-9]{{3}}{_SEP}?[0-9]{{4}}"
-            f"|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}?[0-9]{{4}}|[0-9]{{3}}{_SEP}?[0-9]{{3}}{_SEP}[0-9]{{4}})")
-# with the characters around it (groups 1 and 3): no digit may touch it, and no separator and digit
-# may follow (`123-4567890-1234567` is an Amazon order number, not a phone with digits after it)
-NA_PHONE_RE = f"(^|[^0-9])({_NA_CORE})($|[^0-9 .\u00a0\u202f-]|{_SEP}(?:$|[^0-9]))"
+            f"|[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}[0-9]{{4}}|[0-9]{{3}}{_SPACE}[0-9]{{7}}|[0-9]{{6}}{_SPACE}[0-9]{{4}})")
+NA_PHONE_RE = f"(^|[^0-9A-Za-z])({_NA_CORE})($|[^0-9A-Za-z .\u00a0\u202f-]|{_SEP}(?:$|[^0-9]))"
 _EMAIL = re.compile(EMAIL_RE)
 _PLUS_PHONE = re.compile(PLUS_PHONE_RE)
 _NA_PHONE = re.compile(NA_PHONE_RE)
@@ -313,9 +320,9 @@ def looks_personal(text: str) -> bool:
 
 def _sub_phones(text: str, mark: Callable[[str], str]) -> str:
     """text with each phone-shaped part replaced by mark(part)."""
-    text = _PLUS_PHONE.sub(lambda m: mark(m.group(0)), text)
-    for _ in range(2):  # a match takes the character after it: a number right after needs a second pass
-        text = _NA_PHONE.sub(lambda m: m.group(1) + mark(m.group(2)) + m.group(3), text)
+    for pattern in (_PLUS_PHONE, _NA_PHONE):
+        for _ in range(2):  # a match takes the character after it: a number right after needs a second pass
+            text = pattern.sub(lambda m: m.group(1) + mark(m.group(2)) + m.group(3), text)
     return text
 
 
@@ -351,9 +358,10 @@ def redact_path(text: str) -> str:
 
 def phones_sql(x: str, mark: str) -> str:
     """SQL: x with each phone-shaped part replaced by the literal mark."""
-    step = f"regexp_replace({x}, '{PLUS_PHONE_RE}', '{mark}', 'g')"
-    for _ in range(2):  # as in `_sub_phones`
-        step = f"regexp_replace({step}, '{NA_PHONE_RE}', '\\1{mark}\\3', 'g')"
+    step = x
+    for pattern in (PLUS_PHONE_RE, NA_PHONE_RE):
+        for _ in range(2):  # as in `_sub_phones`
+            step = f"regexp_replace({step}, '{pattern}', '\\1{mark}\\3', 'g')"
     return step
 
 
@@ -367,35 +375,37 @@ def scrub_sql(x: str) -> str:
     return f"CASE WHEN {maybe} THEN {phones_sql(emails, PHONE_MARK)} ELSE {x} END"
 
 
-# A phone inside an id (`fb.1.1554763741205.+4915199887766`): the `+` form not glued to letters
-# or digits on either side (inside base64 text a `+` sits between letters and digits).
-PHONE_IN_ID_RE = "(^|[^0-9A-Za-z])" + PLUS_PHONE_RE + "($|[^0-9A-Za-z])"
 
 
-def pseudonym_sql(x: str, *, link: bool = True) -> str:
+def pseudonym_sql(x: str, *, link: bool = True, north_american: bool = True) -> str:
     """SQL: an id (order, event, request, job, click, browser, external or client id) with an
     email- or phone-shaped value replaced by `<plaintext:email:…>` / `<plaintext:phone:…>`, the
     first 16 hex digits of its SHA-256, so equal ids stay equal (linkage holds) and the value is
     never stored (link=False: the bare marker, for clear address keys). Cheap tests first for the
     email and `+` forms (most ids have no `@` and no `+`); the North-American form is one match."""
     email = f"((strpos({x}, '@') > 0 OR strpos({x}, '%40') > 0) AND regexp_matches({x}, '{EMAIL_RE}'))"
-    phone = (f"(((strpos({x}, '+') > 0 OR strpos({x}, '%2') > 0) AND regexp_matches({x}, '{PHONE_IN_ID_RE}')) "
-             f"OR regexp_matches({x}, '{NA_PHONE_RE}'))")
+    phone = f"((strpos({x}, '+') > 0 OR strpos({x}, '%2') > 0) AND regexp_matches({x}, '{PLUS_PHONE_RE}'))"
+    if north_american:  # off for account ids: a Google Ads customer id is written 123-456-7890
+        phone = f"({phone} OR regexp_matches({x}, '{NA_PHONE_RE}'))"
     tag = f":' || left(sha256({x}), 16) || '" if link else ""
     return (f"CASE WHEN {email} THEN '{PLAINTEXT_PREFIX}email{tag}>' "
             f"WHEN {phone} THEN '{PLAINTEXT_PREFIX}phone{tag}>' ELSE {x} END")
 
 
-def personal_sql(x: str) -> str:
-    """SQL: TRUE when the text holds an email- or phone-shaped part."""
-    return (f"(regexp_matches({x}, '{EMAIL_RE}') OR regexp_matches({x}, '{PLUS_PHONE_RE}') "
-            f"OR regexp_matches({x}, '{NA_PHONE_RE}'))")
+def personal_sql(x: str, *, north_american: bool = True) -> str:
+    """SQL: TRUE when the text holds an email- or phone-shaped part (north_american=False: not
+    counting the North-American form, for account ids)."""
+    na = f" OR regexp_matches({x}, '{NA_PHONE_RE}')" if north_american else ""
+    return f"(regexp_matches({x}, '{EMAIL_RE}') OR regexp_matches({x}, '{PLUS_PHONE_RE}'){na})"
 
 
-# URL query parameters whose value is an email or a phone, or whose name says it is one: a name
-# token (split at _ . - [ ]) such as `email`, `user_phone`, `ud[em]`, `contact_mobile`.
+# URL query parameters whose value is an email or a phone, or whose name says it is one: the name's
+# last token (split at _ . - [ ]) is `email`, `phone`, `em`, … (`user_phone`, `ud[em]`,
+# `email_address`; not `utm_medium`, `phone_case` or `is_mobile`), and the value has five characters
+# or more with a digit or an `@` in them (not `mobile=1` or `email_opt_in=true`).
 _PII_PARAM = (r"(?:[^=&#]*[_.\[-])?(?:e?mail|e-mail|phone|tel|telephone|mobile|cell|msisdn|whatsapp|em|ph)"
-              r"(?:[_.\]-][^=&#]*)?")
+              r"(?:_address|_number|\])?")
+_PII_VALUE = r"(?:[^&#]{4,}[0-9@][^&#]*|[^&#]*[0-9@][^&#]{4,})"
 URL_VALUE_RE = (r"([?&;][^=&#]*=)((?:[^&#]*(?:@|%40)[^&#]*)|(?:(?:\+|%2[Bb])[0-9][0-9 ().%+-]{5,24}[0-9]))(&|#|$)")
 
 
@@ -403,7 +413,7 @@ def redact_url_sql(x: str) -> str:
     """SQL: a URL with query values that are emails or phones (or named email/phone) replaced, then
     every email- or phone-shaped part left anywhere else (path, fragment: `/u/jane@x.com/`,
     `#email=…`, `?contact=tel:415-555-0123`) replaced by a marker."""
-    named = rf"([?&;#]{_PII_PARAM}=)[^&#]+"
+    named = rf"([?&;#]{_PII_PARAM}=){_PII_VALUE}"
     step = f"regexp_replace({x}, '(?i){named}', '\\1<redacted>', 'g')"
     # a value is consumed with its trailing separator, so run twice for adjacent parameters
     for _ in range(2):

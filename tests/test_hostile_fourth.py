@@ -94,13 +94,40 @@ def test_emails_and_phones_in_a_url_path_or_fragment_never_reach_the_db(tmp_path
 def test_query_parameters_that_only_look_personal_are_kept(tmp_path, capsys):
     # a name token decides (`user_phone`, `ud[em]`), not a substring: utm_medium=email, telemetry,
     # an Amazon order number and a product number stay as they are
-    u = "https://shop.example/p/sku-123?utm_medium=email&telemetry=1&amazon=123-4567890-1234567"
+    u = ("https://shop.example/p/sku-123?utm_medium=email&telemetry=1&amazon=123-4567890-1234567"
+         "&q=order+1234567890&is_mobile=true&mobile=1&email_opt_in=true&phone_case=black")
     evs = [{"event_name": "Purchase", "event_time": EPOCH, "event_id": "s0", "action_source": "website",
             "event_source_url": u, "user_data": {"em": "a" * 64}}]
     (tmp_path / "capi.jsonl").write_text(json.dumps({"data": evs}) + "\n")
     _, db = _load(capsys, tmp_path, [{"table": "server_events", "path": "capi.jsonl", "format": "meta_capi_payload"}])
     got = duckdb.connect(str(db), read_only=True).execute("SELECT event_source_url FROM server_events").fetchall()
     assert got == [(u,)]
+
+
+
+def test_ordinary_ids_and_account_numbers_are_not_taken_for_phones(tmp_path, capsys):
+    # the second review: one UUID in 625 held `965-8116648` between hex letters and became a phone
+    # pseudonym (an external_id so replaced fails the no_plaintext_pii gate); ERP numbers
+    # `ORD-260301-1234`; a Google Ads customer id 123-456-7890 as the report's destination refused
+    # the whole file
+    import random
+    import uuid
+
+    rng = random.Random(7)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3000)]
+    ids += ["ORD-260301-1234", "AU-240315-0001", "123-4567890-1234567", "fb.1.1712345678901.1234567890",
+            "1234567890.1712345678", "abc+4915199887766"]
+    (tmp_path / "s.csv").write_text("platform,event_name,event_id,external_id,event_time\n"
+                                    + "".join(f"meta,Purchase,{i},{i},{T}\n" for i in ids))
+    (tmp_path / "r.csv").write_text("platform,date,event_name,conversions,destination\n"
+                                    "google,2026-03-01,Purchase,3,123-456-7890\n")
+    data, db = _load(capsys, tmp_path, [{"table": "server_events", "path": "s.csv"},
+                                        {"table": "platform_report", "path": "r.csv", "columns": {"destination": "destination"}}])
+    files = _files(data)
+    assert files["s.csv"]["rows_loaded"] == len(ids) and not files["s.csv"]["redacted"]
+    assert files["r.csv"]["rows_loaded"] == 1
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT destination FROM platform_report").fetchall() == [("123-456-7890",)]
 
 
 SPELLINGS = ["(415)555-0123", "1-415-555-0123", "tel:415-555-0123", "cust 415 555 0123", "+1/415/555/0123",

@@ -221,7 +221,7 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
                 # an id shaped like an email or phone (a mis-mapped column, a shop keying orders by
                 # email, an email pasted into a click id) becomes a pseudonym that keeps equal ids
                 # equal (linkage holds), never the value
-                expr = parsing.pseudonym_sql(expr)
+                expr = parsing.pseudonym_sql(expr, north_american=col.name not in ACCOUNT_COLUMNS)
             selects.append(f"{expr} AS {col.name}")
             if col.kind in keyish and not col.required:
                 # optional text is never coerced, so whether it was given does not matter
@@ -271,7 +271,7 @@ def _parse_sql(ws: Workspace, spec: SourceSpec, file: Path, table: schema.Table,
             # a category the file names itself (a pixel hit's `ev`, a payload's currency) holding an
             # email or phone: that row is rejected (one such hit refused the whole capture with a
             # message about a `columns` mapping it did not have); a MAPPED column refuses the file
-            reasons.append(f"WHEN {parsing.personal_sql(col.name)} THEN "
+            reasons.append(f"WHEN {parsing.personal_sql(col.name, north_american=col.name not in ACCOUNT_COLUMNS)} THEN "
                            f"'{col.name}\tholds an email address or phone number where a category belongs' ")
     reason_sql = "CASE WHEN _is_header THEN '\trepeated header line' " + " ".join(reasons) + " END"
     if not reasons:
@@ -469,6 +469,9 @@ PSEUDONYM_COLUMNS = ("order_id", "event_id", "request_id", "job_id", "external_i
 CATEGORY_COLUMNS = ("platform", "destination", "event_name", "currency", "action_source", "country", "region",
                     "status", "source", "date_basis", "data_processing_options", "test_event_code", "source_api",
                     "level", "dimension")
+# Account ids: the North-American phone form is not looked for there (a Google Ads customer id is
+# written 123-456-7890); emails and `+` phones still are.
+ACCOUNT_COLUMNS = ("destination", "destination_id", "client")
 MAX_ABS_NUMBER = "CAST(1e15 AS DOUBLE)"
 REJECTS_KEPT = 1000  # reject details kept per file and kind (parse / reader); counts stay exact
 DEFAULT_UNTIL = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -497,8 +500,9 @@ def _personal_categories(ws: Workspace, spec: SourceSpec, table: schema.Table, s
     if not cats:
         return {}
     row = ws.rows("SELECT " + ", ".join(
-        f"count(*) FILTER (WHERE {parsing.personal_sql(c)}), min(_file) FILTER (WHERE {parsing.personal_sql(c)})"
-        for c in cats) + " FROM _parsed WHERE _reason IS NULL")[0]
+        f"count(*) FILTER (WHERE {personal}), min(_file) FILTER (WHERE {personal})"
+        for c in cats for personal in [parsing.personal_sql(c, north_american=c not in ACCOUNT_COLUMNS)])
+        + " FROM _parsed WHERE _reason IS NULL")[0]
     return {c: (int(n), first) for c, n, first in zip(cats, row[::2], row[1::2], strict=True) if n}
 
 

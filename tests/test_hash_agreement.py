@@ -59,6 +59,30 @@ def test_identities_hashed_in_batches_equal_one_batch(tmp_path, monkeypatch):
     assert sliced == one
 
 
+def test_identity_rows_are_distinct_whether_an_order_repeats_within_or_across_batches(tmp_path, monkeypatch):
+    # Orders whose records all fall in one batch go straight into identities (only distinct rows);
+    # an order with records in two batches is gathered first. With two records per batch: o1 twice
+    # in the first batch, o2 in the first and third, o3 with another email in the second.
+    from capi_audit.io import identities
+
+    lines = ORDERS.splitlines()
+    text = "\n".join([lines[0], lines[1], lines[1], lines[2], lines[3].replace("Bob@", "bob2@"),
+                      lines[2], lines[3], lines[4]]) + "\n"
+    want = None
+    for k, batch in enumerate((10_000, 2, 1)):
+        monkeypatch.setattr(identities, "BATCH", batch)
+        (tmp_path / str(k)).mkdir()
+        ws = ws_with_orders(tmp_path / str(k), text)
+        got = ws.rows("SELECT * FROM identities ORDER BY ALL")
+        assert len(got) == len(set(got)) > 20, batch
+        assert ws.scalar("SELECT count(DISTINCT sha256) FROM identities WHERE order_id = 'o3' AND key = 'em'") == 2
+        # the load report counts the rows written, and no helper table is left behind
+        assert str(len(got)) in ws.scalar("SELECT note FROM load_report")
+        assert not ws.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_id\\_%' ESCAPE '\\'")
+        want = want or got
+        assert got == want, batch
+
+
 def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     ws = ws_with_orders(tmp_path)
     em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731

@@ -83,6 +83,42 @@ def test_identity_rows_are_distinct_whether_an_order_repeats_within_or_across_ba
         assert got == want, batch
 
 
+def test_an_order_in_two_files_or_two_chunks_keeps_one_copy_of_its_identity_rows(tmp_path, monkeypatch):
+    # Daily order exports list an order again when it changes (a refund the next day). Each file
+    # (and each chunk of a large Parquet file) was hashed on its own, so the order's identity rows
+    # were stored twice and hash agreement counted its server event twice (n = 2 for one event).
+    import duckdb
+
+    from capi_audit.io import canonical
+
+    later = "o1,2026-03-02T10:00:00Z, Joe@Example.com ,0151 2345678,DE\n"
+    one = sorted(ws_with_orders(tmp_path, ORDERS).rows("SELECT * FROM identities"))
+    head = ORDERS.splitlines()[0] + "\n"
+    cases = {"files": None, "chunks": None}
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "orders_1.csv").write_text(ORDERS, encoding="utf-8")
+    (tmp_path / "files" / "orders_2.csv").write_text(head + later, encoding="utf-8")
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "chunks" / "all.csv").write_text(ORDERS + later, encoding="utf-8")
+    duckdb.sql(f"COPY (FROM read_csv('{tmp_path / 'chunks' / 'all.csv'}', all_varchar = true)) "
+               f"TO '{tmp_path / 'chunks' / 'orders_1.parquet'}' (FORMAT parquet)")
+    (tmp_path / "chunks" / "all.csv").unlink()
+    monkeypatch.setattr(canonical, "PARQUET_CHUNK_ROWS", 2)  # o1 in the first chunk and the third
+    for case in cases:
+        cfg = config_from_dict({"sources": [{"table": "orders", "path": "orders_*", "format": "canonical",
+                                             "columns": {"email": "Email", "phone": "Phone"}}]},
+                               path=tmp_path / case / "audit.toml")
+        ws = Workspace(config=cfg)
+        ws.load()
+        assert ws.scalar("SELECT count(*) FROM orders") == 5
+        assert sorted(ws.rows("SELECT * FROM identities")) == one, case
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', 'o1', 'e1', $e)",
+                   {"e": hash_value("meta", "em", "joe@example.com")})
+        got = hash_agreement(ws)["meta"]["em"]
+        assert (got["n"], got["agree"]) == (1, 1), case
+
+
 def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     ws = ws_with_orders(tmp_path)
     em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731

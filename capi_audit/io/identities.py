@@ -5,7 +5,7 @@ also first_name, last_name, zip, city, state, country_code). While a file is loa
 normalized and SHA-256 hashed per platform with `capi_audit.hashing` (Meta:
 https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters ;
 Google: https://developers.google.com/data-manager/api/devguides/concepts/formatting), in memory
-(the orders are read into pandas 10,000 records at a time, each distinct value of a batch hashed once, a phone parsed once for every platform and variant). Only hashes are
+(the orders are read into pandas 5,000 records at a time, each distinct value of a batch hashed once, a phone parsed once for every platform and variant). Only hashes are
 stored; the raw value lives in the loader's temporary staging table for the duration of one file
 and is never written, printed or reported.
 
@@ -31,7 +31,7 @@ RAW_KEYS = {"email": "em", "phone": "ph", "first_name": "fn", "last_name": "ln",
 PLATFORM_KEYS = {"meta": ("em", "ph", "fn", "ln", "zp", "ct", "st", "country"), "google": ("em", "ph", "fn", "ln")}
 VARIANTS = ("unnormalized", "no_country_code", "hashed_twice")  # key suffixes `<key>~<variant>`
 PARTITION_ROWS = 1_000_000  # staged identity rows of split orders deduplicated at a time
-BATCH = 10_000  # orders (record ordinals) hashed per Python batch
+BATCH = 5_000  # orders (record ordinals) hashed per Python batch
 
 
 def mapped(columns: dict[str, str]) -> dict[str, str]:
@@ -148,5 +148,40 @@ def ingest(ws: Workspace, staged_columns: list[str]) -> int:
         ws.write("identities", "SELECT DISTINCT order_id, platform, key, sha256 FROM _id_stage "
                  "WHERE hash(order_id) % $parts = $part", {"parts": parts, "part": part})
     ws.drop("_id_stage", "_id_split")
+    # the orders of this call, to find at the end of the load those hashed by more than one call
+    # (an order listed again in a later chunk or file; see `finish`)
+    ws.execute("CREATE TEMP TABLE IF NOT EXISTS _id_seen (order_id VARCHAR)")
+    ws.execute("INSERT INTO _id_seen SELECT DISTINCT order_id FROM _parsed WHERE _reason IS NULL AND order_id IS NOT NULL")
     # the rows written are counted on the table itself
     return int(ws.target.rows("SELECT count(*) FROM identities")[0][0]) - before
+
+
+def finish(ws: Workspace) -> int:
+    """At the end of a load (staging still open): make the identity rows of an order hashed by more
+    than one `ingest` call distinct (an order listed again in a later chunk or another file of the
+    load got its rows once per call, and hash agreement counted its events once per copy). Only
+    those orders' rows are rewritten, a slice of order ids at a time. Returns the rows removed."""
+    if "_id_seen" not in {r[0] for r in ws.rows("SELECT table_name FROM duckdb_tables() WHERE temporary")}:
+        return 0
+    target = ws.target
+    target.execute("DROP TABLE IF EXISTS _id_recur")
+    target.execute("CREATE TEMP TABLE _id_recur (order_id VARCHAR)")
+    ws.write("_id_recur", "SELECT order_id FROM _id_seen GROUP BY order_id HAVING count(*) > 1")
+    ws.drop("_id_seen")
+    removed = 0
+    if int(target.rows("SELECT count(*) FROM _id_recur")[0][0]):
+        rows = int(target.rows("SELECT count(*) FROM identities WHERE order_id IN (SELECT order_id FROM _id_recur)")[0][0])
+        parts = max(1, -(-rows // PARTITION_ROWS))
+        for part in range(parts):
+            target.execute("DROP TABLE IF EXISTS _id_fix")
+            target.execute("CREATE TEMP TABLE _id_fix AS SELECT DISTINCT order_id, platform, key, sha256 FROM identities "
+                           "WHERE order_id IN (SELECT order_id FROM _id_recur WHERE hash(order_id) % $parts = $part)",
+                           {"parts": parts, "part": part})
+            target.execute("DELETE FROM identities WHERE order_id IN "
+                           "(SELECT order_id FROM _id_recur WHERE hash(order_id) % $parts = $part)",
+                           {"parts": parts, "part": part})
+            target.execute("INSERT INTO identities SELECT * FROM _id_fix")
+        removed = rows - int(target.rows("SELECT count(*) FROM identities WHERE order_id IN (SELECT order_id FROM _id_recur)")[0][0])
+        target.execute("DROP TABLE IF EXISTS _id_fix")
+    target.execute("DROP TABLE _id_recur")
+    return removed

@@ -119,6 +119,21 @@ def test_an_order_in_two_files_or_two_chunks_keeps_one_copy_of_its_identity_rows
         assert (got["n"], got["agree"]) == (1, 1), case
 
 
+def test_an_order_with_two_values_of_a_key_counts_each_event_once(tmp_path):
+    # A customer's email corrected between two rows of one order gives the order two expected
+    # hashes. Each event was counted once per expected hash (3 events gave n = 6, share 1/3).
+    text = ("order_id,created_at,Email,Phone,country\n"
+            "o1,2026-03-01T10:00:00Z,joe@example.com,,DE\n"
+            "o1,2026-03-02T10:00:00Z,joe.new@example.com,,DE\n")
+    ws = ws_with_orders(tmp_path, text)
+    for i, raw in enumerate(["joe@example.com", "joe.new@example.com", "other@example.com"]):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', 'o1', $i, $e)",
+                   {"i": f"e{i}", "e": hash_value("meta", "em", raw)})
+    got = hash_agreement(ws)["meta"]["em"]
+    assert (got["n"], got["agree"], got["mismatch"]["unexplained"]) == (3, 2, 1)
+
+
 def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     ws = ws_with_orders(tmp_path)
     em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731

@@ -321,3 +321,24 @@ def test_load_memory_limit_is_a_config_key(tmp_path):
     for bad in ("lots", "2 parsecs", "", "-1GB"):
         with pytest.raises(ConfigError, match="audit.load_memory_limit"):
             config_from_dict({"audit": {"load_memory_limit": bad}, "sources": src}, path=tmp_path / "audit.toml")
+
+
+def test_a_batch_appended_in_the_load_transaction_is_not_kept_until_the_load_commits():
+    # A pyarrow table registered on the load transaction's connection stayed referenced by DuckDB
+    # until COMMIT: the hashed identities of a 465k-order file (45 batches) held 0.9 GB more than
+    # the same rows streamed from the staging connection (1.73 GB against 0.80 GB in isolation).
+    import sys
+
+    import pyarrow as pa
+
+    ws = Workspace()
+    ws.execute("BEGIN TRANSACTION")
+    ws._begin_staging()
+    batch = pa.table({"order_id": ["o1", "o1"], "platform": ["meta"] * 2, "key": ["em"] * 2, "sha256": ["a" * 64] * 2})
+    refs = sys.getrefcount(batch)
+    ws.append_arrow("identities", batch)
+    assert sys.getrefcount(batch) == refs  # nothing holds the batch once it is written
+    ws.append_arrow("identities", batch, distinct=True)
+    ws._end_staging()
+    ws.execute("COMMIT")
+    assert ws.rows("SELECT count(*) FROM identities") == [(3,)]

@@ -59,6 +59,81 @@ def test_identities_hashed_in_batches_equal_one_batch(tmp_path, monkeypatch):
     assert sliced == one
 
 
+def test_identity_rows_are_distinct_whether_an_order_repeats_within_or_across_batches(tmp_path, monkeypatch):
+    # Orders whose records all fall in one batch go straight into identities (only distinct rows);
+    # an order with records in two batches is gathered first. With two records per batch: o1 twice
+    # in the first batch, o2 in the first and third, o3 with another email in the second.
+    from capi_audit.io import identities
+
+    lines = ORDERS.splitlines()
+    text = "\n".join([lines[0], lines[1], lines[1], lines[2], lines[3].replace("Bob@", "bob2@"),
+                      lines[2], lines[3], lines[4]]) + "\n"
+    want = None
+    for k, batch in enumerate((10_000, 2, 1)):
+        monkeypatch.setattr(identities, "BATCH", batch)
+        (tmp_path / str(k)).mkdir()
+        ws = ws_with_orders(tmp_path / str(k), text)
+        got = ws.rows("SELECT * FROM identities ORDER BY ALL")
+        assert len(got) == len(set(got)) > 20, batch
+        assert ws.scalar("SELECT count(DISTINCT sha256) FROM identities WHERE order_id = 'o3' AND key = 'em'") == 2
+        # the load report counts the rows written, and no helper table is left behind
+        assert str(len(got)) in ws.scalar("SELECT note FROM load_report")
+        assert not ws.rows("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_id\\_%' ESCAPE '\\'")
+        want = want or got
+        assert got == want, batch
+
+
+def test_an_order_in_two_files_or_two_chunks_keeps_one_copy_of_its_identity_rows(tmp_path, monkeypatch):
+    # Daily order exports list an order again when it changes (a refund the next day). Each file
+    # (and each chunk of a large Parquet file) was hashed on its own, so the order's identity rows
+    # were stored twice and hash agreement counted its server event twice (n = 2 for one event).
+    import duckdb
+
+    from capi_audit.io import canonical
+
+    later = "o1,2026-03-02T10:00:00Z, Joe@Example.com ,0151 2345678,DE\n"
+    one = sorted(ws_with_orders(tmp_path, ORDERS).rows("SELECT * FROM identities"))
+    head = ORDERS.splitlines()[0] + "\n"
+    cases = {"files": None, "chunks": None}
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "orders_1.csv").write_text(ORDERS, encoding="utf-8")
+    (tmp_path / "files" / "orders_2.csv").write_text(head + later, encoding="utf-8")
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "chunks" / "all.csv").write_text(ORDERS + later, encoding="utf-8")
+    duckdb.sql(f"COPY (FROM read_csv('{tmp_path / 'chunks' / 'all.csv'}', all_varchar = true)) "
+               f"TO '{tmp_path / 'chunks' / 'orders_1.parquet'}' (FORMAT parquet)")
+    (tmp_path / "chunks" / "all.csv").unlink()
+    monkeypatch.setattr(canonical, "PARQUET_CHUNK_ROWS", 2)  # o1 in the first chunk and the third
+    for case in cases:
+        cfg = config_from_dict({"sources": [{"table": "orders", "path": "orders_*", "format": "canonical",
+                                             "columns": {"email": "Email", "phone": "Phone"}}]},
+                               path=tmp_path / case / "audit.toml")
+        ws = Workspace(config=cfg)
+        ws.load()
+        assert ws.scalar("SELECT count(*) FROM orders") == 5
+        assert sorted(ws.rows("SELECT * FROM identities")) == one, case
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', 'o1', 'e1', $e)",
+                   {"e": hash_value("meta", "em", "joe@example.com")})
+        got = hash_agreement(ws)["meta"]["em"]
+        assert (got["n"], got["agree"]) == (1, 1), case
+
+
+def test_an_order_with_two_values_of_a_key_counts_each_event_once(tmp_path):
+    # A customer's email corrected between two rows of one order gives the order two expected
+    # hashes. Each event was counted once per expected hash (3 events gave n = 6, share 1/3).
+    text = ("order_id,created_at,Email,Phone,country\n"
+            "o1,2026-03-01T10:00:00Z,joe@example.com,,DE\n"
+            "o1,2026-03-02T10:00:00Z,joe.new@example.com,,DE\n")
+    ws = ws_with_orders(tmp_path, text)
+    for i, raw in enumerate(["joe@example.com", "joe.new@example.com", "other@example.com"]):
+        ws.execute("INSERT INTO server_events (platform, event_name, event_time, order_id, event_id, em) "
+                   "VALUES ('meta', 'Purchase', TIMESTAMPTZ '2026-03-01 10:00:00+00', 'o1', $i, $e)",
+                   {"i": f"e{i}", "e": hash_value("meta", "em", raw)})
+    got = hash_agreement(ws)["meta"]["em"]
+    assert (got["n"], got["agree"], got["mismatch"]["unexplained"]) == (3, 2, 1)
+
+
 def test_hash_agreement_diagnoses_each_mismatch(tmp_path):
     ws = ws_with_orders(tmp_path)
     em = lambda raw: hash_value("meta", "em", raw)  # noqa: E731

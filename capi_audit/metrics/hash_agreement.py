@@ -47,6 +47,9 @@ def _sql() -> str:
     vflags = ",\n            ".join(
         f"max(CASE WHEN i.key = xd.key || '~{v}' AND {_contains('xd.sent', 'i.sha256')} THEN 1 ELSE 0 END) AS v_{v}"
         for v in variants)
+    verdicts = ("agree", *CAUSES)
+    rank = " ".join(f"WHEN '{v}' THEN {i}" for i, v in enumerate(verdicts))
+    unrank = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(verdicts))
     return f"""
     WITH known AS (SELECT DISTINCT order_id FROM orders WHERE order_id IS NOT NULL),
     s AS (
@@ -110,7 +113,7 @@ def _sql() -> str:
         GROUP BY xd.platform, xd.iplat, xd.key, xd.linked_order, xd.sent, xd.expected, xd.n
     ),
     c AS (
-        SELECT x.platform, x.key, x.n,
+        SELECT x.platform, x.key, x.linked_order, x.sent, x.n,
             CASE WHEN {_contains('x.sent', 'x.expected')} THEN 'agree'
                  WHEN {_contains('lower(x.sent)', 'x.expected')} THEN 'uppercase_hex'
                  WHEN x.v_unnormalized = 1 THEN 'not_normalized'
@@ -123,8 +126,16 @@ def _sql() -> str:
                  WHEN x.sent LIKE '%<plaintext:%' THEN 'plaintext'
                  ELSE 'unexplained' END AS verdict
         FROM xv x
+    ),
+    -- an order with two values of a key (a customer's email corrected between two order rows)
+    -- has two expected hashes: its events are counted once, with the first verdict of `agree`
+    -- and CAUSES (agree when either value agrees)
+    b AS (
+        SELECT platform, key, max(n) AS n, min(CASE verdict {rank} END) AS r
+        FROM c GROUP BY platform, key, linked_order, sent
     )
-    SELECT platform, key, verdict, CAST(sum(n) AS BIGINT) AS events FROM c GROUP BY platform, key, verdict
+    SELECT platform, key, CASE r {unrank} END AS verdict, CAST(sum(n) AS BIGINT) AS events
+    FROM b GROUP BY platform, key, r
     """
 
 

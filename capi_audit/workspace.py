@@ -405,7 +405,16 @@ class Workspace:
             # an order hashed by two chunks or files keeps one copy of each identity row
             from capi_audit.io.identities import finish
 
-            finish(self)
+            try:
+                finish(self)
+            except AuditError:
+                raise
+            except Exception as exc:  # one message, as for a reader
+                if stop_requested():
+                    raise KeyboardInterrupt from None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise InputError(f"identities: cannot keep one copy of each hashed customer key row: "
+                                 f"{type(exc).__name__}: {redact_path(first)}") from exc
         except BaseException:
             self._end_staging()
             self.execute("ROLLBACK")

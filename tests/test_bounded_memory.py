@@ -307,7 +307,7 @@ def test_one_500mb_file_loads_under_1gb(tmp_path, fmt):
 
 
 def test_load_memory_limit_is_a_config_key(tmp_path):
-    # `[audit] load_memory_limit`: a large file loads faster with more memory (the 400 MB default
+    # `[audit] load_memory_limit`: a large file loads faster with more memory (the 500 MB default
     # spilled gigabytes for the 10M benchmark's 16M events); a value DuckDB would refuse mid-load
     # is a config error naming the key
     from capi_audit.errors import ConfigError

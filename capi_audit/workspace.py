@@ -46,6 +46,8 @@ def columns_of(table: str) -> list[tuple[str, str]]:
 # DuckDB's information_schema spelling of the types the DDL uses
 _SQL_TYPE_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "TEXT": "VARCHAR"}
 MULTI_FILE_MIN = 8  # a glob matching at least this many files is read in one multi-file scan
+WRITE_BATCH_ROWS = 8_192  # rows per Arrow batch streamed from staging into the load transaction (65,536
+# wide event rows held 0.12 GB more at the peak of a 653 MB Parquet load, in the same time)
 
 
 def _groups(plan: list) -> list:
@@ -208,7 +210,7 @@ class Workspace:
         sql = self.engine.render(query)
         bound = bind(sql, params)
         rel = self.con.sql(sql, params=bound) if bound else self.con.sql(sql)
-        reader = rel.to_arrow_reader(65536)
+        reader = rel.to_arrow_reader(WRITE_BATCH_ROWS)
         con = self._main[1]
         con.register("_arrow_stream", reader)
         try:
@@ -403,7 +405,16 @@ class Workspace:
             # an order hashed by two chunks or files keeps one copy of each identity row
             from capi_audit.io.identities import finish
 
-            finish(self)
+            try:
+                finish(self)
+            except AuditError:
+                raise
+            except Exception as exc:  # one message, as for a reader
+                if stop_requested():
+                    raise KeyboardInterrupt from None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise InputError(f"identities: cannot keep one copy of each hashed customer key row: "
+                                 f"{type(exc).__name__}: {redact_path(first)}") from exc
         except BaseException:
             self._end_staging()
             self.execute("ROLLBACK")

@@ -218,3 +218,24 @@ def test_another_orders_customer_at_any_list_position(tmp_path):
     got = hash_agreement(ws)["meta"]["em"]
     assert (got["n"], got["agree"]) == (7, 0)
     assert {k: v for k, v in got["mismatch"].items() if v} == {"another_orders_customer": 6, "unexplained": 1}
+
+
+def test_a_failure_while_making_identities_distinct_is_one_error_and_rolls_the_load_back(tmp_path, monkeypatch):
+    import duckdb
+    import pytest
+
+    from capi_audit.errors import InputError
+    from capi_audit.io import identities
+
+    def fail(ws):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
+
+    monkeypatch.setattr(identities, "finish", fail)
+    (tmp_path / "orders.csv").write_text(ORDERS, encoding="utf-8")
+    cfg = config_from_dict({"sources": [{"table": "orders", "path": "orders.csv",
+                                         "columns": {"email": "Email", "phone": "Phone"}}]},
+                           path=tmp_path / "audit.toml")
+    ws = Workspace(config=cfg)
+    with pytest.raises(InputError, match="identities: cannot keep one copy"):
+        ws.load()
+    assert ws.scalar("SELECT count(*) FROM identities") == 0 and ws.scalar("SELECT count(*) FROM orders") == 0

@@ -335,6 +335,17 @@ def test_jsonl_record_over_2mb_loads(tmp_path, capsys, reader):
     assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2 * n, 0)
 
 
+def test_pixel_hits_with_a_10mb_body_load_within_the_load_limit(tmp_path, capsys):
+    # Each JSON path of a request line was extracted by its own call, and DuckDB parsed the line
+    # once per call: two lines with a 10 MB body ran out of the load's 500 MB and the whole file
+    # was refused. The paths are now extracted in one call per line.
+    line = json.dumps({"url": "https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e1&ts=1772359200000",
+                       "body": "x=" + "y" * 10_000_000})
+    (tmp_path / "big.jsonl").write_text(line + "\n" + line + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "pixel_events", "path": "big.jsonl", "format": "meta_pixel_hits"}])
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2, 0)
+
+
 def test_line_over_32mib_is_rejected_with_its_event_count(tmp_path, capsys):
     ev = capi_event(0, url_len=20_000)
     big = capi_line([ev] * 1700)  # ~34 MB

@@ -51,10 +51,20 @@ def url_param(name: str, src: str = "params") -> str:
     return f"NULLIF({url_decode_safe(plus_kept)}, '')"
 
 
+# every JSON path the request-log SQL reads, extracted in ONE call per line: DuckDB parses the
+# document once per call, so one call per path parsed a 10 MB line fourteen times at once and two
+# such lines ran out of the load's 500 MB (the whole file refused)
+_PATHS = ("$.url", "$.message.url", "$.request.url", "$.postData", "$.body", "$.request.body",
+          "$.timestamp", "$.time", "$.startedDateTime", "$.client_ip", "$.ip", "$.remote_addr", "$.request.ip",
+          "$.user_agent", "$.userAgent", "$.request.user_agent", '$.headers."user-agent"')
+
+
 def _first(*paths: str) -> str:
-    return "coalesce(" + ", ".join(f"json_extract_string(txt, '{p}')" for p in paths) + ")"
+    """SQL: the first of `paths` the line's JSON has (from the one extraction `_j`)."""
+    return "coalesce(" + ", ".join(f"_j[{_PATHS.index(p) + 1}]" for p in paths) + ")"
 
 
+_PATHS_SQL = ", ".join("'" + p + "'" for p in _PATHS)
 _ACCESS_TIME = r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\]"
 _LINES_SQL = f"""
     SELECT line, _file,
@@ -73,8 +83,9 @@ _LINES_SQL = f"""
         CASE WHEN is_json THEN {_first('$.user_agent', '$.userAgent', '$.request.user_agent', '$.headers."user-agent"')}
              WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "[^"]*"')
              THEN regexp_extract(txt, '"(?:GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "([^"]*)"', 1) END AS client_ua
-    FROM (SELECT line, _file, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
-          FROM (SELECT line, _file, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> ''))
+    FROM (SELECT *, CASE WHEN is_json THEN json_extract_string(txt, [{_PATHS_SQL}]) END AS _j
+          FROM (SELECT line, _file, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
+                FROM (SELECT line, _file, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> '')))
 """
 
 

@@ -87,7 +87,6 @@ def check_db_path(path: Path) -> None:
         raise InputError(f"{path}: the folder {path.parent} does not exist; create it first")
 
 
-
 def _load_error(exc: Exception, what: str) -> BaseException:
     """The one error a failure inside a load ends as: an interrupt DuckDB raised as "Query
     interrupted" stays an interrupt; anything else is one InputError line (`what`, the exception's
@@ -98,6 +97,7 @@ def _load_error(exc: Exception, what: str) -> BaseException:
         return KeyboardInterrupt()
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return InputError(f"{what}: {type(exc).__name__}: {redact_path(first)}")
+
 
 class Workspace:
     """Owns one DuckDB connection (in memory, or a file for large data) and the canonical tables."""

@@ -352,16 +352,16 @@ class Workspace:
         if self.con is None:
             raise ConfigError("loaders run on DuckDB: load there, export the canonical tables "
                               "(capi-audit export) and point [engine.tables] at them")
+        if self.holds_load():
+            # a second load appended every row again: orders, events and hashed keys all doubled
+            raise ConfigError("this workspace already holds loaded data: loading again would count every row twice; "
+                              "open a new Workspace (or a new --db file)")
         if config is not None and not isinstance(config, AuditConfig):
             config = load_config(config)
         if config is not None:
             self.config = config
             self._check_zones(config)
             self.execute("SET TimeZone = $tz", {"tz": self.config.timezone})
-        if self.holds_load():
-            # a second load appended every row again: orders, events and hashed keys all doubled
-            raise ConfigError("this workspace already holds loaded data: loading again would count every row twice; "
-                              "open a new Workspace (or a new --db file)")
         plan = self._plan()
         from capi_audit.io.base import empty_source, finalize_chunks
         from capi_audit.io.lines import is_empty

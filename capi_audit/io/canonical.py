@@ -273,27 +273,9 @@ def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_byt
     yield batch()
 
 
-def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
-    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
-    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
-    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
-    With count_events, a refused line's reason says how many payload events it held."""
-    for t in (table, "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-    stats = LineStats()
-    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=64 * 1024 * 1024):
-        if lines.num_rows:
-            ws.append_arrow(table, lines)
-        if refused.num_rows:
-            ws.append_arrow("_refused", refused)
-    return stats
-
-
 def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
                 chunk_bytes: int | None = None, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
-    """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
+    """A file's lines read one chunk at a time, over one file or many (a chunk may span files): when it
     yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
     lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
     replaces them. Yields at least once (no lines gives empty tables)."""

@@ -129,8 +129,7 @@ def notes(ws: Workspace) -> list[str]:
 def refuse_loaded(ws: Workspace, db: str | None) -> None:
     """A `--db` that already holds a load is refused: loading again appended every row a second
     time (`load --db` twice doubled every count a notebook read from it)."""
-    if db and any(ws.count(t) for t in ("orders", "pixel_events", "server_events", "platform_report",
-                                        "enhancements", "upload_summaries", "load_report")):
+    if db and ws.holds_load():
         ws.close()
         raise ConfigError(f"{db}: the database already holds loaded data; remove it or name a new file")
 

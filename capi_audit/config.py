@@ -100,7 +100,7 @@ class AuditConfig:
     engine: EngineSpec = field(default_factory=EngineSpec)
     # DuckDB's memory limit while sources load (docs/loading.md "Memory"): bounded by default so a
     # large file spills to disk instead of growing; a bigger limit loads large files faster.
-    load_memory_limit: str = "500MB"
+    load_memory_limit: str = "400MB"
 
     def report_zone(self, platform: str) -> str:
         """The zone a platform's report days are cut in: `[report_timezone]`, else the audit's."""
@@ -247,7 +247,7 @@ def config_from_dict(data: dict[str, Any], *, path: Path | None = None) -> Audit
             plausible[key] = parse_timestamp(where, f"audit.{key}", audit[key], tz)
     if len(plausible) == 2 and plausible["plausible_from"] >= plausible["plausible_until"]:
         raise _fail(where, "key 'audit.plausible_from' must be before 'audit.plausible_until'")
-    memory = audit.get("load_memory_limit", "500MB")
+    memory = audit.get("load_memory_limit", "400MB")
     if not _MEMORY_SIZE.fullmatch(memory):
         raise _fail(where, f"key 'audit.load_memory_limit' must be a size such as \"500MB\" or \"4GB\", got {memory!r}")
     default_platform = audit.get("default_platform")

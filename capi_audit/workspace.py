@@ -87,6 +87,18 @@ def check_db_path(path: Path) -> None:
         raise InputError(f"{path}: the folder {path.parent} does not exist; create it first")
 
 
+def _load_error(exc: Exception, what: str) -> BaseException:
+    """The one error a failure inside a load ends as: an interrupt DuckDB raised as "Query
+    interrupted" stays an interrupt; anything else is one InputError line (`what`, the exception's
+    type and first line, paths redacted)."""
+    from capi_audit.parsing import redact_path
+
+    if stop_requested():
+        return KeyboardInterrupt()
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return InputError(f"{what}: {type(exc).__name__}: {redact_path(first)}")
+
+
 class Workspace:
     """Owns one DuckDB connection (in memory, or a file for large data) and the canonical tables."""
 
@@ -317,6 +329,10 @@ class Workspace:
         self.execute(schema.LOAD_REPORT_DDL)
         self.execute(schema.REJECTS_DDL)
 
+    def holds_load(self) -> bool:
+        """True when an earlier load left rows (or its load report) in this workspace."""
+        return any(self.count(t) for t in (*schema.TABLES, "load_report"))
+
     def count(self, table: str) -> int:
         """Number of rows in a canonical table."""
         if table not in schema.TABLES and table not in ("load_report", "rejects"):
@@ -336,6 +352,10 @@ class Workspace:
         if self.con is None:
             raise ConfigError("loaders run on DuckDB: load there, export the canonical tables "
                               "(capi-audit export) and point [engine.tables] at them")
+        if self.holds_load():
+            # a second load appended every row again: orders, events and hashed keys all doubled
+            raise ConfigError("this workspace already holds loaded data: loading again would count every row twice; "
+                              "open a new Workspace (or a new --db file)")
         if config is not None and not isinstance(config, AuditConfig):
             config = load_config(config)
         if config is not None:
@@ -397,11 +417,7 @@ class Workspace:
                 except AuditError:
                     raise
                 except Exception as exc:  # any reader failure ends as one message naming the file
-                    if stop_requested():  # an interrupt DuckDB raised as "Query interrupted"
-                        raise KeyboardInterrupt from None
-                    first = redact_path(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-                    raise InputError(f"{current}: cannot load into {spec.table} (format {spec.format}): "
-                                     f"{type(exc).__name__}: {first}") from exc
+                    raise _load_error(exc, f"{current}: cannot load into {spec.table} (format {spec.format})") from exc
             # an order hashed by two chunks or files keeps one copy of each identity row
             from capi_audit.io.identities import finish
 
@@ -410,11 +426,7 @@ class Workspace:
             except AuditError:
                 raise
             except Exception as exc:  # one message, as for a reader
-                if stop_requested():
-                    raise KeyboardInterrupt from None
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise InputError(f"identities: cannot keep one copy of each hashed customer key row: "
-                                 f"{type(exc).__name__}: {redact_path(first)}") from exc
+                raise _load_error(exc, "identities: cannot keep one copy of each hashed customer key row") from exc
         except BaseException:
             self._end_staging()
             self.execute("ROLLBACK")

@@ -52,6 +52,28 @@ def test_pixel_urls_access_log_and_skips(tmp_path):
     assert rows[0][:2] == ("Lead", "l1") and rows[0][5] == 1772359200000  # time from the log line
 
 
+def test_request_lines_wrapped_in_spaces_keep_every_field(tmp_path):
+    # Lines are no longer trimmed before parsing (a copy of a 30 MB line): a JSON line wrapped in
+    # Unicode spaces (NBSP, U+3000; the JSON parser refuses them) is parsed again trimmed, a JSON
+    # line led by a tab parses as is, an access-log line led by spaces still gives its client IP
+    hit = {"url": "https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e{}", "timestamp": "2026-03-01T10:00:00Z",
+           "client_ip": "5.6.7.8", "user_agent": "UA j", "body": "cd[value]=9&cd[currency]=USD"}
+
+    def line(i: int) -> str:
+        return json.dumps({**hit, "url": hit["url"].format(i)})
+
+    text = "\n".join([
+        "\u00a0" + line(1) + "\u3000", "\t" + line(2), "  " + line(3) + "\u00a0\u00a0", "\u3000\u00a0",
+        '\t81.2.69.160 - - [01/Mar/2026:10:00:00 +0000] "GET /tr?id=1&ev=Purchase&eid=e4 HTTP/1.1" 200 43 "-" "UA x"',
+    ])
+    ws, rep = load(tmp_path, "pixel_events", "hits.jsonl", text, "meta_pixel_hits")
+    accounting(ws)
+    assert (rep.rows_read, rep.rows_loaded, rep.rows_rejected, rep.skipped) == (4, 4, 0, 0)
+    assert ws.rows("SELECT event_id, value, currency, client_ip_address, client_user_agent FROM pixel_events ORDER BY 1") == [
+        ("e1", 9.0, "USD", "5.6.7.8", "UA j"), ("e2", 9.0, "USD", "5.6.7.8", "UA j"),
+        ("e3", 9.0, "USD", "5.6.7.8", "UA j"), ("e4", None, None, "81.2.69.160", "UA x")]
+
+
 def test_pixel_har(tmp_path):
     har = {"log": {"entries": [
         {"startedDateTime": "2026-03-01T10:00:00.000Z", "request": {"url": "https://www.facebook.com/tr/", "method": "POST",

@@ -346,6 +346,21 @@ def test_pixel_hits_with_a_10mb_body_load_within_the_load_limit(tmp_path, capsys
     assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2, 0)
 
 
+@pytest.mark.parametrize("reader", ["meta_pixel_hits", "google_tag_hits"])
+def test_request_lines_just_under_the_line_limit_load_at_400mb(tmp_path, capsys, reader):
+    # Each line was trimmed (a copy) and parsed twice (json_valid, then the paths): one line with
+    # a 30 MB body ran out of a 400 MB load limit, so the default stayed at 500 MB. Now a line is
+    # parsed once and never copied; two lines of 32 MB (the limit is 32 MiB) load at 400 MB.
+    url = ("https://www.facebook.com/tr/?id=1&ev=Purchase&eid=e1&ts=1772359200000" if reader == "meta_pixel_hits"
+           else "https://www.google-analytics.com/g/collect?v=2&tid=G-1&en=purchase&ep.transaction_id=o1")
+    line = json.dumps({"url": url, "timestamp": "2026-03-01T10:00:00Z", "body": "x=" + "y" * 32_000_000})
+    assert 32_000_000 < len(line) < 32 * 2**20
+    (tmp_path / "big.jsonl").write_text(line + "\n" + line + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "pixel_events", "path": "big.jsonl", "format": reader}],
+                     {"load_memory_limit": "400MB"})
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2, 0)
+
+
 def test_line_over_32mib_is_rejected_with_its_event_count(tmp_path, capsys):
     ev = capi_event(0, url_len=20_000)
     big = capi_line([ev] * 1700)  # ~34 MB

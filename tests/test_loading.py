@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from capi_audit import Workspace
 from capi_audit.cli import main
 from capi_audit.config import config_from_dict
-from capi_audit.errors import InputError
+from capi_audit.errors import ConfigError, InputError
 
 from .conftest import load_one, write
 
@@ -82,6 +82,22 @@ def test_gzip_csv(tmp_path):
     ws = Workspace(config=cfg)
     ws.load()
     assert ws.count("orders") == 1
+
+
+def test_a_second_load_on_one_workspace_is_refused(tmp_path):
+    # it appended every row again: orders and their hashed keys doubled (the CLI refused only a
+    # --db that already held a load)
+    f = tmp_path / "o.csv"
+    f.write_text("order_id,created_at,value,currency,email\nA1,2026-03-01,1,EUR,a@b.c\n")
+    cfg = config_from_dict({"sources": [{"table": "orders", "path": "o.csv", "columns": {"email": "email"}}]},
+                           path=tmp_path / "a.toml")
+    ws = Workspace(config=cfg)
+    ws.load()
+    before = ws.count("orders"), ws.count("identities"), ws.scalar("SELECT count(*) FROM load_report")
+    with pytest.raises(ConfigError, match="already holds loaded data"):
+        ws.load()
+    assert before[0] == 1 and before[1] > 0
+    assert (ws.count("orders"), ws.count("identities"), ws.scalar("SELECT count(*) FROM load_report")) == before
 
 
 def test_jsonl_lines_broken_json_and_arrays(tmp_path):

@@ -273,27 +273,9 @@ def _line_batches(file: Path, stats: LineStats, *, count_events: bool, chunk_byt
     yield batch()
 
 
-def read_lines(ws: Workspace, file: Path, table: str, *, count_events: bool = False) -> LineStats:
-    """Read a text file into `table(line, txt)` with physical line numbers (empty lines kept as
-    NULL) and the lines that cannot be read as text (invalid UTF-8, over the line limit) into
-    `_refused(line, column_name, reason)`. Streams in batches: memory stays bounded.
-    With count_events, a refused line's reason says how many payload events it held."""
-    for t in (table, "_refused"):
-        ws.execute(f"DROP TABLE IF EXISTS {t}")
-    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, txt VARCHAR)")
-    ws.execute("CREATE TEMP TABLE _refused (line BIGINT, column_name VARCHAR, reason VARCHAR)")
-    stats = LineStats()
-    for lines, refused in _line_batches(file, stats, count_events=count_events, chunk_bytes=64 * 1024 * 1024):
-        if lines.num_rows:
-            ws.append_arrow(table, lines)
-        if refused.num_rows:
-            ws.append_arrow("_refused", refused)
-    return stats
-
-
 def line_chunks(ws: Workspace, files: Path | list[Path], table: str, *, count_events: bool = False,
                 chunk_bytes: int | None = None, max_line: int = MAX_LINE_BYTES) -> Iterator[None]:
-    """`read_lines` one chunk at a time, over one file or many (a chunk may span files): when it
+    """A file's lines read one chunk at a time, over one file or many (a chunk may span files): when it
     yields, `table(line, txt, _file)` and `_refused(line, column_name, reason, _file)` hold the
     lines of one chunk (about chunk_bytes of text, in file and line order); the next chunk
     replaces them. Yields at least once (no lines gives empty tables)."""
@@ -342,9 +324,7 @@ def accumulate(ws: Workspace, name: str, query: str, params: dict | None = None,
 def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     """Give each staged CSV record its physical line: the lines not blank, not the header and
     not refused by the reader, in order. False when the count disagrees (multi-line fields)."""
-    read_lines(ws, file, "_phys")
-    ws.execute("CREATE OR REPLACE TEMP TABLE _phys AS SELECT line, (txt IS NULL) AS blank FROM _phys "
-               "UNION ALL SELECT line, FALSE FROM _refused")
+    _line_flags(ws, file, "_phys")
     ws.execute(
         "CREATE OR REPLACE TEMP TABLE _datalines AS SELECT line, row_number() OVER (ORDER BY line) AS _rec "
         "FROM _phys WHERE line >= $first AND NOT blank AND line NOT IN (SELECT line FROM _reader_rejects)",
@@ -354,10 +334,33 @@ def csv_line_map(ws: Workspace, file: Path, first_data_line: int = 2) -> bool:
     n_recs = ws.scalar("SELECT count(*) FROM _parsed")
     ok = n_lines == n_recs
     if ok:
-        ws.execute("UPDATE _parsed SET _line = d.line FROM _datalines d WHERE d._rec = _parsed._rec")
+        # a rebuild, not an UPDATE of every row: DuckDB keeps updated values in memory until they
+        # commit, a new table spills; _parsed stays in source (_rec) order
+        ws.execute("CREATE OR REPLACE TEMP TABLE _parsed AS SELECT p.* REPLACE (d.line AS _line) "
+                   "FROM _parsed p JOIN _datalines d ON d._rec = p._rec ORDER BY p._rec")
     for t in ("_refused", "_phys", "_datalines"):
         ws.execute(f"DROP TABLE IF EXISTS {t}")
     return ok
+
+
+def _line_flags(ws: Workspace, file: Path, table: str) -> None:
+    """`table(line, blank)`: every physical line of a file and whether it is empty (a line the text
+    reader refuses is not). Only the flags are kept: keeping each line's text to test it held a
+    whole 476 MB CSV in a table and 1.09 GB at the peak."""
+    import pyarrow as pa
+
+    ws.execute(f"DROP TABLE IF EXISTS {table}")
+    ws.execute(f"CREATE TEMP TABLE {table} (line BIGINT, blank BOOLEAN)")
+    nums: list[int] = []
+    blank: list[bool] = []
+    for n, txt, refused in iter_lines(file):
+        nums.append(n)
+        blank.append(txt is None and refused is None)
+        if len(nums) >= 1_000_000:
+            ws.append_arrow(table, pa.table({"line": pa.array(nums, pa.int64()), "blank": pa.array(blank, pa.bool_())}))
+            nums, blank = [], []
+    if nums:
+        ws.append_arrow(table, pa.table({"line": pa.array(nums, pa.int64()), "blank": pa.array(blank, pa.bool_())}))
 
 
 # One pretty-printed JSON document is parsed whole (by Python to recognise it, by DuckDB to read

@@ -66,6 +66,14 @@ def _first(*paths: str) -> str:
 
 _PATHS_SQL = ", ".join("'" + p + "'" for p in _PATHS)
 _ACCESS_TIME = r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\]"
+# A line is JSON when it starts with `{` and parses: `_j` is then the list of its paths' values
+# (NULL when it does not parse). The line is parsed once and not copied (no trim, no separate
+# json_valid): each copy or parse of a 30 MB line costs its size several times over in DuckDB's
+# memory, and the load runs under a 400 MB limit. Only a line that does not parse and starts or
+# ends with a Unicode space (NBSP, U+3000: the JSON parser refuses them, DuckDB's trim takes them
+# off) is trimmed and parsed again. Other lines (URLs, access logs) are short; the patterns allow
+# the spaces a trim took off.
+_SP = r"[\s\p{Zs}]*"
 _LINES_SQL = f"""
     SELECT line, _file,
         CASE WHEN is_json THEN {_first('$.url', '$.message.url', '$.request.url')}
@@ -78,14 +86,17 @@ _LINES_SQL = f"""
              END AS started,
         -- the client address and user agent: JSON fields, or a combined-format access log
         CASE WHEN is_json THEN {_first('$.client_ip', '$.ip', '$.remote_addr', '$.request.ip')}
-             WHEN regexp_matches(txt, '^[0-9A-Fa-f:.]+ \\S+ \\S+ \\[') THEN regexp_extract(txt, '^([0-9A-Fa-f:.]+) ', 1)
+             WHEN regexp_matches(txt, '^{_SP}[0-9A-Fa-f:.]+ \\S+ \\S+ \\[') THEN regexp_extract(txt, '^{_SP}([0-9A-Fa-f:.]+) ', 1)
              END AS client_ip,
         CASE WHEN is_json THEN {_first('$.user_agent', '$.userAgent', '$.request.user_agent', '$.headers."user-agent"')}
              WHEN regexp_matches(txt, '"(GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "[^"]*"')
              THEN regexp_extract(txt, '"(?:GET|POST) [^ ]+ HTTP[^"]*" [0-9]{{3}} \\S+ "[^"]*" "([^"]*)"', 1) END AS client_ua
-    FROM (SELECT *, CASE WHEN is_json THEN json_extract_string(txt, [{_PATHS_SQL}]) END AS _j
-          FROM (SELECT line, _file, txt, starts_with(txt, '{{') AND json_valid(txt) AS is_json
-                FROM (SELECT line, _file, trim(txt) AS txt FROM _pl WHERE txt IS NOT NULL AND trim(txt) <> '')))
+    FROM (SELECT *, _j IS NOT NULL AS is_json
+          FROM (SELECT line, _file, txt,
+                       CASE WHEN regexp_matches(txt, '^{_SP}[{{]') THEN coalesce(try(json_extract_string(txt, [{_PATHS_SQL}])),
+                           CASE WHEN regexp_matches(txt, '^\\p{{Zs}}|\\p{{Zs}}$')
+                                THEN try(json_extract_string(trim(txt), [{_PATHS_SQL}])) END) END AS _j
+                FROM _pl WHERE txt IS NOT NULL AND regexp_matches(txt, '[^\\p{{Zs}}]')))
 """
 
 

@@ -361,6 +361,38 @@ def test_request_lines_just_under_the_line_limit_load_at_400mb(tmp_path, capsys,
     assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2, 0)
 
 
+def _wide_event(i: int) -> dict:
+    """An ordinary server event as a CAPI log would hold it: 25 keys, about 1.4 kB."""
+    import hashlib
+
+    def h(x: str) -> str:
+        return hashlib.sha256(x.encode()).hexdigest()
+
+    return {"platform": "meta", "event_name": "Purchase", "event_id": f"evt-{i:09d}",
+            "event_time": f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", "sent_at": f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:05Z",
+            "value": f"{i % 500}.99", "currency": "EUR", "order_id": f"#{100000 + i}", "destination": "123456789012345",
+            "action_source": "website",
+            "event_source_url": f"https://shop.example.com/checkouts/c/{h(str(i))[:32]}/thank-you?utm_source=facebook"
+                                f"&utm_medium=paid&utm_campaign=spring_sale_2026&fbclid=IwAR{h('f' + str(i))}",
+            "em": h(f"user{i}@example.com"), "ph": h(f"4915{i:08d}"), "fn": h("anna"), "ln": h("schmidt"), "ct": h("berlin"),
+            "zp": h("10115"), "country": h("de"), "external_id": h(f"cust{i}"), "client_ip_address": f"2a02:8109:{i % 9999:x}::1",
+            "client_user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                                 "Version/17.4 Mobile/15E148 Safari/604.1",
+            "fbc": f"fb.1.1709290000000.IwAR{h('c' + str(i))[:40]}", "fbp": f"fb.1.1709290000000.{1000000000 + i}"}
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "array"])
+def test_canonical_json_of_ordinary_wide_events_loads(tmp_path, capsys, shape):
+    # Each mapped key was read by two JSON calls (type, then value), and DuckDB parsed the document
+    # for each call: fifty parses per row. 2,000 lines of 1.4 kB (2.9 MB) ran out of the load's
+    # memory (400 MB, and 500 MB too) and the whole file was refused. Now one parse per document.
+    rows = [_wide_event(i) for i in range(3000)]
+    text = "\n".join(json.dumps(r) for r in rows) + "\n" if shape == "jsonl" else json.dumps(rows)
+    (tmp_path / "ev.json").write_text(text)
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "ev.json", "format": "canonical"}])
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (3000, 0)
+
+
 def test_line_over_32mib_is_rejected_with_its_event_count(tmp_path, capsys):
     ev = capi_event(0, url_len=20_000)
     big = capi_line([ev] * 1700)  # ~34 MB

@@ -393,6 +393,26 @@ def test_canonical_json_of_ordinary_wide_events_loads(tmp_path, capsys, shape):
     assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (3000, 0)
 
 
+def test_upload_log_request_error_listing_every_conversion_loads(tmp_path, capsys):
+    # With partialFailure off, Google answers a bad upload with one request-level error whose
+    # details list every conversion. That whole error was copied into each conversion's row:
+    # one request of 2,000 conversions (1.2 MB, the API's maximum) ran out of the load's memory.
+    convs = [{"conversionAction": "customers/123/conversionActions/456", "gclid": f"Cj0KCQiA{i}abcdefghijklmnop",
+              "conversionDateTime": "2026-03-01 10:00:00+00:00", "conversionValue": 12.5, "currencyCode": "EUR",
+              "orderId": f"O{i}"} for i in range(2000)]
+    errs = [{"errorCode": {"conversionUploadError": "CLICK_NOT_FOUND"},
+             "message": "The click associated with the given identifier was not found in the specified date range.",
+             "location": {"fieldPathElements": [{"fieldName": "conversions", "index": i}, {"fieldName": "gclid"}]}}
+            for i in range(2000)]
+    rec = {"timestamp": "2026-03-01T10:05:00Z", "request": {"customerId": "123", "conversions": convs, "partialFailure": False},
+           "response": {"error": {"code": 3, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT",
+                                  "details": [{"@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
+                                               "errors": errs}]}}}
+    (tmp_path / "up.jsonl").write_text(json.dumps(rec) + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "up.jsonl", "format": "google_upload_log"}])
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2000, 0)
+
+
 def test_line_over_32mib_is_rejected_with_its_event_count(tmp_path, capsys):
     ev = capi_event(0, url_len=20_000)
     big = capi_line([ev] * 1700)  # ~34 MB

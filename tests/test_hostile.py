@@ -361,6 +361,58 @@ def test_request_lines_just_under_the_line_limit_load_at_400mb(tmp_path, capsys,
     assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2, 0)
 
 
+def _wide_event(i: int) -> dict:
+    """An ordinary server event as a CAPI log would hold it: 25 keys, about 1.4 kB."""
+    import hashlib
+
+    def h(x: str) -> str:
+        return hashlib.sha256(x.encode()).hexdigest()
+
+    return {"platform": "meta", "event_name": "Purchase", "event_id": f"evt-{i:09d}",
+            "event_time": f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", "sent_at": f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:05Z",
+            "value": f"{i % 500}.99", "currency": "EUR", "order_id": f"#{100000 + i}", "destination": "123456789012345",
+            "action_source": "website",
+            "event_source_url": f"https://shop.example.com/checkouts/c/{h(str(i))[:32]}/thank-you?utm_source=facebook"
+                                f"&utm_medium=paid&utm_campaign=spring_sale_2026&fbclid=IwAR{h('f' + str(i))}",
+            "em": h(f"user{i}@example.com"), "ph": h(f"4915{i:08d}"), "fn": h("anna"), "ln": h("schmidt"), "ct": h("berlin"),
+            "zp": h("10115"), "country": h("de"), "external_id": h(f"cust{i}"), "client_ip_address": f"2a02:8109:{i % 9999:x}::1",
+            "client_user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                                 "Version/17.4 Mobile/15E148 Safari/604.1",
+            "fbc": f"fb.1.1709290000000.IwAR{h('c' + str(i))[:40]}", "fbp": f"fb.1.1709290000000.{1000000000 + i}"}
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "array"])
+def test_canonical_json_of_ordinary_wide_events_loads(tmp_path, capsys, shape):
+    # Each mapped key was read by two JSON calls (type, then value), and DuckDB parsed the document
+    # for each call: fifty parses per row. 2,000 lines of 1.4 kB (2.9 MB) ran out of the load's
+    # memory (400 MB, and 500 MB too) and the whole file was refused. Now one parse per document.
+    rows = [_wide_event(i) for i in range(3000)]
+    text = "\n".join(json.dumps(r) for r in rows) + "\n" if shape == "jsonl" else json.dumps(rows)
+    (tmp_path / "ev.json").write_text(text)
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "ev.json", "format": "canonical"}])
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (3000, 0)
+
+
+def test_upload_log_request_error_listing_every_conversion_loads(tmp_path, capsys):
+    # With partialFailure off, Google answers a bad upload with one request-level error whose
+    # details list every conversion. That whole error was copied into each conversion's row:
+    # one request of 2,000 conversions (1.2 MB, the API's maximum) ran out of the load's memory.
+    convs = [{"conversionAction": "customers/123/conversionActions/456", "gclid": f"Cj0KCQiA{i}abcdefghijklmnop",
+              "conversionDateTime": "2026-03-01 10:00:00+00:00", "conversionValue": 12.5, "currencyCode": "EUR",
+              "orderId": f"O{i}"} for i in range(2000)]
+    errs = [{"errorCode": {"conversionUploadError": "CLICK_NOT_FOUND"},
+             "message": "The click associated with the given identifier was not found in the specified date range.",
+             "location": {"fieldPathElements": [{"fieldName": "conversions", "index": i}, {"fieldName": "gclid"}]}}
+            for i in range(2000)]
+    rec = {"timestamp": "2026-03-01T10:05:00Z", "request": {"customerId": "123", "conversions": convs, "partialFailure": False},
+           "response": {"error": {"code": 3, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT",
+                                  "details": [{"@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
+                                               "errors": errs}]}}}
+    (tmp_path / "up.jsonl").write_text(json.dumps(rec) + "\n")
+    data = load_json(capsys, tmp_path, [{"table": "server_events", "path": "up.jsonl", "format": "google_upload_log"}])
+    assert (data["files"][0]["rows_loaded"], data["files"][0]["rows_rejected"]) == (2000, 0)
+
+
 def test_line_over_32mib_is_rejected_with_its_event_count(tmp_path, capsys):
     ev = capi_event(0, url_len=20_000)
     big = capi_line([ev] * 1700)  # ~34 MB
@@ -833,6 +885,26 @@ def test_payload_log_of_tens_of_mb_stays_under_1gb(tmp_path, fmt, mb):
     assert rc == 0, out
     assert peak < 1024, peak
     assert f"{n}" in out  # every event loaded
+
+
+@pytest.mark.slow
+def test_ga4_posts_with_a_long_shared_query_stay_under_1gb(tmp_path):
+    # Every event of a GA4 POST carried its request's whole query string, and the numbering and
+    # sort of the staged events held those copies: 850 requests of 25 events (GA4's limit) with a
+    # 10 kB page address ran out of the load's 400 MB (1.02 GB at 500 MB). The query's values are
+    # now extracted once per request, and only the events' small fields are sorted.
+    with (tmp_path / "hits.jsonl").open("w") as f:
+        for r in range(850):
+            q = f"v=2&tid=G-ABC123&gcs=G111&cid={r}.456&dl=https%3A%2F%2Fshop.example%2Fcheckout%3Futm%3D" + "x" * 10_000
+            body = "\n".join(f"en=purchase&ep.transaction_id=T{r}_{i}&epn.value={i % 100}.5&cu=EUR" for i in range(25))
+            f.write(json.dumps({"url": "https://www.google-analytics.com/g/collect?" + q, "body": body,
+                                "timestamp": "2026-03-01T10:00:00Z"}) + "\n")
+    cfg = write_config(tmp_path, [{"table": "pixel_events", "path": "hits.jsonl", "format": "google_tag_hits"}],
+                       {"load_memory_limit": "400MB"})
+    rc, peak, out = _peak_rss_mb(tmp_path, cfg)
+    assert rc == 0, out
+    assert " 21250 " in out, out  # every event loaded
+    assert peak < 1024, peak
 
 
 def _tiny_events_line(n: int) -> str:

@@ -41,7 +41,7 @@ from capi_audit.io.base import (
 )
 from capi_audit.io.canonical import accumulate
 from capi_audit.io.consent_mode import gcd_sql, gcs_ad_storage_sql, gcs_analytics_storage_sql
-from capi_audit.io.requests import request_chunks, url_param
+from capi_audit.io.requests import decode_param, param_pattern, request_chunks
 
 if TYPE_CHECKING:
     from capi_audit.config import SourceSpec
@@ -51,8 +51,23 @@ ADS_PATH = r"/pagead/conversion/([0-9]+)/?(\?|$)"
 GA4_PATH = r"/g/collect/?(\?|$)"
 
 
+# every parameter the fields read. A GA4 POST event's parameters are its body line's, then the
+# request's query string's: the query's values are extracted once per request (`_q_<name>`), not
+# copied into every event (events x query length: 850 requests of 25 events with a 10 kB query ran
+# out of the load's memory)
+_QNAMES = ("auid", "cu", "currency", "currency_code", "dl", "em", "en", "ep.transaction_id", "ep.value", "epn.value",
+           "gbraid", "gcd", "gclaw", "gclgb", "gclid", "gcs", "label", "oid", "tid", "transaction_id", "url", "value",
+           "wbraid")
+
+
+def _q(name: str) -> str:
+    return '"_q_' + name + '"'
+
+
 def _p(name: str) -> str:
-    return url_param(name, "params")
+    """SQL: one parameter of an event: from its body line (`bp`) when there, else from the query."""
+    pat = param_pattern(name)
+    return decode_param(f"CASE WHEN regexp_matches(bp, '{pat}') THEN regexp_extract(bp, '{pat}', 1) ELSE {_q(name)} END")
 
 
 def _page_param(name: str) -> str:
@@ -154,23 +169,28 @@ class GoogleTagHitsReader(StreamingMany, Reader):
             # then the request's shared ones); an Ads hit is one conversion. A view, and the body is
             # not carried: a table of the events, each with its request's body and query string, grew
             # with the square of the events (20,000 events in a 751 KB file ran out of memory)
-            ws.execute("""
+            qcols = ", ".join(_q(n) for n in _QNAMES)
+            qvals = ", ".join(f"regexp_extract('&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), ''), '{param_pattern(n)}', 1) "
+                              f"AS {_q(n)}" for n in _QNAMES)
+            ws.execute(f"""
                 CREATE OR REPLACE TEMP VIEW _hits AS
-                SELECT line, _file, url, started, is_ads, is_ga4, sub,
-                    '&' || coalesce(body_line, '') || '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS params
+                SELECT line, _file, url, started, is_ads, is_ga4, sub, '&' || coalesce(body_line, '') AS bp, {qcols}
                 FROM (
-                    SELECT line, _file, url, started, is_ads, is_ga4,
+                    SELECT line, _file, url, started, is_ads, is_ga4, {qcols},
                            generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
-                    FROM (SELECT line, _file, url, started, is_ads, is_ga4,
+                    FROM (SELECT line, _file, url, started, is_ads, is_ga4, {qvals},
                                  CASE WHEN is_ga4 AND body IS NOT NULL AND trim(body) <> ''
                                       THEN list_filter(string_split(replace(body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
                                       ELSE [NULL::VARCHAR] END AS parts
                           FROM _req)
                 )
             """)
+            # the fields are computed first, so the numbering and the sort hold only their small values
+            names = ", ".join(f'"{name}"' for name in fields)
             accumulate(ws, "_stage", f"""
-                SELECT _file, row_number() OVER (ORDER BY _file, line, sub) + $rec0 AS _rec, line AS _line, {sel}
-                FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL) ORDER BY _file, line, sub
+                SELECT _file, row_number() OVER (ORDER BY _file, line, sub) + $rec0 AS _rec, line AS _line, {names}
+                FROM (SELECT _file, line, sub, {sel} FROM _hits WHERE is_ads OR (is_ga4 AND {_p('en')} IS NOT NULL))
+                ORDER BY _file, line, sub
             """, {"ev": spec.options.get("event_name", ws.config.conversion_event), "rec0": n_staged}, first=True)
             n_staged += ws.scalar("SELECT count(*) FROM _stage")
             for f, *got in ws.rows(f"""

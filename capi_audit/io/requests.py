@@ -40,15 +40,24 @@ def url_decode_safe(x: str) -> str:
     return f"coalesce(try(url_decode({x})), {x})"
 
 
-def url_param(name: str, src: str = "params") -> str:
-    """SQL: the URL-decoded value of one query parameter in `src` ('&'-joined parameters). A `+` is
-    a space (form encoding), except a leading `+` before a digit: browsers send a plus as `%2B`, so
+def param_pattern(name: str) -> str:
+    """The regular expression of one query parameter's raw value (group 1) in '&'-joined text."""
+    esc = name.replace(".", r"\.").replace("[", r"\[").replace("]", r"\]")
+    return f"[?&]{esc}=([^&#]*)"
+
+
+def decode_param(raw: str) -> str:
+    """SQL: a parameter's raw value (`raw`) URL-decoded, NULL when empty. A `+` is a space (form
+    encoding), except a leading `+` before a digit: browsers send a plus as `%2B`, so
     `ud[external_id]=+14155550123` was written by hand and is a phone (decoded as a space it became
     a bare digit run the email/phone detector does not take for a phone)."""
-    esc = name.replace(".", r"\.").replace("[", r"\[").replace("]", r"\]")
-    raw = f"regexp_extract({src}, '[?&]{esc}=([^&#]*)', 1)"
     plus_kept = f"replace(regexp_replace({raw}, '^\\+([0-9])', '%2B\\1'), '+', ' ')"
     return f"NULLIF({url_decode_safe(plus_kept)}, '')"
+
+
+def url_param(name: str, src: str = "params") -> str:
+    """SQL: the URL-decoded value of one query parameter in `src` ('&'-joined parameters)."""
+    return decode_param(f"regexp_extract({src}, '{param_pattern(name)}', 1)")
 
 
 # every JSON path the request-log SQL reads, extracted in ONE call per line: DuckDB parses the

@@ -52,7 +52,7 @@ GA4_PATH = r"/g/collect/?(\?|$)"
 
 
 # every parameter the fields read. A GA4 POST event's parameters are its body line's, then the
-# request's query string's: the query's values are extracted once per request (`_q_<name>`), not
+# request's query string's: the query's values are extracted and decoded once per request (`_q_<name>`), not
 # copied into every event (events x query length: 850 requests of 25 events with a 10 kB query ran
 # out of the load's memory)
 _QNAMES = ("auid", "cu", "currency", "currency_code", "dl", "em", "en", "ep.transaction_id", "ep.value", "epn.value",
@@ -67,7 +67,14 @@ def _q(name: str) -> str:
 def _p(name: str) -> str:
     """SQL: one parameter of an event: from its body line (`bp`) when there, else from the query."""
     pat = param_pattern(name)
-    return decode_param(f"CASE WHEN regexp_matches(bp, '{pat}') THEN regexp_extract(bp, '{pat}', 1) ELSE {_q(name)} END")
+    body = decode_param(f"regexp_extract(bp, '{pat}', 1)")
+    return f"CASE WHEN regexp_matches(bp, '{pat}') THEN {body} ELSE {_q(name)} END"
+
+
+def _query_values() -> str:
+    """SQL: each parameter of a request's query string (`url`), decoded, as column `_q_<name>`."""
+    query = "'&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '')"
+    return ", ".join(decode_param(f"regexp_extract({query}, '{param_pattern(n)}', 1)") + f" AS {_q(n)}" for n in _QNAMES)
 
 
 def _page_param(name: str) -> str:
@@ -170,8 +177,7 @@ class GoogleTagHitsReader(StreamingMany, Reader):
             # not carried: a table of the events, each with its request's body and query string, grew
             # with the square of the events (20,000 events in a 751 KB file ran out of memory)
             qcols = ", ".join(_q(n) for n in _QNAMES)
-            qvals = ", ".join(f"regexp_extract('&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), ''), '{param_pattern(n)}', 1) "
-                              f"AS {_q(n)}" for n in _QNAMES)
+            qvals = _query_values()
             ws.execute(f"""
                 CREATE OR REPLACE TEMP VIEW _hits AS
                 SELECT line, _file, url, started, is_ads, is_ga4, sub, '&' || coalesce(body_line, '') AS bp, {qcols}

@@ -72,9 +72,12 @@ def _p(name: str) -> str:
 
 
 def _query_values() -> str:
-    """SQL: each parameter of a request's query string (`url`), decoded, as column `_q_<name>`."""
-    query = "'&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '')"
-    return ", ".join(decode_param(f"regexp_extract({query}, '{param_pattern(n)}', 1)") + f" AS {_q(n)}" for n in _QNAMES)
+    """SQL: `_req` with each parameter of a request's query string, decoded, as column `_q_<name>`
+    (the query cut out once, each raw value extracted once, then decoded)."""
+    raws = ", ".join(f"regexp_extract(_query, '{param_pattern(n)}', 1) AS \"_r_{n}\"" for n in _QNAMES)
+    decoded = ", ".join(decode_param(f'"_r_{n}"') + f" AS {_q(n)}" for n in _QNAMES)
+    return (f"(SELECT *, {decoded} FROM (SELECT *, {raws} FROM "
+            "(SELECT *, '&' || coalesce(regexp_extract(url, '\\?(.*)$', 1), '') AS _query FROM _req)))")
 
 
 def _page_param(name: str) -> str:
@@ -184,11 +187,11 @@ class GoogleTagHitsReader(StreamingMany, Reader):
                 FROM (
                     SELECT line, _file, url, started, is_ads, is_ga4, {qcols},
                            generate_subscripts(parts, 1) AS sub, unnest(parts) AS body_line
-                    FROM (SELECT line, _file, url, started, is_ads, is_ga4, {qvals},
+                    FROM (SELECT line, _file, url, started, is_ads, is_ga4, {qcols},
                                  CASE WHEN is_ga4 AND body IS NOT NULL AND trim(body) <> ''
                                       THEN list_filter(string_split(replace(body, chr(13), ''), chr(10)), lambda x: trim(x) <> '')
                                       ELSE [NULL::VARCHAR] END AS parts
-                          FROM _req)
+                          FROM {qvals})
                 )
             """)
             # the fields are computed first, so the numbering and the sort hold only their small values
